@@ -1,0 +1,5 @@
+import sys
+
+from huia.cli import main
+
+sys.exit(main())

@@ -1,0 +1,287 @@
+"""The TF.js model format on disk: ``model.json`` plus binary weight shards.
+
+Why our own reader/writer: the ``tensorflowjs`` pip package drags in TensorFlow and does not even import on a fresh
+install today. The format itself is small: a JSON file whose ``weightsManifest`` lists groups of weights, each group
+stored as the concatenation of its shard files (``group1-shard1of3.bin`` …), every weight laid out back to back in
+little-endian bytes, optionally quantized (uint8/uint16 affine: ``value = q * scale + min``, or float16).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from huia.errors import HuiaError
+
+MiB = 1024 * 1024
+DEFAULT_SHARD_BYTES = 4 * MiB  # the TF.js converter's default, and the detection article's "4 MB shards"
+
+# Stored dtypes TF.js understands, and the numpy dtype of their bytes.
+_DTYPES = {"float32": np.dtype("<f4"), "int32": np.dtype("<i4"), "bool": np.dtype("u1")}
+_QUANT_DTYPES = {"uint8": np.dtype("u1"), "uint16": np.dtype("<u2"), "float16": np.dtype("<f2")}
+QUANTIZATION_DTYPES = tuple(_QUANT_DTYPES)
+
+
+@dataclass
+class ModelArtifacts:
+    """A TF.js model in memory. ``weights`` hold plain arrays (already dequantized, in their original dtype);
+    ``quantization`` remembers how each weight was stored so that a read → write round trip is bit-exact."""
+
+    format: str
+    model_topology: dict
+    weights: dict[str, np.ndarray]
+    quantization: dict[str, dict] = field(default_factory=dict)
+    signature: dict | None = None
+    user_defined_metadata: dict | None = None
+    generated_by: str | None = None
+    converted_by: str | None = None
+    extra: dict = field(default_factory=dict)  # any other top-level model.json keys (trainingConfig, modelInitializer …)
+    path: Path | None = None
+
+    @property
+    def is_graph_model(self) -> bool:
+        return self.format == "graph-model" or "node" in self.model_topology
+
+    def nbytes(self) -> int:
+        """Bytes of the weights as stored (quantized weights count their stored size)."""
+        total = 0
+        for name, arr in self.weights.items():
+            q = self.quantization.get(name)
+            itemsize = _QUANT_DTYPES[q["dtype"]].itemsize if q else _DTYPES[_dtype_name(arr, name)].itemsize
+            total += int(arr.size) * itemsize
+        return total
+
+
+def _dtype_name(arr: np.ndarray, name: str) -> str:
+    if arr.dtype == np.float32 or arr.dtype == np.float64 or arr.dtype == np.float16:
+        return "float32"
+    if arr.dtype == np.bool_:
+        return "bool"
+    if np.issubdtype(arr.dtype, np.integer):
+        return "int32"
+    raise HuiaError(f"weight {name!r} has dtype {arr.dtype}, which TF.js cannot store (float32, int32, bool)")
+
+
+def resolve_model_json(path: str | Path) -> Path:
+    """Accept a model.json path or a folder holding exactly one model.json-like file."""
+    p = Path(path)
+    if p.is_dir():
+        if (p / "model.json").is_file():
+            return p / "model.json"
+        candidates = sorted(p.glob("*.json"))
+        if len(candidates) == 1:
+            return candidates[0]
+        raise HuiaError("folder has no model.json", p)
+    if not p.is_file():
+        raise HuiaError("no such file", p)
+    return p
+
+
+def read_model_json(path: str | Path) -> dict:
+    p = resolve_model_json(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise HuiaError(f"not a text JSON file ({exc.reason})", p) from None
+    except json.JSONDecodeError as exc:
+        raise HuiaError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", p) from None
+    if not isinstance(doc, dict) or "modelTopology" not in doc:
+        raise HuiaError("not a TF.js model.json (no modelTopology)", p)
+    if not isinstance(doc.get("weightsManifest", []), list):
+        raise HuiaError("weightsManifest must be a list of weight groups", p)
+    return doc
+
+
+def _decode_weight(buf: memoryview, spec: dict, where: Path) -> tuple[np.ndarray, dict | None, int]:
+    """Decode one weight starting at buf[0]; returns (array, quantization or None, bytes consumed)."""
+    name = spec.get("name", "?")
+    try:
+        shape = [int(d) for d in spec["shape"]]
+        dtype = spec["dtype"]
+    except (KeyError, TypeError, ValueError):
+        raise HuiaError(f"weight {name!r} in weightsManifest lacks a valid shape/dtype", where) from None
+    if any(d < 0 for d in shape):
+        raise HuiaError(f"weight {name!r} has a negative dimension {shape}", where)
+    if dtype not in _DTYPES:
+        raise HuiaError(f"weight {name!r} has unsupported dtype {dtype!r} (supported: float32, int32, bool)", where)
+    count = math.prod(shape)
+    q = spec.get("quantization")
+    if q:
+        qdtype = q.get("dtype")
+        if qdtype not in _QUANT_DTYPES:
+            raise HuiaError(f"weight {name!r} has unknown quantization dtype {qdtype!r} "
+                            f"(supported: {', '.join(_QUANT_DTYPES)})", where)
+        stored = _QUANT_DTYPES[qdtype]
+    else:
+        stored = _DTYPES[dtype]
+    nbytes = count * stored.itemsize
+    if nbytes > len(buf):
+        raise HuiaError(f"weight data too short: {name!r} needs {nbytes} bytes, {len(buf)} left "
+                        f"(missing or truncated shard?)", where)
+    raw = np.frombuffer(buf[:nbytes], dtype=stored, count=count)
+    if q:
+        if qdtype == "float16":
+            arr = raw.astype(np.float32)
+        else:
+            try:
+                scale, qmin = float(q["scale"]), float(q["min"])
+            except (KeyError, TypeError, ValueError):
+                raise HuiaError(f"weight {name!r}: {qdtype} quantization needs numeric 'scale' and 'min'", where) from None
+            # Same arithmetic as TF.js (float32): value = q * scale + min
+            arr = raw.astype(np.float32) * np.float32(scale) + np.float32(qmin)
+            if dtype == "int32":
+                arr = np.round(arr).astype(np.int32)
+        q = dict(q)
+    else:
+        arr = raw.copy()
+        if dtype == "bool":
+            arr = arr.astype(np.bool_)
+    return arr.reshape(shape), q, nbytes
+
+
+def load_artifacts(path: str | Path) -> ModelArtifacts:
+    """Read model.json and its shards. Errors name the file and the problem in one line."""
+    mj = resolve_model_json(path)
+    doc = read_model_json(mj)
+    base = mj.parent
+    weights: dict[str, np.ndarray] = {}
+    quant: dict[str, dict] = {}
+    for gi, group in enumerate(doc.get("weightsManifest", [])):
+        paths = group.get("paths", [])
+        specs = group.get("weights", [])
+        chunks = []
+        for rel in paths:
+            shard = (base / rel)
+            if not shard.is_file():
+                raise HuiaError(f"weight shard {rel!r} listed in weightsManifest is missing", mj)
+            chunks.append(shard.read_bytes())
+        data = memoryview(b"".join(chunks))
+        where = base / paths[0] if len(paths) == 1 else mj
+        offset = 0
+        for spec in specs:
+            arr, q, used = _decode_weight(data[offset:], spec, where)
+            offset += used
+            weights[spec["name"]] = arr
+            if q:
+                quant[spec["name"]] = q
+        if offset != len(data):
+            raise HuiaError(f"weight group {gi + 1}: manifest describes {offset} bytes but shards hold {len(data)}", mj)
+    known = {"format", "generatedBy", "convertedBy", "modelTopology", "weightsManifest", "signature",
+             "userDefinedMetadata"}
+    fmt = doc.get("format") or ("graph-model" if "node" in doc["modelTopology"] else "layers-model")
+    return ModelArtifacts(
+        format=fmt,
+        model_topology=doc["modelTopology"],
+        weights=weights,
+        quantization=quant,
+        signature=doc.get("signature"),
+        user_defined_metadata=doc.get("userDefinedMetadata"),
+        generated_by=doc.get("generatedBy"),
+        converted_by=doc.get("convertedBy"),
+        extra={k: v for k, v in doc.items() if k not in known},
+        path=mj,
+    )
+
+
+def affine_quantization_range(vmin: float, vmax: float, qdtype: str) -> tuple[float, float]:
+    """(min, scale) the way the TF.js converter picks them: the range is nudged so that 0.0 is exactly
+    representable (zero padding, ReLU outputs and biases of 0 stay exact)."""
+    qmax = 255 if qdtype == "uint8" else 65535
+    vmin, vmax = min(float(vmin), 0.0), max(float(vmax), 0.0)
+    if vmax == vmin:
+        return vmin, 1.0
+    scale = (vmax - vmin) / qmax
+    zero_point = round(-vmin / scale)
+    return -zero_point * scale, scale
+
+
+def quantize_array(arr: np.ndarray, qdtype: str, qmin: float | None = None, scale: float | None = None
+                   ) -> tuple[np.ndarray, dict]:
+    """Quantize a float array for storage. Returns (stored array, quantization spec)."""
+    a = np.asarray(arr, dtype=np.float32)
+    if qdtype == "float16":
+        return a.astype("<f2"), {"dtype": "float16", "original_dtype": "float32"}
+    if qdtype not in ("uint8", "uint16"):
+        raise HuiaError(f"unknown quantization dtype {qdtype!r} (choose uint8, uint16 or float16)")
+    if qmin is None or scale is None:
+        qmin, scale = affine_quantization_range(a.min() if a.size else 0.0, a.max() if a.size else 0.0, qdtype)
+    top = 255 if qdtype == "uint8" else 65535
+    q = np.clip(np.round((a - np.float32(qmin)) / np.float32(scale)), 0, top).astype(_QUANT_DTYPES[qdtype])
+    return q, {"dtype": qdtype, "min": float(qmin), "scale": float(scale), "original_dtype": "float32"}
+
+
+def _encode(name: str, arr: np.ndarray, q: dict | None) -> tuple[dict, bytes]:
+    dtype = _dtype_name(arr, name)
+    spec: dict[str, Any] = {"name": name, "shape": [int(d) for d in arr.shape], "dtype": dtype}
+    if q and dtype == "float32":
+        stored, qspec = quantize_array(arr, q["dtype"], q.get("min"), q.get("scale"))
+        spec["quantization"] = qspec
+        return spec, stored.tobytes()
+    return spec, np.ascontiguousarray(arr, dtype=_DTYPES[dtype]).tobytes()
+
+
+def save_artifacts(art: ModelArtifacts, out_dir: str | Path, *, quantize: str | None = None,
+                   shard_bytes: int = DEFAULT_SHARD_BYTES, quantize_min_size: int = 0) -> Path:
+    """Write ``out_dir/model.json`` and ``group1-shardNofM.bin``.
+
+    quantize: None keeps each weight's stored quantization (a re-write of a read model is bit-exact);
+    "float32" stores everything unquantized; "uint8"/"uint16"/"float16" quantizes every float32 weight afresh
+    (weights smaller than ``quantize_min_size`` elements stay float32).
+    Written to a temporary folder first and renamed, so a failure never leaves a half-written model.
+    """
+    if shard_bytes <= 0:
+        raise HuiaError(f"shard size must be positive, got {shard_bytes}")
+    specs, blobs = [], []
+    for name, arr in art.weights.items():
+        arr = np.asarray(arr)
+        if quantize is None:
+            q = art.quantization.get(name)
+        elif quantize == "float32":
+            q = None
+        elif quantize in _QUANT_DTYPES:
+            q = {"dtype": quantize} if arr.size >= quantize_min_size else None
+        else:
+            raise HuiaError(f"unknown quantization {quantize!r} (choose uint8, uint16, float16 or float32)")
+        spec, blob = _encode(name, arr, q)
+        specs.append(spec)
+        blobs.append(blob)
+    data = b"".join(blobs)
+    n_shards = max(1, math.ceil(len(data) / shard_bytes))
+    names = [f"group1-shard{i + 1}of{n_shards}.bin" for i in range(n_shards)]
+    doc: dict[str, Any] = {"format": art.format}
+    doc["generatedBy"] = art.generated_by or "huia"
+    doc["convertedBy"] = art.converted_by or "huia"
+    doc["modelTopology"] = art.model_topology
+    doc.update(art.extra)
+    doc["weightsManifest"] = [{"paths": names, "weights": specs}]
+    if art.signature is not None:
+        doc["signature"] = art.signature
+    if art.user_defined_metadata is not None:
+        doc["userDefinedMetadata"] = art.user_defined_metadata
+
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for i, shard_name in enumerate(names):
+            (tmp / shard_name).write_bytes(data[i * shard_bytes:(i + 1) * shard_bytes])
+        (tmp / "model.json").write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out / "model.json"
