@@ -45,6 +45,7 @@ class ModelArtifacts:
     converted_by: str | None = None
     extra: dict = field(default_factory=dict)  # any other top-level model.json keys (trainingConfig, modelInitializer …)
     path: Path | None = None
+    shard_paths: list[str] = field(default_factory=list)  # as listed in the manifest that was read
 
     @property
     def is_graph_model(self) -> bool:
@@ -154,10 +155,12 @@ def load_artifacts(path: str | Path) -> ModelArtifacts:
     base = mj.parent
     weights: dict[str, np.ndarray] = {}
     quant: dict[str, dict] = {}
+    shard_paths: list[str] = []
     for gi, group in enumerate(doc.get("weightsManifest", [])):
         paths = group.get("paths", [])
         specs = group.get("weights", [])
         chunks = []
+        shard_paths.extend(paths)
         for rel in paths:
             shard = (base / rel)
             if not shard.is_file():
@@ -188,6 +191,7 @@ def load_artifacts(path: str | Path) -> ModelArtifacts:
         converted_by=doc.get("convertedBy"),
         extra={k: v for k, v in doc.items() if k not in known},
         path=mj,
+        shard_paths=shard_paths,
     )
 
 
