@@ -1,0 +1,33 @@
+"""Shape checks shared by the PoseNet decoders: wrong tensors get a clear HuiaError, not an IndexError deep inside."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from huia.errors import HuiaError
+
+VALID_OUTPUT_STRIDES = (8, 16, 32)
+
+
+def as_map(name: str, arr, channels: int | None = None, hw: tuple[int, int] | None = None) -> np.ndarray:
+    """[H, W, C] float32 (a leading batch of 1 is dropped)."""
+    a = np.asarray(arr)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 3:
+        raise HuiaError(f"{name}: expected a [height, width, channels] map, got shape {tuple(a.shape)}")
+    if channels is not None and a.shape[2] != channels:
+        raise HuiaError(f"{name}: expected {channels} channels, got shape {tuple(a.shape)}")
+    if hw is not None and a.shape[:2] != hw:
+        raise HuiaError(f"{name}: height x width {a.shape[:2]} does not match the heatmap's {hw}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise HuiaError(f"{name}: empty map of shape {tuple(a.shape)}")
+    if a.dtype != np.float32:
+        a = a.astype(np.float32)
+    return a
+
+
+def check_stride(output_stride) -> int:
+    if output_stride not in VALID_OUTPUT_STRIDES:
+        raise HuiaError(f"output stride must be 8, 16 or 32, got {output_stride!r}")
+    return int(output_stride)
