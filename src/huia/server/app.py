@@ -1,0 +1,211 @@
+"""The studio web app: static pages + vendored TF.js + bundled/user models + the JSON API.
+
+`create_app(data_dir)` builds it (tests use it with httpx); `huia studio` runs it with uvicorn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from huia import __version__, paths
+from huia.server.capture import ApiError, CaptureStore, build_router, validate_name
+from huia.server.static import LONG_CACHE, NO_CACHE, IsolationHeadersMiddleware, not_found, serve_from
+
+DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over `max_bytes` while they stream: a declared Content-Length over the limit is
+    answered 413 before a single body byte is read; a chunked body is counted as it arrives and cut off at the limit
+    (so a 50 MB upload never sits in memory or in a temp file)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes
+        msg = f"request body too large: the limit is {limit} bytes ({limit / 2**20:g} MB; see `huia studio --max-upload`)"
+        for k, v in scope.get("headers", []):
+            if k == b"content-length":
+                try:
+                    declared = int(v)
+                except ValueError:
+                    await _json(send, 400, "invalid Content-Length header")
+                    return
+                if declared > limit:
+                    await _json(send, 413, msg, close=True)
+                    return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _json(send, 413, msg, close=True)
+
+
+async def _json(send: Send, status: int, message: str, close: bool = False) -> None:
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _user_models(data_dir: Path) -> list[dict]:
+    out = []
+    exports = data_dir / "exports"
+    if exports.is_dir():
+        for d in sorted(exports.iterdir()):
+            mj = d / "model.json"
+            if d.is_dir() and mj.is_file():
+                try:
+                    doc = json.loads(mj.read_text())
+                except (OSError, ValueError):
+                    doc = {}
+                meta = doc.get("userDefinedMetadata") or {}
+                out.append({"name": d.name, "source": "user", "format": doc.get("format"),
+                            "kind": meta.get("task") or meta.get("kind") or "user",
+                            "description": meta.get("description", ""),
+                            "url": f"/models/user/{d.name}/model.json", "metadata": meta})
+    return out
+
+
+def _builtin_models() -> list[dict]:
+    from huia.models import KNOWN
+
+    out = []
+    d = paths.HUMAN_MODELS_DIR
+    if d.is_dir():
+        for mj in sorted(d.glob("*.json")):
+            info = KNOWN.get(mj.stem)
+            if info is None:
+                continue
+            out.append({"name": mj.stem, "source": "builtin", "kind": info.kind, "description": info.description,
+                        "url": f"/models/builtin/{mj.stem}.json", "format": "graph-model", "metadata": {}})
+    return out
+
+
+def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_upload: int = DEFAULT_MAX_UPLOAD):
+    """The studio ASGI app. `data_dir` holds datasets/ (captures) and exports/ (user models served under
+    /models/user/); nothing is ever read or written outside it or web/."""
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    web = Path(web_dir).resolve() if web_dir else paths.WEB_DIR.resolve()
+    node_modules = web / "node_modules"
+    models_dir = node_modules / "@vladmandic" / "human-models" / "models"
+    store = CaptureStore(data_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        store.close()
+
+    app = FastAPI(title="huia studio", version=__version__, docs_url=None, openapi_url="/api/openapi.json",
+                  redoc_url=None, lifespan=lifespan)
+    app.state.store = store
+    app.state.data_dir = data_dir
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError):
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError):
+        parts = []
+        for e in exc.errors():
+            loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+            parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+        return JSONResponse({"error": "invalid request: " + "; ".join(parts)}, status_code=422)
+
+    @app.get("/api/health")
+    def health():
+        return {"ok": True, "version": __version__, "data_dir": str(data_dir),
+                "node_modules": node_modules.is_dir()}
+
+    @app.get("/api/models")
+    def list_models():
+        if not models_dir.is_dir():
+            return JSONResponse({"error": f"bundled models missing: {paths.INSTALL_HINT}", "models": _user_models(
+                data_dir)}, status_code=503)
+        return {"models": _builtin_models() + _user_models(data_dir)}
+
+    app.include_router(build_router(store))
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    def api_not_found(rest: str):
+        raise ApiError(404, f"no API endpoint /api/{rest}")
+
+    @app.get("/node_modules/{rest:path}")
+    def vendored(rest: str):
+        if not node_modules.is_dir():
+            return JSONResponse({"error": f"{node_modules} is missing: {paths.INSTALL_HINT}"}, status_code=503)
+        return serve_from(node_modules, rest, LONG_CACHE)
+
+    @app.get("/models/builtin/{rest:path}")
+    def builtin_model(rest: str):
+        if not models_dir.is_dir():
+            return JSONResponse({"error": f"bundled models missing: {paths.INSTALL_HINT}"}, status_code=503)
+        return serve_from(models_dir, rest, LONG_CACHE)
+
+    @app.get("/models/user/{name}/{rest:path}")
+    def user_model(name: str, rest: str):
+        try:
+            validate_name(name, "model")
+        except ApiError:
+            return not_found(f"models/user/{name}")
+        # user exports are rewritten in place by `huia export`: revalidate instead of caching for a year
+        return serve_from(data_dir / "exports" / name, rest, NO_CACHE)
+
+    @app.get("/favicon.ico")
+    def favicon():
+        icon = web / "favicon.ico"
+        return serve_from(web, "favicon.ico", NO_CACHE) if icon.is_file() else Response(status_code=204)
+
+    @app.get("/{rest:path}")
+    def web_files(rest: str):
+        if rest.split("/", 1)[0] == "node_modules":
+            return not_found(rest)
+        return serve_from(web, rest, NO_CACHE, index="index.html")
+
+    # Isolation headers outermost so even a 413 from the body limiter carries them.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_upload)
+    app.add_middleware(IsolationHeadersMiddleware)
+    return app

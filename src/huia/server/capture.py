@@ -1,0 +1,546 @@
+"""Capture storage and its JSON API: samples captured in the studio land on disk as a dataset folder that
+`huia.data.folders.read_class_folders` reads directly:
+
+    DATA/datasets/<dataset>/<label>/<id>.jpg     the frame (JPEG)
+    DATA/datasets/<dataset>/<label>/<id>.json    {"id", "label", "timestamp", "model", "width", "height",
+                                                  "keypoints": [{"name", "x", "y", "score"}, ...] | null, "score"}
+    DATA/datasets/<dataset>/index.sqlite         index (WAL) for fast listing/counting
+    DATA/datasets/<dataset>/.trash/...           deleted samples and classes (never destroyed)
+
+Why this order on upload: image and JSON are written to temp files, fsynced, renamed, the directory fsynced, and
+only then is the row committed (synchronous=FULL) and the request acknowledged. A killed server therefore never
+loses an acknowledged sample; at worst it leaves an unacknowledged file, which `reconcile()` indexes at start-up
+(the folder is the truth, the index is rebuilt from it).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+
+NAME_RE = re.compile(r"^[\w][\w .+\-]{0,63}$", re.UNICODE)
+ID_RE = re.compile(r"^[0-9]{13}-[0-9a-f]{8}$")
+TRASH = ".trash"
+INDEX = "index.sqlite"
+ALLOWED_IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "BMP"}
+MAX_KEYPOINTS_JSON = 256 * 1024
+
+
+class ApiError(Exception):
+    """A request the API refuses: becomes {"error": message} with `status`."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def validate_name(name: Any, what: str) -> str:
+    """Dataset and class names become folder names: one path component, no `..`, `/`, `\\`, NUL, no leading dot
+    (hidden/trash folders), no trailing dot or space, at most 64 characters."""
+    if not isinstance(name, str) or not name:
+        raise ApiError(400, f"{what} name is missing")
+    if "\x00" in name or "/" in name or "\\" in name or ".." in name:
+        raise ApiError(400, f"invalid {what} name {name!r}: must not contain '..', '/', '\\' or NUL")
+    if not NAME_RE.match(name) or name.endswith((".", " ")):
+        raise ApiError(400, f"invalid {what} name {name!r}: use 1-64 letters, digits, spaces, '_', '-', '+', '.' "
+                            "starting with a letter, digit or '_'")
+    return name
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durable(path: Path, data: bytes) -> None:
+    """temp file in the same folder -> fsync -> rename: the final name only ever holds complete content."""
+    tmp = path.with_name(f".tmp-{path.name}-{secrets.token_hex(4)}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def verify_image(data: bytes) -> tuple[bytes, int, int]:
+    """(jpeg_bytes, width, height). The decoder decides, not the client's content type: JPEG is stored as sent,
+    PNG/WebP/BMP are re-encoded to JPEG (the dataset format is <id>.jpg); anything else is refused."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise ApiError(400, "the image file is empty")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            fmt = im.format
+            width, height = im.size
+            if fmt not in ALLOWED_IMAGE_FORMATS:
+                raise ApiError(415, f"unsupported image format {fmt}: send JPEG or PNG")
+            im.load()  # decode fully: a truncated or corrupt upload is refused now, not at training time
+            if fmt != "JPEG":
+                buf = io.BytesIO()
+                im.convert("RGB").save(buf, "JPEG", quality=95)
+                data = buf.getvalue()
+    except ApiError:
+        raise
+    except UnidentifiedImageError:
+        raise ApiError(415, "the uploaded file is not an image (no known image format recognised)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ApiError(415, f"the uploaded image is corrupt or truncated ({exc})") from None
+    if width < 1 or height < 1 or width * height > 40_000_000:
+        raise ApiError(400, f"image size {width}x{height} out of range")
+    return data, width, height
+
+
+def parse_keypoints(text: str | None) -> tuple[list[dict] | None, float | None]:
+    """Keypoints arrive as JSON: a list of {name, x, y, score} or a pose {score, keypoints: [...]}."""
+    if text is None or text == "" or text == "null":
+        return None, None
+    if len(text) > MAX_KEYPOINTS_JSON:
+        raise ApiError(413, "keypoints JSON too large")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"keypoints is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    score = None
+    if isinstance(doc, dict):
+        score = doc.get("score")
+        doc = doc.get("keypoints")
+    if not isinstance(doc, list):
+        raise ApiError(400, "keypoints must be a list of {name, x, y, score} or a pose {score, keypoints}")
+    out = []
+    for i, kp in enumerate(doc):
+        if not isinstance(kp, dict) or not all(isinstance(kp.get(k), (int, float)) for k in ("x", "y")):
+            raise ApiError(400, f"keypoint {i} must be an object with numeric x and y")
+        s = kp.get("score", None)
+        out.append({"name": str(kp.get("name", str(i))), "x": float(kp["x"]), "y": float(kp["y"]),
+                    "score": None if s is None else float(s)})
+    if score is not None and not isinstance(score, (int, float)):
+        raise ApiError(400, "pose score must be a number")
+    return out, None if score is None else float(score)
+
+
+class Dataset:
+    """One dataset folder + its SQLite index. Thread-safe: file writes run in parallel, index writes under a lock."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.name = root.name
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(root / INDEX, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript("""
+            CREATE TABLE IF NOT EXISTS classes (name TEXT PRIMARY KEY, created REAL NOT NULL);
+            CREATE TABLE IF NOT EXISTS samples (
+                id TEXT PRIMARY KEY, label TEXT NOT NULL, created REAL NOT NULL,
+                width INTEGER, height INTEGER, bytes INTEGER, has_keypoints INTEGER NOT NULL DEFAULT 0,
+                model TEXT);
+            CREATE INDEX IF NOT EXISTS samples_label ON samples(label, id);
+        """)
+        self.reconcile()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- consistency -------------------------------------------------------------------------------------------
+    def reconcile(self) -> dict[str, int]:
+        """Make the index agree with the folders (the truth): index samples a crash left unindexed, drop rows whose
+        files are gone, remove stale temp files. Returns counts of what changed."""
+        added = dropped = temps = 0
+        on_disk: dict[str, tuple[str, Path]] = {}
+        labels = []
+        for d in sorted(self.root.iterdir()):
+            if not d.is_dir() or d.name.startswith("."):
+                continue
+            labels.append(d.name)
+            for f in d.iterdir():
+                if f.name.startswith(".tmp-"):
+                    f.unlink(missing_ok=True)
+                    temps += 1
+                elif f.suffix == ".jpg" and ID_RE.match(f.stem):
+                    on_disk[f.stem] = (d.name, f)
+        with self._lock:
+            rows = {r[0]: r[1] for r in self._db.execute("SELECT id, label FROM samples")}
+            self._db.execute("BEGIN IMMEDIATE")
+            for label in labels:
+                self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, time.time()))
+            for sid, label in rows.items():
+                if sid not in on_disk or on_disk[sid][0] != label:
+                    self._db.execute("DELETE FROM samples WHERE id=?", (sid,))
+                    dropped += 1
+            for sid, (label, f) in on_disk.items():
+                if rows.get(sid) == label:
+                    continue
+                meta = _read_json(f.with_suffix(".json"))
+                self._db.execute("INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?)", (
+                    sid, label, int(sid[:13]) / 1000.0, meta.get("width"), meta.get("height"), f.stat().st_size,
+                    int(bool(meta.get("keypoints"))), meta.get("model")))
+                added += 1
+            self._db.execute("COMMIT")
+        return {"added": added, "dropped": dropped, "temp_files_removed": temps}
+
+    # -- classes -----------------------------------------------------------------------------------------------
+    def classes(self) -> list[dict]:
+        with self._lock:
+            counts = dict(self._db.execute("SELECT label, COUNT(*) FROM samples GROUP BY label").fetchall())
+            names = [r[0] for r in self._db.execute("SELECT name FROM classes ORDER BY created, name")]
+        for extra in sorted(set(counts) - set(names)):
+            names.append(extra)
+        return [{"name": n, "count": int(counts.get(n, 0))} for n in names]
+
+    def add_class(self, label: str) -> bool:
+        validate_name(label, "class")
+        d = self.root / label
+        created = not d.exists()
+        d.mkdir(exist_ok=True)
+        _fsync_dir(self.root)
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, time.time()))
+        return created
+
+    def _require_class(self, label: str) -> Path:
+        validate_name(label, "class")
+        d = self.root / label
+        if not d.is_dir():
+            raise ApiError(404, f"no class {label!r} in dataset {self.name!r}")
+        return d
+
+    def rename_class(self, label: str, new: str) -> None:
+        src = self._require_class(label)
+        validate_name(new, "class")
+        if new == label:
+            return
+        dst = self.root / new
+        if dst.exists():
+            raise ApiError(409, f"class {new!r} already exists in dataset {self.name!r}")
+        with self._lock:
+            os.rename(src, dst)
+            _fsync_dir(self.root)
+            # the label lives in each sample's JSON too: rewrite them so the folder and the JSON agree
+            for j in dst.glob("*.json"):
+                meta = _read_json(j)
+                if meta:
+                    meta["label"] = new
+                    _write_durable(j, json.dumps(meta).encode())
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("UPDATE samples SET label=? WHERE label=?", (new, label))
+            self._db.execute("UPDATE classes SET name=? WHERE name=?", (new, label))
+            self._db.execute("COMMIT")
+
+    def delete_class(self, label: str) -> str:
+        src = self._require_class(label)
+        dst = self._trash_dir() / f"{_stamp()}-class-{label}"
+        with self._lock:
+            os.rename(src, dst)
+            _fsync_dir(self.root)
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM samples WHERE label=?", (label,))
+            self._db.execute("DELETE FROM classes WHERE name=?", (label,))
+            self._db.execute("COMMIT")
+        return str(dst.relative_to(self.root))
+
+    # -- samples -----------------------------------------------------------------------------------------------
+    def add_sample(self, label: str, image: bytes, keypoints: list[dict] | None, pose_score: float | None,
+                   model: str | None) -> dict:
+        validate_name(label, "class")
+        jpeg, width, height = verify_image(image)
+        d = self.root / label
+        if not d.is_dir():
+            self.add_class(label)
+        now = time.time()
+        sid = f"{int(now * 1000):013d}-{secrets.token_hex(4)}"
+        meta = {"id": sid, "label": label, "timestamp": datetime.fromtimestamp(now, timezone.utc).isoformat(),
+                "model": model, "width": width, "height": height, "score": pose_score, "keypoints": keypoints,
+                "image": f"{sid}.jpg"}
+        _write_durable(d / f"{sid}.jpg", jpeg)
+        _write_durable(d / f"{sid}.json", json.dumps(meta).encode())
+        _fsync_dir(d)
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, now))
+            self._db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?)",
+                             (sid, label, now, width, height, len(jpeg), int(bool(keypoints)), model))
+        return self._row_dict((sid, label, now, width, height, len(jpeg), int(bool(keypoints)), model))
+
+    def _row_dict(self, row) -> dict:
+        sid, label, created, width, height, nbytes, has_kp, model = row
+        return {"id": sid, "label": label, "created": created, "width": width, "height": height, "bytes": nbytes,
+                "has_keypoints": bool(has_kp), "model": model,
+                "image_url": f"/api/datasets/{self.name}/samples/{sid}/image"}
+
+    def list_samples(self, label: str | None, offset: int, limit: int) -> tuple[int, list[dict]]:
+        where, args = ("WHERE label=?", (label,)) if label else ("", ())
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM samples {where}", args).fetchone()[0]
+            rows = self._db.execute(f"SELECT * FROM samples {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                                    (*args, limit, offset)).fetchall()
+        return total, [self._row_dict(r) for r in rows]
+
+    def get_sample(self, sid: str) -> dict:
+        if not ID_RE.match(sid or ""):
+            raise ApiError(400, f"invalid sample id {sid!r}")
+        with self._lock:
+            row = self._db.execute("SELECT * FROM samples WHERE id=?", (sid,)).fetchone()
+        if row is None:
+            raise ApiError(404, f"no sample {sid!r} in dataset {self.name!r}")
+        return self._row_dict(row)
+
+    def sample_path(self, sid: str, ext: str = ".jpg") -> Path:
+        s = self.get_sample(sid)
+        return self.root / s["label"] / f"{sid}{ext}"
+
+    def delete_sample(self, sid: str) -> str:
+        s = self.get_sample(sid)
+        src_dir = self.root / s["label"]
+        dst_dir = self._trash_dir() / "samples" / s["label"]
+        dst_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            for ext in (".jpg", ".json"):
+                f = src_dir / f"{sid}{ext}"
+                if f.exists():
+                    os.replace(f, dst_dir / f.name)
+            _fsync_dir(src_dir)
+            _fsync_dir(dst_dir)
+            self._db.execute("DELETE FROM samples WHERE id=?", (sid,))
+        return str((dst_dir / f"{sid}.jpg").relative_to(self.root))
+
+    def _trash_dir(self) -> Path:
+        t = self.root / TRASH
+        t.mkdir(exist_ok=True)
+        return t
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{secrets.token_hex(3)}"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        doc = json.loads(path.read_text())
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+class CaptureStore:
+    """All datasets under DATA/datasets. Every path is built from validated names and checked to stay inside."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir).resolve()
+        self.root = self.data_dir / "datasets"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._open: dict[str, Dataset] = {}
+        self._lock = threading.Lock()
+
+    def _path(self, name: str) -> Path:
+        validate_name(name, "dataset")
+        p = (self.root / name).resolve()
+        if p.parent != self.root:
+            raise ApiError(400, f"invalid dataset name {name!r}")
+        return p
+
+    def get(self, name: str) -> Dataset:
+        p = self._path(name)
+        with self._lock:
+            ds = self._open.get(name)
+            if ds is None:
+                if not p.is_dir():
+                    raise ApiError(404, f"no dataset {name!r}")
+                ds = self._open[name] = Dataset(p)
+            return ds
+
+    def create(self, name: str) -> tuple[Dataset, bool]:
+        p = self._path(name)
+        created = not p.exists()
+        p.mkdir(exist_ok=True)
+        _fsync_dir(self.root)
+        return self.get(name), created
+
+    def names(self) -> list[str]:
+        return sorted(d.name for d in self.root.iterdir() if d.is_dir() and NAME_RE.match(d.name))
+
+    def close(self) -> None:
+        with self._lock:
+            for ds in self._open.values():
+                ds.close()
+            self._open.clear()
+
+
+# -- typed API models ------------------------------------------------------------------------------------------
+class NameIn(BaseModel):
+    name: str = Field(..., description="dataset or class name: 1-64 letters/digits/space/_-+. , no '..' or '/'")
+
+
+class ClassInfo(BaseModel):
+    name: str
+    count: int
+
+
+class DatasetInfo(BaseModel):
+    name: str
+    total: int
+    classes: list[ClassInfo]
+
+
+class DatasetList(BaseModel):
+    datasets: list[DatasetInfo]
+
+
+class ClassList(BaseModel):
+    dataset: str
+    classes: list[ClassInfo]
+
+
+class SampleInfo(BaseModel):
+    id: str
+    label: str
+    created: float
+    width: int | None
+    height: int | None
+    bytes: int | None
+    has_keypoints: bool
+    model: str | None
+    image_url: str
+
+
+class SamplePage(BaseModel):
+    dataset: str
+    total: int
+    offset: int
+    limit: int
+    samples: list[SampleInfo]
+
+
+class Trashed(BaseModel):
+    trashed: str
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+def dataset_info(ds: Dataset) -> DatasetInfo:
+    classes = ds.classes()
+    return DatasetInfo(name=ds.name, total=sum(c["count"] for c in classes),
+                       classes=[ClassInfo(**c) for c in classes])
+
+
+def build_router(store: CaptureStore):
+    """The /api/datasets routes. Sync handlers on purpose: they run in the threadpool, so fsync never blocks the
+    event loop serving other uploads."""
+    r = APIRouter(prefix="/api/datasets", responses={400: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+
+    @r.get("", response_model=DatasetList)
+    def list_datasets():
+        return DatasetList(datasets=[dataset_info(store.get(n)) for n in store.names()])
+
+    @r.post("", response_model=DatasetInfo, status_code=201)
+    def create_dataset(body: NameIn):
+        ds, created = store.create(body.name)
+        return JSONResponse(dataset_info(ds).model_dump(), status_code=201 if created else 200)
+
+    @r.get("/{dataset}", response_model=DatasetInfo)
+    def get_dataset(dataset: str):
+        return dataset_info(store.get(dataset))
+
+    @r.get("/{dataset}/classes", response_model=ClassList)
+    def list_classes(dataset: str):
+        ds = store.get(dataset)
+        return ClassList(dataset=ds.name, classes=[ClassInfo(**c) for c in ds.classes()])
+
+    @r.post("/{dataset}/classes", response_model=ClassList, status_code=201)
+    def add_class(dataset: str, body: NameIn):
+        ds = store.get(dataset)
+        created = ds.add_class(body.name)
+        out = ClassList(dataset=ds.name, classes=[ClassInfo(**c) for c in ds.classes()])
+        return JSONResponse(out.model_dump(), status_code=201 if created else 200)
+
+    @r.patch("/{dataset}/classes/{label}", response_model=ClassList)
+    def rename_class(dataset: str, label: str, body: NameIn):
+        ds = store.get(dataset)
+        ds.rename_class(label, body.name)
+        return ClassList(dataset=ds.name, classes=[ClassInfo(**c) for c in ds.classes()])
+
+    @r.delete("/{dataset}/classes/{label}", response_model=Trashed)
+    def delete_class(dataset: str, label: str):
+        return Trashed(trashed=store.get(dataset).delete_class(label))
+
+    @r.post("/{dataset}/samples", response_model=SampleInfo, status_code=201,
+            responses={413: {"model": ErrorOut}, 415: {"model": ErrorOut}})
+    async def add_sample(dataset: str, request: Request):
+        ctype = request.headers.get("content-type", "")
+        if not ctype.lower().startswith("multipart/form-data"):
+            raise ApiError(415, f"wrong content type {ctype.split(';')[0] or '(none)'!r}: send multipart/form-data "
+                                "with an 'image' file, a 'label' field and optional 'keypoints' JSON")
+        ds = store.get(dataset)
+        async with request.form(max_files=1, max_fields=8, max_part_size=MAX_KEYPOINTS_JSON) as form:
+            image = form.get("image")
+            label = form.get("label")
+            if not isinstance(image, UploadFile):
+                raise ApiError(400, "missing 'image' file field")
+            if not isinstance(label, str):
+                raise ApiError(400, "missing 'label' field")
+            part_type = (image.content_type or "").lower()
+            if part_type and not (part_type.startswith("image/") or part_type == "application/octet-stream"):
+                raise ApiError(415, f"the 'image' part has content type {part_type!r}: expected image/jpeg or image/png")
+            data = await image.read()
+            kp_text = form.get("keypoints")
+            model = form.get("model")
+            if kp_text is not None and not isinstance(kp_text, str):
+                raise ApiError(400, "'keypoints' must be a text field holding JSON")
+        keypoints, score = parse_keypoints(kp_text)
+        model = model if isinstance(model, str) and model else None
+        if model is not None and len(model) > 128:
+            raise ApiError(400, "model name too long")
+        info = await run_in_threadpool(ds.add_sample, label, data, keypoints, score, model)
+        return JSONResponse(info, status_code=201)
+
+    @r.get("/{dataset}/samples", response_model=SamplePage)
+    def list_samples(dataset: str, label: str | None = None, offset: int = Query(0, ge=0),
+                     limit: int = Query(100, ge=1, le=1000)):
+        ds = store.get(dataset)
+        if label:
+            validate_name(label, "class")
+        total, samples = ds.list_samples(label, offset, limit)
+        return SamplePage(dataset=ds.name, total=total, offset=offset, limit=limit,
+                          samples=[SampleInfo(**s) for s in samples])
+
+    @r.get("/{dataset}/samples/{sid}", response_model=SampleInfo)
+    def get_sample(dataset: str, sid: str):
+        return SampleInfo(**store.get(dataset).get_sample(sid))
+
+    @r.get("/{dataset}/samples/{sid}/image")
+    def get_image(dataset: str, sid: str):
+        path = store.get(dataset).sample_path(sid)
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    @r.get("/{dataset}/samples/{sid}/meta")
+    def get_meta(dataset: str, sid: str):
+        path = store.get(dataset).sample_path(sid, ".json")
+        return JSONResponse(_read_json(path))
+
+    @r.delete("/{dataset}/samples/{sid}", response_model=Trashed)
+    def delete_sample(dataset: str, sid: str):
+        return Trashed(trashed=store.get(dataset).delete_sample(sid))
+
+    return r

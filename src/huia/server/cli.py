@@ -1,0 +1,80 @@
+"""`huia studio` (the local web studio) and `huia serve` (a static TF.js model server with proper CORS)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from huia.errors import HuiaError
+
+
+def _cmd_studio(args: argparse.Namespace) -> int:
+    import threading
+    import webbrowser
+
+    import uvicorn
+
+    from huia import paths
+    from huia.server.app import create_app
+
+    web = paths.WEB_DIR
+    if not (web / "index.html").is_file():
+        raise HuiaError("the studio web app is missing (index.html not found)", web)
+    if not paths.NODE_MODULES.is_dir():
+        print(f"huia studio: warning: {paths.NODE_MODULES} is missing, pages cannot load TF.js: {paths.INSTALL_HINT}",
+              file=sys.stderr)
+    data = Path(args.data)
+    try:
+        app = create_app(data, max_upload=int(args.max_upload * 1024 * 1024))
+    except OSError as exc:
+        raise HuiaError(f"cannot use the data folder: {exc.strerror}", data) from None
+    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
+    url = f"http://{shown_host}:{args.port}/"
+    print(f"huia studio: {url}  (data: {data.resolve()}; Ctrl+C to stop)", flush=True)
+    if not args.no_browser:
+        threading.Timer(1.0, lambda: webbrowser.open(url)).start()
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                            timeout_graceful_shutdown=3)
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from huia.server.serve import run_serve
+
+    return run_serve(Path(args.dir), host=args.host, port=args.port, cors=args.cors or [], no_cache=args.no_cache)
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "studio", help="start the local web studio (live pose, capture, gesture trainer, detector, Huia)",
+        description="Start the local web studio: live pose estimation, sample capture with a countdown timer, "
+        "in-browser gesture training, detector view and the interactive Huia. Everything runs locally: TF.js and "
+        "the models are served from web/node_modules, captures are stored under --data.")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; the camera "
+                   "only works on localhost or https)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--data", default="huia-data", help="data folder: datasets/ (captures) and exports/ (your models "
+                   "served at /models/user/NAME/) (default ./huia-data)")
+    p.add_argument("--max-upload", type=float, default=10.0, metavar="MB",
+                   help="largest accepted upload in MB (default 10)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                   help="server log level (default warning)")
+    p.set_defaults(func=_cmd_studio)
+
+    s = sub.add_parser(
+        "serve", help="serve a folder of exported TF.js models over HTTP with explicit CORS origins",
+        description="Serve DIR (e.g. an export folder with model.json + shards) over HTTP for tf.loadGraphModel / "
+        "tf.loadLayersModel from another page. Like `http-server -c1 --cors`, but CORS is granted only to the "
+        "origins you list (use --cors '*' to allow any), preflights are answered, and nothing outside DIR is served.")
+    s.add_argument("dir", help="folder to serve")
+    s.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    s.add_argument("--cors", nargs="+", action="extend", metavar="ORIGIN", default=[],
+                   help="allowed origins, e.g. http://localhost:3000 (repeatable; '*' = any origin)")
+    s.add_argument("--no-cache", action="store_true", help="send Cache-Control: no-store (default: no-cache, "
+                   "i.e. always revalidate with ETag)")
+    s.set_defaults(func=_cmd_serve)
