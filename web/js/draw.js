@@ -1,0 +1,83 @@
+// Drawing only (no computing): skeletons and boxes over a 2D canvas, colours from the shared spec.
+import { loadSpec } from './spec.js';
+
+const SPEC = await loadSpec();
+const NAMES = SPEC.coco17.names;
+const rgb = (c) => `rgb(${c[0]},${c[1]},${c[2]})`;
+const EDGE_COLORS = SPEC.coco17.edge_parts.map((p) => rgb(SPEC.part_colors[p]));
+const JOINT = rgb(SPEC.joint_color);
+
+function byName(pose) {
+  const m = {};
+  for (const k of pose.keypoints) m[k.name] = k;
+  return m;
+}
+
+/**
+ * Draw poses ({keypoints: [{name, x, y, score}]}) with coloured limbs.
+ * `scale` maps source pixels to canvas pixels (canvas may be displayed at another size).
+ */
+export function drawPoses(ctx, poses, { minScore = 0.3, lineWidth = 3, radius = 4, scale = 1, mirror = false } = {}) {
+  const W = ctx.canvas.width;
+  const px = (k) => (mirror ? W - k.x * scale : k.x * scale);
+  ctx.save();
+  ctx.lineCap = 'round';
+  for (const pose of poses) {
+    const kp = byName(pose);
+    ctx.lineWidth = lineWidth;
+    SPEC.coco17.edges.forEach(([a, b], i) => {
+      const ka = kp[a]; const kb = kp[b];
+      if (!ka || !kb || ka.score < minScore || kb.score < minScore) return;
+      ctx.strokeStyle = EDGE_COLORS[i];
+      ctx.beginPath();
+      ctx.moveTo(px(ka), ka.y * scale);
+      ctx.lineTo(px(kb), kb.y * scale);
+      ctx.stroke();
+    });
+    ctx.fillStyle = JOINT;
+    for (const name of NAMES) {
+      const k = kp[name];
+      if (!k || k.score < minScore) continue;
+      ctx.beginPath();
+      ctx.arc(px(k), k.y * scale, radius, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+  }
+  ctx.restore();
+}
+
+/** Draw boxes [{x1, y1, x2, y2, label, score, color}] with a label tag. */
+export function drawBoxes(ctx, boxes, { lineWidth = 2, font = '14px sans-serif', scale = 1 } = {}) {
+  ctx.save();
+  ctx.font = font;
+  ctx.textBaseline = 'top';
+  for (const b of boxes) {
+    const color = b.color || '#00e0ff';
+    const x = b.x1 * scale; const y = b.y1 * scale;
+    const w = (b.x2 - b.x1) * scale; const h = (b.y2 - b.y1) * scale;
+    ctx.lineWidth = lineWidth;
+    ctx.strokeStyle = color;
+    ctx.strokeRect(x, y, w, h);
+    const text = b.label != null ? `${b.label}${b.score != null ? ' ' + (100 * b.score).toFixed(0) + '%' : ''}` : '';
+    if (text) {
+      const tw = ctx.measureText(text).width + 6;
+      ctx.fillStyle = color;
+      ctx.fillRect(x, Math.max(0, y - 18), tw, 18);
+      ctx.fillStyle = '#000';
+      ctx.fillText(text, x + 3, Math.max(0, y - 18) + 2);
+    }
+  }
+  ctx.restore();
+}
+
+/** Small FPS meter: call tick() once per processed frame; fps is a moving average over ~1 s. */
+export class FpsMeter {
+  constructor() { this.times = []; this.fps = 0; }
+  tick(now = performance.now()) {
+    this.times.push(now);
+    while (this.times.length > 1 && now - this.times[0] > 1000) this.times.shift();
+    const n = this.times.length;
+    this.fps = n > 1 ? (1000 * (n - 1)) / (now - this.times[0]) : 0;
+    return this.fps;
+  }
+}

@@ -1,0 +1,173 @@
+// Live pose page: webcam -> pose estimator -> skeleton overlay, with model/backend/decoder pickers.
+// Settings also come from the query string (?model=posenet&backend=wasm&stride=16&res=257&multi=1) so a link
+// (or a test) can open the page in a given configuration.
+import { initTF } from '../tfjs.js';
+import { openCamera } from '../camera.js';
+import { drawPoses, FpsMeter } from '../draw.js';
+import { createPoseEstimator } from '../pose/index.js';
+
+const $ = (id) => document.getElementById(id);
+const video = $('video');
+const overlay = $('overlay');
+const ctx = overlay.getContext('2d');
+const errors = $('errors');
+const fps = new FpsMeter();
+
+let tf = null;
+let estimator = null;
+let running = false;
+let generation = 0; // bumps on every reconfigure so a stale loop stops
+let frames = 0;
+let lastPoses = [];
+let lastMs = 0;
+let grabRequest = null;
+
+function setStatus(t) { $('status').textContent = t; }
+function showError(e) {
+  console.warn(e);
+  errors.textContent = String(e && e.message ? e.message : e);
+}
+
+function readConfig() {
+  return {
+    model: $('model').value,
+    backend: $('backend').value,
+    multi: $('multi').value === '1',
+    outputStride: Number($('stride').value),
+    inputResolution: Number($('res').value),
+    maxPoses: Number($('maxPoses').value),
+    scoreThreshold: Number($('scoreThreshold').value),
+    nmsRadius: Number($('nmsRadius').value),
+    flipHorizontal: $('flip').checked,
+  };
+}
+
+function applyQuery() {
+  const q = new URLSearchParams(location.search);
+  const set = (id, key) => { if (q.has(key)) $(id).value = q.get(key); };
+  set('model', 'model'); set('backend', 'backend'); set('stride', 'stride'); set('res', 'res');
+  set('multi', 'multi'); set('maxPoses', 'maxPoses'); set('minScore', 'minScore');
+  if (q.get('flip') === '1') $('flip').checked = true;
+  if (q.get('mirror') === '1') $('mirror').checked = true;
+}
+
+async function configure() {
+  const gen = ++generation;
+  running = false;
+  const cfg = readConfig();
+  $('posenet-panel').style.display = cfg.model === 'posenet' ? '' : 'none';
+  setStatus(`loading ${cfg.model} on ${cfg.backend}…`);
+  errors.textContent = '';
+  try {
+    if (estimator) { estimator.dispose(); estimator = null; }
+    tf = await initTF(cfg.backend);
+    const est = await createPoseEstimator(tf, {
+      model: cfg.model, outputStride: cfg.outputStride, inputResolution: cfg.inputResolution, multi: cfg.multi,
+      maxPoses: cfg.maxPoses, scoreThreshold: cfg.scoreThreshold, nmsRadius: cfg.nmsRadius,
+    });
+    if (gen !== generation) { est.dispose(); return; }
+    estimator = est;
+    setStatus(`${cfg.model} · ${tf.getBackend()}`);
+    running = true;
+    loop(gen);
+  } catch (e) {
+    showError(e);
+    setStatus('error');
+  }
+}
+
+const yieldToBrowser = () => new Promise((r) => setTimeout(r, 0));
+
+function renderKeypointTable(pose) {
+  const body = $('kp').tBodies[0];
+  if (!pose) { body.innerHTML = '<tr><td>no pose</td></tr>'; return; }
+  body.innerHTML = pose.keypoints.map((k) => `<tr><td>${k.name}</td><td>${k.x.toFixed(0)}, ${k.y.toFixed(0)}</td><td>${k.score.toFixed(2)}</td></tr>`).join('');
+}
+
+async function loop(gen) {
+  const grabCanvas = document.createElement('canvas');
+  while (running && gen === generation) {
+    if (video.readyState < 2) { await yieldToBrowser(); continue; }
+    const t0 = performance.now();
+    const flipHorizontal = $('flip').checked;
+    let poses;
+    let grab = null;
+    try {
+      if (grabRequest) {
+        // The exact pixels the model sees are kept so a test can re-run them elsewhere (Python).
+        grab = grabRequest; grabRequest = null;
+        grabCanvas.width = video.videoWidth; grabCanvas.height = video.videoHeight;
+        grabCanvas.getContext('2d').drawImage(video, 0, 0);
+        const timestamp = video.currentTime * 1000;
+        poses = await estimator.estimate(grabCanvas, { flipHorizontal, timestamp });
+        const still = await estimator.estimate(grabCanvas, { flipHorizontal, still: true });
+        grab.resolve({
+          png: grabCanvas.toDataURL('image/png'), width: grabCanvas.width, height: grabCanvas.height,
+          videoTime: video.currentTime, poses, stillPoses: still, frame: frames,
+        });
+      } else {
+        poses = await estimator.estimate(video, { flipHorizontal });
+      }
+    } catch (e) {
+      if (grab) grab.reject(e);
+      showError(e);
+      running = false;
+      break;
+    }
+    if (gen !== generation) break;
+    lastMs = performance.now() - t0;
+    lastPoses = poses;
+    frames += 1;
+    if (overlay.width !== video.videoWidth || overlay.height !== video.videoHeight) {
+      overlay.width = video.videoWidth; overlay.height = video.videoHeight;
+    }
+    ctx.clearRect(0, 0, overlay.width, overlay.height);
+    drawPoses(ctx, poses, { minScore: Number($('minScore').value), lineWidth: Math.max(2, overlay.width / 160) });
+    fps.tick();
+    if (frames % 10 === 0) {
+      $('fps').textContent = `${fps.fps.toFixed(1)} FPS`;
+      $('npose').textContent = String(poses.length);
+      $('ms').textContent = lastMs.toFixed(0);
+      renderKeypointTable(poses[0]);
+    }
+    await yieldToBrowser();
+  }
+}
+
+/** Test and automation hook (read-only state + a frame grabber). */
+window.__huia = {
+  page: 'pose',
+  ready: false,
+  get frames() { return frames; },
+  get fps() { return fps.fps; },
+  get poses() { return lastPoses; },
+  get lastMs() { return lastMs; },
+  get backend() { return tf ? tf.getBackend() : null; },
+  get model() { return estimator ? estimator.name : null; },
+  numTensors() { return tf ? tf.memory().numTensors : null; },
+  /** Resolve with {png, width, height, videoTime, poses, stillPoses, frame} for the next processed frame. */
+  grab() { return new Promise((resolve, reject) => { grabRequest = { resolve, reject }; }); },
+  /** Wait until `n` more frames have been processed. */
+  async waitFrames(n) { const target = frames + n; while (frames < target) await new Promise((r) => setTimeout(r, 20)); return frames; },
+  configure,
+};
+
+async function main() {
+  applyQuery();
+  $('stage').classList.toggle('mirror', $('mirror').checked);
+  $('mirror').addEventListener('change', () => $('stage').classList.toggle('mirror', $('mirror').checked));
+  for (const id of ['model', 'backend', 'multi', 'stride', 'res', 'maxPoses', 'scoreThreshold', 'nmsRadius']) {
+    $(id).addEventListener('change', configure);
+  }
+  try {
+    await openCamera(video);
+  } catch (e) {
+    showError(`camera: ${e.message || e}`);
+    setStatus('no camera');
+    return;
+  }
+  await configure();
+  window.__huia.ready = true;
+}
+
+main();

@@ -1,0 +1,29 @@
+// One entry point for every pose model the studio offers.
+// Pose = {score, keypoints: [{name, x, y, score}]} in source pixels (COCO-17 names from /spec/keypoints.json).
+import { loadSpec } from '../spec.js';
+
+export const POSE_MODELS = ['movenet-lightning', 'movenet-thunder', 'posenet', 'blazepose'];
+
+/**
+ * createPoseEstimator(tf, {model, ...options}) -> {name, estimate(source, {flipHorizontal, timestamp, still}),
+ * reset(), dispose()}.
+ * Options: movenet: smoothing; posenet: outputStride (8|16|32), inputResolution, multi, maxPoses,
+ * scoreThreshold, nmsRadius; blazepose: smoothing.
+ * `source` is a <video>, <canvas>, <img>, ImageData or an int32/float [H,W,3] tensor.
+ */
+export async function createPoseEstimator(tf, { model = 'movenet-lightning', ...opts } = {}) {
+  const spec = await loadSpec();
+  if (model === 'movenet-lightning' || model === 'movenet-thunder') {
+    const { createMoveNet } = await import('./movenet.js');
+    return createMoveNet(tf, spec.coco17.names, { variant: model.split('-')[1], ...opts });
+  }
+  if (model === 'posenet') {
+    const { createPoseNet } = await import('./posenet.js');
+    return createPoseNet(tf, spec, opts);
+  }
+  if (model === 'blazepose') {
+    const { createBlazePose } = await import('./blazepose.js');
+    return createBlazePose(tf, spec, opts);
+  }
+  throw new Error(`unknown pose model "${model}" (choose one of ${POSE_MODELS.join(', ')})`);
+}

@@ -1,0 +1,90 @@
+// MoveNet single-pose (Lightning 192 px / Thunder 256 px) with the video pipeline of the tfjs-models
+// pose-detection package: crop a square around the body found in the previous frame, run the model on the
+// crop, map keypoints back, smooth them with a one-euro filter and low-pass the next crop box.
+import { loadBuiltinModel } from '../tfjs.js';
+import { KeypointsOneEuroFilter, LowPassFilter } from './calculators/filters.js';
+import { determineNextCropRegion, initCropRegion, MIN_CROP_KEYPOINT_SCORE } from './calculators/crop.js';
+
+export const MOVENET_RESOLUTION = { lightning: 192, thunder: 256 };
+export const KEYPOINT_FILTER_CONFIG = {
+  frequency: 30, minCutOff: 6.36, beta: 636.61, derivateCutOff: 4.77, thresholdCutOff: 0.5, thresholdBeta: 5.0,
+};
+export const CROP_FILTER_ALPHA = 0.9;
+
+export function sourceSize(source) {
+  if (source.shape) return { height: source.shape[0], width: source.shape[1] };
+  if (source.videoWidth) return { height: source.videoHeight, width: source.videoWidth };
+  return { height: source.naturalHeight || source.height, width: source.naturalWidth || source.width };
+}
+
+export async function createMoveNet(tf, names, { variant = 'lightning', smoothing = true } = {}) {
+  const model = await loadBuiltinModel(tf, `movenet-${variant}`);
+  const res = MOVENET_RESOLUTION[variant];
+  const idx = {};
+  names.forEach((n, i) => { idx[n] = i; });
+  let crop = null;
+  const kpFilter = new KeypointsOneEuroFilter(KEYPOINT_FILTER_CONFIG);
+  const cropFilters = [0, 1, 2, 3].map(() => new LowPassFilter(CROP_FILTER_ALPHA));
+
+  function reset() {
+    crop = null;
+    kpFilter.reset();
+    cropFilters.forEach((f) => f.reset());
+  }
+
+  function filterCrop(c) {
+    const [yMin, xMin, yMax, xMax] = [c.yMin, c.xMin, c.yMax, c.xMax].map((v, i) => cropFilters[i].apply(v));
+    return { yMin, xMin, yMax, xMax, height: yMax - yMin, width: xMax - xMin };
+  }
+
+  /**
+   * One frame. timestamp (ms) drives smoothing; for a <video> its currentTime is used, for other sources
+   * without a timestamp no smoothing happens. {still: true}: a lone image (first-frame crop, no smoothing),
+   * the video tracking state is left untouched.
+   */
+  async function estimate(source, { flipHorizontal = false, timestamp = null, still = false } = {}) {
+    let us = null;
+    if (timestamp != null) us = timestamp * 1000;
+    else if (typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement) us = source.currentTime * 1e6;
+    const size = sourceSize(source);
+    // a still image is estimated from the first-frame crop and leaves the video tracking state untouched
+    const region = still ? initCropRegion(true, size) : (crop || initCropRegion(true, size));
+    const box = [region.yMin, region.xMin, region.yMax, region.xMax];
+    const out = tf.tidy(() => {
+      const img = source.shape ? source : tf.browser.fromPixels(source);
+      const input = tf.cast(tf.image.cropAndResize(tf.expandDims(img, 0), [box], [0], [res, res], 'bilinear', 0), 'int32');
+      return model.execute(input);
+    });
+    const raw = await out.data();
+    out.dispose();
+    let kps = [];
+    let score = 0; let valid = 0;
+    for (let i = 0; i < names.length; i++) {
+      const s = raw[3 * i + 2];
+      kps.push({
+        name: names[i], score: s,
+        y: region.yMin + raw[3 * i] * region.height, x: region.xMin + raw[3 * i + 1] * region.width,
+      });
+      if (s > MIN_CROP_KEYPOINT_SCORE) { score += s; valid += 1; }
+    }
+    if (valid > 0) score /= valid;
+    if (score === 0) { if (!still) reset(); return []; }
+    if (!still) {
+      if (!crop) crop = region;
+      if (us != null && smoothing) kps = kpFilter.apply(kps, us);
+      crop = filterCrop(determineNextCropRegion(crop, kps, idx, names, size));
+    }
+    const W = size.width; const H = size.height;
+    const keypoints = kps.map((k) => ({
+      name: k.name, x: flipHorizontal ? W - 1 - k.x * W : k.x * W, y: k.y * H, score: k.score,
+    }));
+    return [{ score, keypoints }];
+  }
+
+  return {
+    name: `movenet-${variant}`, inputSize: [res, res], model, estimate, reset,
+    /** The crop box (normalised) the next frame will use; for tests and overlays. */
+    get cropRegion() { return crop; },
+    dispose() { model.dispose(); },
+  };
+}
