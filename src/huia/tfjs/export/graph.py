@@ -1,0 +1,469 @@
+"""PyTorch module -> TF.js graph model (``tf.loadGraphModel``), without TensorFlow.
+
+Layout: TF.js convolutions are NHWC, torch is NCHW. The exported model takes an NHWC float32 input; every rank-4
+tensor inside (and every rank-4 output) is NHWC; conv kernels become HWIO (depthwise: H W C multiplier), concat /
+softmax axes are remapped, and a Linear fed by a flattened conv map gets its weight rows permuted so that no
+transpose runs in the browser. Batch norm is folded into the preceding conv/linear and activations are fused into
+``_FusedConv2D`` / ``FusedDepthwiseConv2dNative`` / ``_FusedMatMul`` where TF.js can fuse them.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from huia.errors import HuiaError
+from huia.tfjs.artifacts import DEFAULT_SHARD_BYTES, ModelArtifacts, save_artifacts
+from huia.tfjs.export._trace import (NCHW_TO_NHWC_AXIS, Op, flatten_feeds_only_linear, nhwc_flatten_order,
+                                     shape_of, torch_pool_out, trace)
+
+# Activations TF.js can fuse into a conv / matmul (fused_ops[1]) and their TF op names.
+FUSABLE = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "leaky_relu": "LeakyRelu"}
+SIMPLE_ACT = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+FLOAT32_LOWEST = np.finfo(np.float32).min  # "minus infinity" for max-pool padding that survives quantization
+TF_PRODUCER = 1482
+
+
+def _b64(s: str) -> str:
+    return base64.b64encode(s.encode()).decode()
+
+
+def _ints(v) -> dict:
+    return {"list": {"i": [str(int(i)) for i in v]}}
+
+
+def _shape_attr(shape) -> dict:
+    return {"dim": [{"size": str(int(d))} for d in shape]}
+
+
+T_FLOAT = {"type": "DT_FLOAT"}
+
+
+@dataclass
+class _Val:
+    ref: str  # TF tensor name ("node" or "node:1")
+    shape: tuple  # torch shape (NCHW for rank 4)
+    perm: np.ndarray | None = None  # NHWC-flatten order, absorbed by the consuming Linear
+
+
+class _Builder:
+    def __init__(self, reserved: set[str]):
+        self.nodes: list[dict] = []
+        self.weights: dict[str, np.ndarray] = {}
+        self.used: set[str] = set(reserved)
+        self._scalars: dict[float, str] = {}
+
+    def unique(self, name: str) -> str:
+        base, i = name, 1
+        while name in self.used:
+            name = f"{base}_{i}"
+            i += 1
+        self.used.add(name)
+        return name
+
+    def node(self, name: str, op: str, inputs: list[str], attr: dict | None = None, *, exact=False) -> str:
+        if not exact:
+            name = self.unique(name)
+        self.nodes.append({"name": name, "op": op, "input": list(inputs), "attr": attr or {}})
+        return name
+
+    def const(self, name: str, arr: np.ndarray) -> str:
+        arr = np.ascontiguousarray(arr)
+        if arr.dtype.kind == "f":
+            arr, dt = arr.astype(np.float32), "DT_FLOAT"
+        elif arr.dtype.kind in "iu":
+            arr, dt = arr.astype(np.int32), "DT_INT32"
+        else:
+            raise HuiaError(f"internal: const {name} has dtype {arr.dtype}")
+        name = self.unique(name)
+        self.weights[name] = arr
+        self.node(name, "Const", [], {"value": {"tensor": {"dtype": dt, "tensorShape": _shape_attr(arr.shape)}},
+                                      "dtype": {"type": dt}}, exact=True)
+        return name
+
+    def scalar(self, value: float) -> str:
+        value = float(value)
+        if value not in self._scalars:
+            self._scalars[value] = self.const(f"const/scalar_{len(self._scalars)}", np.array(value, np.float32))
+        return self._scalars[value]
+
+
+def _base_name(op: Op) -> str:
+    n = op.node
+    return str(n.target).replace(".", "/") if n.op == "call_module" else n.name
+
+
+class _GraphExporter:
+    def __init__(self, traced, input_name: str, output_names: list[str]):
+        self.t = traced
+        self.b = _Builder({input_name, *output_names})
+        self.env: dict = {}
+        self.done: set = set()  # fx nodes already emitted as part of a fused op
+        self.input_name = input_name
+        self.output_names = output_names
+
+    # ---------------------------------------------------------------- helpers
+    def val(self, node) -> _Val:
+        if node not in self.env:
+            raise HuiaError(f"internal: node {node.name} was not exported")
+        return self.env[node]
+
+    def operand(self, x, rank: int | None = None) -> str:
+        """A tensor reference for x (fx node or python scalar)."""
+        if isinstance(x, (int, float)):
+            return self.b.scalar(float(x))
+        v = self.val(x)
+        if v.perm is not None:
+            raise HuiaError(f"internal: permuted flatten {x.name} used by a non-Linear op")
+        return v.ref
+
+    def sole_user(self, node, kinds) -> Op | None:
+        """The one consumer of ``node`` if it has exactly one and it is of a fusable kind (and node is no output)."""
+        if node in self.t.outputs:
+            return None
+        users = self.t.users(node)
+        if len(users) == 1 and users[0].kind in kinds:
+            return users[0]
+        return None
+
+    def fold_and_fuse(self, op: Op, w_scale_axis_out: callable):
+        """Fold a following BatchNorm and find a fusable activation. Returns (last fx node, scale, shift, act op)."""
+        last, scale, shift, act = op.node, None, None, None
+        bn = self.sole_user(last, ("bn",))
+        if bn is not None:
+            scale, shift = bn.params["scale"], bn.params["shift"]
+            self.done.add(bn.node)
+            last = bn.node
+        a = self.sole_user(last, ("act",))
+        if a is not None and a.params["fn"] in FUSABLE:
+            act = a
+            self.done.add(a.node)
+            last = a.node
+        return last, scale, shift, act
+
+    @staticmethod
+    def fused_attrs(act: Op | None) -> dict:
+        ops = ["BiasAdd"] + ([FUSABLE[act.params["fn"]]] if act is not None else [])
+        attr = {"T": T_FLOAT, "fused_ops": {"list": {"s": [_b64(o) for o in ops]}}, "num_args": {"i": "1"},
+                "epsilon": {"f": 0.0}}
+        if act is not None and act.params["fn"] == "leaky_relu":
+            attr["leakyrelu_alpha"] = {"f": act.params["alpha"]}
+        return attr
+
+    # ---------------------------------------------------------------- ops
+    def run(self):
+        for op in self.t.ops:
+            if op.node in self.done or op.kind == "meta":
+                continue
+            handler = getattr(self, f"op_{op.kind}", None)
+            if handler is None:
+                raise HuiaError(f"cannot export {op.where} to a graph model")
+            handler(op)
+        return self.finish()
+
+    def op_input(self, op: Op):
+        shape = shape_of(op.node)
+        if len(shape) == 4:
+            tf_shape = [-1, shape[2], shape[3], shape[1]]
+        elif len(shape) == 2:
+            tf_shape = [-1, shape[1]]
+        else:
+            raise HuiaError(f"cannot export: input of shape {list(shape)}; expected (N, C, H, W) or (N, features)")
+        self.b.node(self.input_name, "Placeholder", [], {"dtype": T_FLOAT, "shape": {"shape": _shape_attr(tf_shape)}},
+                    exact=True)
+        self.env[op.node] = _Val(self.input_name, shape)
+        self.input_shape = tf_shape
+
+    def op_conv(self, op: Op):
+        p = op.params
+        x = self.val(op.inputs[0])
+        if len(x.shape) != 4:
+            raise HuiaError(f"cannot export {op.where}: input is rank {len(x.shape)}")
+        w = p["weight"].astype(np.float64)
+        b = (p["bias"] if p["bias"] is not None else np.zeros(p["out_channels"], np.float32)).astype(np.float64)
+        last, scale, shift, act = self.fold_and_fuse(op, None)
+        if scale is not None:
+            w = w * scale.astype(np.float64)[:, None, None, None]
+            b = b * scale + shift
+        w, b = w.astype(np.float32), b.astype(np.float32)
+        name = _base_name(op)
+        (pt, pb), (pl, pr) = p["pad"]
+        sh, sw = p["stride"]
+        dh, dw = p["dilation"]
+        kh, kw = w.shape[2:]
+        attr = {"strides": _ints([1, sh, sw, 1]), "dilations": _ints([1, dh, dw, 1]),
+                "data_format": {"s": _b64("NHWC")}}
+        if pt == pb == pl == pr == 0:
+            attr["padding"] = {"s": _b64("VALID")}
+        elif (sh, sw) == (1, 1) and pt == dh * (kh - 1) // 2 and pb == dh * (kh - 1) - pt \
+                and pl == dw * (kw - 1) // 2 and pr == dw * (kw - 1) - pl:
+            attr["padding"] = {"s": _b64("SAME")}
+        else:
+            attr["padding"] = {"s": _b64("EXPLICIT")}
+            attr["explicit_paddings"] = _ints([0, 0, pt, pb, pl, pr, 0, 0])
+        groups, cin, cout = p["groups"], p["in_channels"], p["out_channels"]
+        fused = self.fused_attrs(act)
+        bias = self.b.const(f"{name}/bias", b)
+        if groups == 1:
+            kernel = self.b.const(f"{name}/kernel", w.transpose(2, 3, 1, 0))  # OIHW -> HWIO
+            out = self.b.node(f"{name}/Conv2D", "_FusedConv2D", [x.ref, kernel, bias], {**attr, **fused})
+        elif groups == cin and cout % cin == 0:
+            mult = cout // cin
+            kernel = self.b.const(f"{name}/depthwise_kernel",
+                                  w.reshape(cin, mult, kh, kw).transpose(2, 3, 0, 1))  # -> H W C multiplier
+            out = self.b.node(f"{name}/depthwise", "FusedDepthwiseConv2dNative", [x.ref, kernel, bias],
+                              {**attr, **fused})
+        else:  # grouped: split channels, one conv per group, concat; TF.js has no grouped conv2d
+            split = self.b.node(f"{name}/split", "Split", [self.b.const(f"{name}/split_axis", np.array(3, np.int32)),
+                                                            x.ref], {"num_split": {"i": str(groups)}, "T": T_FLOAT})
+            og = cout // groups
+            parts = []
+            for g in range(groups):
+                kg = self.b.const(f"{name}/kernel_g{g}", w[g * og:(g + 1) * og].transpose(2, 3, 1, 0))
+                parts.append(self.b.node(f"{name}/Conv2D_g{g}", "Conv2D", [f"{split}:{g}", kg], {**attr, "T": T_FLOAT}))
+            axis = self.b.const(f"{name}/concat_axis", np.array(3, np.int32))
+            cat = self.b.node(f"{name}/concat", "ConcatV2", parts + [axis], {"N": {"i": str(groups)}, "T": T_FLOAT})
+            out = self.b.node(f"{name}/BiasAdd", "BiasAdd", [cat, bias], {"T": T_FLOAT})
+            if act is not None:
+                out = self._act(act, out, name)
+        self.env[last] = _Val(out, shape_of(last))
+
+    def op_linear(self, op: Op):
+        x = self.val(op.inputs[0])
+        if len(x.shape) != 2:
+            raise HuiaError(f"cannot export {op.where}: Linear on a rank-{len(x.shape)} tensor "
+                            "(flatten or pool the feature map first)")
+        w = op.params["weight"].astype(np.float64).T  # [in, out]
+        b = (op.params["bias"] if op.params["bias"] is not None else np.zeros(w.shape[1])).astype(np.float64)
+        if x.perm is not None:
+            w = w[x.perm]
+        last, scale, shift, act = self.fold_and_fuse(op, None)
+        if scale is not None:
+            w = w * scale[None, :]
+            b = b * scale + shift
+        name = _base_name(op)
+        kernel = self.b.const(f"{name}/kernel", w.astype(np.float32))
+        bias = self.b.const(f"{name}/bias", b.astype(np.float32))
+        out = self.b.node(f"{name}/MatMul", "_FusedMatMul", [x.ref, kernel, bias],
+                          {"transpose_a": {"b": False}, "transpose_b": {"b": False}, **self.fused_attrs(act)})
+        self.env[last] = _Val(out, shape_of(last))
+
+    def op_bn(self, op: Op):
+        x = self.val(op.inputs[0])
+        name = _base_name(op)
+        mul = self.b.node(f"{name}/mul", "Mul", [x.ref, self.b.const(f"{name}/scale", op.params["scale"])],
+                          {"T": T_FLOAT})
+        out = self.b.node(f"{name}/add", "AddV2", [mul, self.b.const(f"{name}/shift", op.params["shift"])],
+                          {"T": T_FLOAT})
+        self.env[op.node] = _Val(out, shape_of(op.node))
+
+    def _act(self, op: Op, ref: str, name: str) -> str:
+        fn = op.params["fn"]
+        b = self.b
+        if fn in SIMPLE_ACT:
+            return b.node(f"{name}/{SIMPLE_ACT[fn]}", SIMPLE_ACT[fn], [ref], {"T": T_FLOAT})
+        if fn == "leaky_relu":
+            return b.node(f"{name}/LeakyRelu", "LeakyRelu", [ref], {"T": T_FLOAT, "alpha": {"f": op.params["alpha"]}})
+        if fn in ("hardswish", "hardsigmoid"):  # relu6(x + 3) / 6 (* x)
+            shifted = b.node(f"{name}/add3", "AddV2", [ref, b.scalar(3.0)], {"T": T_FLOAT})
+            r6 = b.node(f"{name}/Relu6", "Relu6", [shifted], {"T": T_FLOAT})
+            hs = b.node(f"{name}/div6", "Mul", [r6, b.scalar(1.0 / 6.0)], {"T": T_FLOAT})
+            if fn == "hardsigmoid":
+                return hs
+            return b.node(f"{name}/mul", "Mul", [ref, hs], {"T": T_FLOAT})
+        if fn == "silu":
+            sg = b.node(f"{name}/Sigmoid", "Sigmoid", [ref], {"T": T_FLOAT})
+            return b.node(f"{name}/mul", "Mul", [ref, sg], {"T": T_FLOAT})
+        raise HuiaError(f"cannot export activation {fn} at {op.where}")
+
+    def op_act(self, op: Op):
+        x = op.inputs[0]
+        self.env[op.node] = _Val(self._act(op, self.operand(x), _base_name(op)), shape_of(op.node))
+
+    def op_softmax(self, op: Op):
+        shape = shape_of(op.inputs[0])
+        dim = op.params["dim"]
+        dim = 1 if dim is None else dim % len(shape)
+        if not (dim == 1 and len(shape) in (2, 4)):
+            raise HuiaError(f"cannot export softmax over dim {op.params['dim']} of a rank-{len(shape)} tensor at "
+                            f"{op.where} (only over channels)")
+        out = self.b.node(f"{_base_name(op)}/Softmax", "Softmax", [self.operand(op.inputs[0])], {"T": T_FLOAT})
+        self.env[op.node] = _Val(out, shape_of(op.node))
+
+    def _pool(self, op: Op, tf_op: str):
+        p = op.params
+        x = self.val(op.inputs[0])
+        _, _, h, w = x.shape
+        name = _base_name(op)
+        (kh, kw), (sh, sw) = p["kernel"], p["stride"]
+        (pt, pb), (pl, pr) = p["pad"]
+        oh = torch_pool_out(h, kh, sh, pt, pb, p["ceil_mode"])
+        ow = torch_pool_out(w, kw, sw, pl, pr, p["ceil_mode"])
+        # bottom/right padding so that TF's VALID pooling yields torch's output size (ceil_mode adds some)
+        pb2 = max(0, (oh - 1) * sh + kh - (h + pt))
+        pr2 = max(0, (ow - 1) * sw + kw - (w + pl))
+        ref = x.ref
+        padding = "VALID"
+        if tf_op == "AvgPool" and (pb2 > pb or pr2 > pr):
+            raise HuiaError(f"cannot export {op.where}: ceil_mode average pooling that adds windows is not supported")
+        if tf_op == "AvgPool" and not p["count_include_pad"] and (pt or pb or pl or pr):
+            # TF's SAME pooling excludes padding from the average: usable when it pads exactly like torch here
+            tf_oh, tf_ow = -(-h // sh), -(-w // sw)
+            tot_h, tot_w = max((tf_oh - 1) * sh + kh - h, 0), max((tf_ow - 1) * sw + kw - w, 0)
+            if (tf_oh, tf_ow) != (oh, ow) or tot_h // 2 != pt or tot_w // 2 != pl:
+                raise HuiaError(f"cannot export {op.where}: count_include_pad=False with this padding has no TF "
+                                "equivalent")
+            padding = "SAME"
+        elif pt or pb2 or pl or pr2:
+            pads = np.array([[0, 0], [pt, pb2], [pl, pr2], [0, 0]], np.int32)
+            if tf_op == "MaxPool":
+                ref = self.b.node(f"{name}/pad", "PadV2", [ref, self.b.const(f"{name}/paddings", pads),
+                                                           self.b.scalar(FLOAT32_LOWEST)], {"T": T_FLOAT})
+            else:
+                ref = self.b.node(f"{name}/pad", "Pad", [ref, self.b.const(f"{name}/paddings", pads)], {"T": T_FLOAT})
+        out = self.b.node(f"{name}/{tf_op}", tf_op, [ref], {"T": T_FLOAT, "ksize": _ints([1, kh, kw, 1]),
+                                                             "strides": _ints([1, sh, sw, 1]),
+                                                             "padding": {"s": _b64(padding)},
+                                                             "data_format": {"s": _b64("NHWC")}})
+        if shape_of(op.node)[2:] != (oh, ow):
+            raise HuiaError(f"internal: pooling size mismatch at {op.where}")
+        self.env[op.node] = _Val(out, shape_of(op.node))
+
+    def op_maxpool(self, op: Op):
+        self._pool(op, "MaxPool")
+
+    def op_avgpool(self, op: Op):
+        self._pool(op, "AvgPool")
+
+    def op_global_avg(self, op: Op):
+        name = _base_name(op)
+        axes = self.b.const(f"{name}/axes", np.array([1, 2], np.int32))
+        out = self.b.node(f"{name}/Mean", "Mean", [self.operand(op.inputs[0]), axes],
+                          {"T": T_FLOAT, "Tidx": {"type": "DT_INT32"}, "keep_dims": {"b": op.params["keepdim"]}})
+        self.env[op.node] = _Val(out, shape_of(op.node))
+
+    def op_identity(self, op: Op):
+        self.env[op.node] = self.val(op.inputs[0])
+
+    op_dropout = op_identity
+
+    def op_flatten(self, op: Op):
+        x = self.val(op.inputs[0])
+        name = _base_name(op)
+        if len(x.shape) == 2:
+            self.env[op.node] = x
+            return
+        if len(x.shape) != 4:
+            raise HuiaError(f"cannot export {op.where}: flatten of a rank-{len(x.shape)} tensor")
+        _, c, h, w = x.shape
+        shape = self.b.const(f"{name}/shape", np.array([-1, c * h * w], np.int32))
+        if h * w == 1:
+            self.env[op.node] = _Val(self.b.node(f"{name}/Reshape", "Reshape", [x.ref, shape], {"T": T_FLOAT}),
+                                     shape_of(op.node))
+        elif flatten_feeds_only_linear(self.t, op.node):
+            self.env[op.node] = _Val(self.b.node(f"{name}/Reshape", "Reshape", [x.ref, shape], {"T": T_FLOAT}),
+                                     shape_of(op.node), perm=nhwc_flatten_order(c, h, w))
+        else:  # someone needs torch's channel-major order: transpose back to NCHW first
+            perm = self.b.const(f"{name}/perm", np.array([0, 3, 1, 2], np.int32))
+            tr = self.b.node(f"{name}/Transpose", "Transpose", [x.ref, perm], {"T": T_FLOAT, "Tperm": {"type": "DT_INT32"}})
+            self.env[op.node] = _Val(self.b.node(f"{name}/Reshape", "Reshape", [tr, shape], {"T": T_FLOAT}),
+                                     shape_of(op.node))
+
+    def _binary(self, op: Op, tf_op: str):
+        a, c = op.inputs
+        ranks = {len(shape_of(v)) for v in (a, c) if not isinstance(v, (int, float))}
+        if len(ranks) != 1:
+            raise HuiaError(f"cannot export {op.where}: operands of different rank {sorted(ranks)}")
+        for v in (a, c):
+            if not isinstance(v, (int, float)) and len(shape_of(v)) == 4 and shape_of(v)[0] not in (1, shape_of(op.node)[0]):
+                raise HuiaError(f"cannot export {op.where}: unsupported broadcast")
+        out = self.b.node(f"{_base_name(op)}/{tf_op}", tf_op, [self.operand(a), self.operand(c)], {"T": T_FLOAT})
+        self.env[op.node] = _Val(out, shape_of(op.node))
+
+    def op_add(self, op):
+        self._binary(op, "AddV2")
+
+    def op_sub(self, op):
+        self._binary(op, "Sub")
+
+    def op_mul(self, op):
+        self._binary(op, "Mul")
+
+    def op_cat(self, op: Op):
+        shape = shape_of(op.node)
+        dim = op.params["dim"] % len(shape)
+        axis = NCHW_TO_NHWC_AXIS[dim] if len(shape) == 4 else dim
+        name = _base_name(op)
+        refs = [self.operand(x) for x in op.inputs]
+        out = self.b.node(f"{name}/concat", "ConcatV2", refs + [self.b.const(f"{name}/axis", np.array(axis, np.int32))],
+                          {"T": T_FLOAT, "N": {"i": str(len(refs))}, "Tidx": {"type": "DT_INT32"}})
+        self.env[op.node] = _Val(out, shape)
+
+    def op_resize(self, op: Op):
+        p = op.params
+        name = _base_name(op)
+        size = self.b.const(f"{name}/size", np.array(p["size"], np.int32))
+        if p["mode"] == "bilinear":
+            tf_op, align, half = "ResizeBilinear", p["align_corners"], not p["align_corners"]
+        else:
+            tf_op, align, half = "ResizeNearestNeighbor", False, p["mode"] == "nearest-exact"
+        out = self.b.node(f"{name}/{tf_op}", tf_op, [self.operand(op.inputs[0]), size],
+                          {"T": T_FLOAT, "align_corners": {"b": align}, "half_pixel_centers": {"b": half}})
+        self.env[op.node] = _Val(out, shape_of(op.node))
+
+    def finish(self):
+        outputs = {}
+        for name, node in zip(self.output_names, self.t.outputs):
+            v = self.val(node)
+            if v.perm is not None:
+                raise HuiaError("internal: permuted flatten as output")
+            self.b.node(name, "Identity", [v.ref], {"T": T_FLOAT}, exact=True)
+            shape = v.shape
+            tf_shape = [-1, shape[2], shape[3], shape[1]] if len(shape) == 4 else [-1, *shape[1:]]
+            outputs[name] = {"name": f"{name}:0", "dtype": "DT_FLOAT", "tensorShape": _shape_attr(tf_shape)}
+        signature = {"inputs": {self.input_name: {"name": f"{self.input_name}:0", "dtype": "DT_FLOAT",
+                                                  "tensorShape": _shape_attr(self.input_shape)}},
+                     "outputs": outputs}
+        topology = {"node": self.b.nodes, "library": {}, "versions": {"producer": TF_PRODUCER}}
+        return topology, self.b.weights, signature
+
+
+def build_graph_artifacts(module: nn.Module, example_input: torch.Tensor, *, metadata: dict | None = None,
+                          input_name: str = "input", output_names: list[str] | None = None) -> ModelArtifacts:
+    """The in-memory graph model (for callers that want to inspect or post-process before saving)."""
+    traced = trace(module, example_input)
+    n_out = len(traced.outputs)
+    if output_names is None:
+        output_names = traced.output_keys or (["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)])
+    output_names = [str(n) for n in output_names]
+    if len(output_names) != n_out:
+        raise HuiaError(f"output_names has {len(output_names)} names but the module returns {n_out} tensors")
+    names = [input_name, *output_names]
+    if len(set(names)) != len(names) or any(not n or ":" in n or "/" in n for n in names):
+        raise HuiaError(f"input/output names must be distinct and contain no ':' or '/': {names}")
+    topology, weights, signature = _GraphExporter(traced, input_name, output_names).run()
+    return ModelArtifacts(format="graph-model", model_topology=topology, weights=weights, signature=signature,
+                          user_defined_metadata=dict(metadata) if metadata is not None else None,
+                          generated_by=f"torch {torch.__version__}", converted_by="huia")
+
+
+def export_graph_model(module: nn.Module, example_input: torch.Tensor, out_dir, *, quantize: str | None = None,
+                       metadata: dict | None = None, input_name: str = "input", output_names: list[str] | None = None,
+                       shard_bytes: int = DEFAULT_SHARD_BYTES) -> Path:
+    """Write ``module`` as a TF.js graph model to ``out_dir`` (model.json + group1-shard*.bin); returns model.json.
+
+    ``example_input`` is a torch NCHW (or (N, features)) tensor; in TF.js the input is NHWC float32 named
+    ``input_name`` with a free batch axis, and rank-4 outputs come out NHWC. ``quantize``: None (float32),
+    "uint8", "uint16" or "float16" for every float weight (scalars stay float32). ``metadata`` is stored as
+    userDefinedMetadata (JSON-serializable).
+    """
+    if quantize not in (None, "float32", "uint8", "uint16", "float16"):
+        raise HuiaError(f"unknown quantization {quantize!r} (choose uint8, uint16 or float16)")
+    art = build_graph_artifacts(module, example_input, metadata=metadata, input_name=input_name,
+                                output_names=output_names)
+    return save_artifacts(art, out_dir, quantize=quantize or "float32", shard_bytes=shard_bytes, quantize_min_size=2)
