@@ -17,8 +17,8 @@ test — each accepted pose suppresses all later candidates in one numpy operati
 touches the <= max_pose_detections roots that become poses. The tree walk itself is 32 dependent scalar steps per
 pose and runs on Python floats (float64, like JavaScript numbers) for exact agreement with the reference.
 
-Ties: candidates with exactly equal scores are visited in row-major (y, x, part) order; the reference's binary
-heap does not define an order for ties. With real (continuous) scores this makes no difference.
+Ties: when some candidates have exactly equal scores (saturated sigmoids, plateaus), the visiting order of the
+reference's binary max-heap is reproduced by replaying its pushes and pops (rare, so the fast path is a sort).
 """
 
 from __future__ import annotations
@@ -54,10 +54,46 @@ def local_maximum_candidates(scores: np.ndarray, score_threshold: float, radius:
             np.maximum(neigh_max, padded[dy:dy + h, dx:dx + w], out=neigh_max)
     # Compare in float64: the reference compares float32 scores with a double threshold.
     keep = (scores >= neigh_max) & (scores.astype(np.float64) >= float(score_threshold))
-    ys, xs, parts = np.nonzero(keep)
+    ys, xs, parts = np.nonzero(keep)  # row-major (y, x, part): the reference's enqueue order
     values = scores[ys, xs, parts]
-    order = np.argsort(-values, kind="stable")
+    if len(np.unique(values)) == len(values):
+        order = np.argsort(-values, kind="stable")
+    else:
+        order = js_max_heap_order(values.tolist())
     return ys[order], xs[order], parts[order], values[order]
+
+
+def js_max_heap_order(values: list[float]) -> np.ndarray:
+    """Pop order of the reference decoder's MaxHeap (posenet multi_pose/max_heap.js) after pushing `values` in
+    order: only differs from a sort for ties, which a binary heap breaks by position, not by insertion order."""
+    pq: list[int] = []
+    v = values
+
+    def less(i, j):
+        return v[pq[i]] < v[pq[j]]
+
+    for idx in range(len(v)):
+        pq.append(idx)
+        k = len(pq) - 1
+        while k > 0 and less(k // 2, k):
+            pq[k], pq[k // 2] = pq[k // 2], pq[k]
+            k //= 2
+    out = []
+    n = len(pq) - 1  # index of the last element, as in the reference
+    while n >= 0:
+        out.append(pq[0])
+        pq[0], pq[n] = pq[n], pq[0]
+        n -= 1
+        k = 0
+        while 2 * k <= n:
+            j = 2 * k
+            if j < n and less(j, j + 1):
+                j += 1
+            if not less(k, j):
+                break
+            pq[k], pq[j] = pq[j], pq[k]
+            k = j
+    return np.array(out, dtype=np.int64)
 
 
 class _Walker:
