@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import secrets
@@ -129,11 +130,11 @@ def parse_keypoints(text: str | None) -> tuple[list[dict] | None, float | None]:
         raise ApiError(400, "keypoints must be a list of {name, x, y, score} or a pose {score, keypoints}")
     out = []
     for i, kp in enumerate(doc):
-        if not isinstance(kp, dict) or not all(isinstance(kp.get(k), (int, float)) for k in ("x", "y")):
-            raise ApiError(400, f"keypoint {i} must be an object with numeric x and y")
-        s = kp.get("score", None)
+        if not isinstance(kp, dict) or not all(isinstance(kp.get(k), (int, float)) and math.isfinite(kp[k])
+                                               for k in ("x", "y", "score")):
+            raise ApiError(400, f"keypoint {i} must be an object with finite numeric x, y and score")
         out.append({"name": str(kp.get("name", str(i))), "x": float(kp["x"]), "y": float(kp["y"]),
-                    "score": None if s is None else float(s)})
+                    "score": float(kp["score"])})
     if score is not None and not isinstance(score, (int, float)):
         raise ApiError(400, "pose score must be a number")
     return out, None if score is None else float(score)
