@@ -1,0 +1,136 @@
+"""The kangaroo article's CSV: one row per box, ``filename,width,height,class,xmin,ymin,xmax,ymax,source``.
+
+An image with no boxes (a negative example) is one row with empty ``class`` and coordinates, so converting never
+loses it. Layout written: ``DIR/images``, ``DIR/labels.csv``, ``DIR/labelmap.pbtxt``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from huia.data.base import RawBox, RawImage, dataset_class_names, finalize_detection, unique_names
+from huia.data.labelmap import find_labelmap, write_labelmap
+from huia.data.voc import _coord, write_image_file
+from huia.errors import HuiaError
+from huia.types import Sample
+
+COLUMNS = ["filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax", "source"]
+REQUIRED = COLUMNS[:8]
+CSV_NAME = "labels.csv"
+
+
+def find_csv(root: str | Path) -> Path | None:
+    """The annotation CSV of a folder (``labels.csv``, else the only ``*.csv`` with the article's header)."""
+    root = Path(root)
+    if root.is_file():
+        return root if root.suffix.lower() == ".csv" else None
+    if not root.is_dir():
+        return None
+    if (root / CSV_NAME).is_file():
+        return root / CSV_NAME
+    cands = [p for p in sorted(root.glob("*.csv")) if _has_header(p)]
+    return cands[0] if len(cands) == 1 else None
+
+
+def _has_header(p: Path) -> bool:
+    try:
+        with open(p, newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError):
+        return False
+    return all(c in [h.strip() for h in header] for c in REQUIRED)
+
+
+def read_csv(path: str | Path, images_dir: str | Path | None = None,
+             classes: list[str] | None = None) -> tuple[list[Sample], list[str]]:
+    """Read the article's CSV -> ``(samples, problems)``. ``images_dir`` defaults to ``images/`` next to the CSV
+    (or the CSV's own folder). Rows of one file are grouped into one sample; a bad row marks its whole file."""
+    p = Path(path)
+    if p.is_dir():
+        found = find_csv(p)
+        if found is None:
+            raise HuiaError("no annotation CSV (labels.csv) found", p)
+        p = found
+    if not p.is_file():
+        raise HuiaError("CSV file not found", p)
+    if images_dir is None:
+        images_dir = p.parent / "images" if (p.parent / "images").is_dir() else p.parent
+    images_dir = Path(images_dir)
+    if classes is None:
+        classes = find_labelmap(p.parent)
+    records: dict[str, RawImage] = {}
+    try:
+        with open(p, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing = [c for c in REQUIRED if c not in header]
+            if missing:
+                raise HuiaError(f"CSV header lacks column(s) {', '.join(missing)} (expected {','.join(COLUMNS)})", p)
+            reader.fieldnames = header
+            for line_no, row in enumerate(reader, start=2):
+                _add_row(records, row, f"{p}:{line_no}", images_dir)
+    except UnicodeDecodeError as exc:
+        raise HuiaError(f"not a UTF-8 text CSV ({exc})", p) from exc
+    except csv.Error as exc:
+        raise HuiaError(f"malformed CSV ({exc})", p) from exc
+    samples, problems, _ = finalize_detection(list(records.values()), classes)
+    return samples, problems
+
+
+def _add_row(records: dict[str, RawImage], row: dict, where: str, images_dir: Path) -> None:
+    fn = (row.get("filename") or "").strip()
+    if not fn:
+        records.setdefault(where, RawImage(images_dir / "?", where, problems=["row without a filename"]))
+        return
+    rec = records.get(fn)
+    if rec is None:
+        rec = records[fn] = RawImage(images_dir / fn, where.rsplit(":", 1)[0] + f" ({fn})")
+        rec.meta["filename"] = fn
+    line = where.rsplit(":", 1)[1]
+    try:
+        w, h = int(float(row["width"])), int(float(row["height"]))
+    except (TypeError, ValueError):
+        rec.problems.append(f"line {line}: non-numeric width/height")
+        return
+    if rec.width is None:
+        rec.width, rec.height = w, h
+    elif (rec.width, rec.height) != (w, h):
+        rec.problems.append(f"line {line}: size {w}x{h} disagrees with {rec.width}x{rec.height} on an earlier row")
+    src = (row.get("source") or "").strip()
+    if src:
+        rec.meta["source"] = src
+    cls = (row.get("class") or "").strip()
+    coords = [(row.get(k) or "").strip() for k in ("xmin", "ymin", "xmax", "ymax")]
+    if not cls and not any(coords):
+        return  # negative image row
+    try:
+        vals = [float(c) for c in coords]
+    except ValueError:
+        rec.problems.append(f"line {line}: missing or non-numeric box coordinate {coords}")
+        return
+    rec.boxes.append(RawBox(cls, *vals))
+
+
+def write_csv(samples: list[Sample], out_dir: str | Path, class_names: list[str] | None = None,
+              csv_name: str = CSV_NAME) -> Path:
+    """Write ``out_dir/images``, ``out_dir/<csv_name>``, ``out_dir/labelmap.pbtxt``; returns the CSV path."""
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    names = unique_names(samples)
+    tmp = out / f".{csv_name}.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        wr = csv.writer(f)
+        wr.writerow(COLUMNS)
+        for s, name in zip(samples, names):
+            write_image_file(s, out / "images" / name)
+            source = s.meta.get("source", "")
+            det = s.boxes
+            if det is None or len(det) == 0:
+                wr.writerow([name, s.width, s.height, "", "", "", "", "", source])
+                continue
+            for box, label in zip(det.xyxy, det.labels):
+                wr.writerow([name, s.width, s.height, label, *[_coord(v) for v in box], source])
+    tmp.replace(out / csv_name)
+    write_labelmap(out / "labelmap.pbtxt", class_names if class_names is not None else dataset_class_names(samples))
+    return out / csv_name

@@ -1,0 +1,85 @@
+"""Deterministic, stratified train/test splits and N-shot subsets.
+
+Why hashing instead of shuffling: the order of a sample is ``sha256(f"{seed}:{key}")`` where ``key`` is the
+sample's label and file name. That is the same on every machine, Python and numpy version, does not depend on the
+order files were listed in, and adding a new image never moves the others between train and test.
+
+Stratification: classification samples are grouped by label, detection samples by the set of classes they
+contain, so each group is split in the requested ratio (largest-remainder rounding so the total is
+``round(N * train)``); a group of one goes to train.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+from huia.errors import HuiaError
+from huia.types import Sample
+
+
+def sample_key(s: Sample) -> str:
+    """Machine-independent identity of a sample: label + file name (not the absolute path)."""
+    name = s.meta.get("key") or Path(s.image_path).name
+    return f"{s.label or ''}/{name}"
+
+
+def _rank(seed: int, key: str) -> str:
+    return hashlib.sha256(f"{seed}:{key}".encode("utf-8")).hexdigest()
+
+
+def stratum(s: Sample) -> str:
+    if s.label is not None:
+        return f"label:{s.label}"
+    if s.boxes is not None:
+        return "boxes:" + ",".join(sorted(set(s.boxes.labels)))
+    return "none"
+
+
+def split_samples(samples: list[Sample], train: float = 0.8, seed: int = 0, *, stratify: bool = True
+                  ) -> tuple[list[Sample], list[Sample]]:
+    """Split into ``(train, test)``; each part keeps the input order. Same inputs + seed -> same split anywhere."""
+    if not 0.0 < train < 1.0:
+        raise HuiaError(f"train fraction must be between 0 and 1 (exclusive), got {train}")
+    keys = [sample_key(s) for s in samples]
+    if len(set(keys)) != len(keys):
+        dup = sorted({k for k in keys if keys.count(k) > 1})[:3]
+        raise HuiaError(f"two samples share the same label/file name ({', '.join(dup)}): the split would be ambiguous")
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        groups.setdefault(stratum(s) if stratify else "all", []).append(i)
+    total = round(len(samples) * train)
+    # per-group quotas by largest remainder, at least 1 train sample per group, at least 1 test if the group has 2+
+    names = sorted(groups)
+    exact = {g: len(groups[g]) * train for g in names}
+    quota = {g: min(max(math.floor(exact[g]), 1), max(len(groups[g]) - 1, 1)) for g in names}
+    order = sorted(names, key=lambda g: (-(exact[g] - math.floor(exact[g])), g))
+    for g in order:
+        if sum(quota.values()) >= total:
+            break
+        if quota[g] < len(groups[g]) - 1:
+            quota[g] += 1
+    train_idx: set[int] = set()
+    for g in names:
+        ranked = sorted(groups[g], key=lambda i: _rank(seed, keys[i]))
+        train_idx.update(ranked[: quota[g]])
+    return ([s for i, s in enumerate(samples) if i in train_idx],
+            [s for i, s in enumerate(samples) if i not in train_idx])
+
+
+def sample_per_class(samples: list[Sample], n: int, seed: int = 0) -> tuple[list[Sample], list[Sample]]:
+    """``(chosen, rest)``: ``n`` samples per label chosen by the same seeded hash order (N-shot training).
+    A class with fewer than ``n + 1`` samples raises, because nothing would be left to evaluate it on."""
+    if n < 1:
+        raise HuiaError(f"shots must be >= 1, got {n}")
+    by_label: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        by_label.setdefault(str(s.label), []).append(i)
+    chosen: set[int] = set()
+    for label, idx in sorted(by_label.items()):
+        if len(idx) <= n:
+            raise HuiaError(f"class {label!r} has {len(idx)} samples: cannot take {n} shots and keep any for testing")
+        ranked = sorted(idx, key=lambda i: _rank(seed, sample_key(samples[i])))
+        chosen.update(ranked[:n])
+    return ([s for i, s in enumerate(samples) if i in chosen], [s for i, s in enumerate(samples) if i not in chosen])

@@ -1,0 +1,236 @@
+"""COCO box evaluation re-implemented in numpy, equal to pycocotools' COCOeval (iouType="bbox") to 1e-6.
+
+Why not import pycocotools: it is a C extension with a build step and prints to stdout; huia needs the numbers
+(and the precision array for PR curves) as data. pycocotools stays a *test* dependency: tests/eval checks equality
+on random and adversarial cases.
+
+The definitions copied exactly from COCOeval:
+
+* IoU thresholds ``linspace(.5, .95, 10)``, recall thresholds ``linspace(0, 1, 101)``, maxDets 1/10/100, area
+  ranges all / small (< 32²) / medium / large (> 96²) on ``w*h``.
+* Per image and class: detections sorted by score (stable, ties keep input order) and cut to 100; ground truths
+  sorted with ignored ones (crowd or out of area range) last; each detection in turn takes the unmatched
+  non-ignored ground truth with the highest IoU >= threshold (ties -> the later one), else an ignored one; a
+  detection matched to an ignored ground truth, or unmatched and outside the area range, is ignored. Crowd ground
+  truths may match many detections and use IoU = intersection / detection area.
+* Per class: all images' detections (each image cut to maxDet) merged and sorted by score (stable, image order),
+  cumulative TP/FP, precision made monotone, sampled at the 101 recall thresholds (``searchsorted`` left, 0 past
+  the last recall). Classes without ground truth are -1 and left out of the means; a mean over nothing is -1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from huia.types import Detections
+
+IOU_THRS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+REC_THRS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+MAX_DETS = (1, 10, 100)
+AREA_RNGS = {"all": (0.0, 1e5 ** 2), "small": (0.0, 32.0 ** 2), "medium": (32.0 ** 2, 96.0 ** 2),
+             "large": (96.0 ** 2, 1e5 ** 2)}
+
+
+def _xywh(xyxy: np.ndarray) -> np.ndarray:
+    b = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    return np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1)
+
+
+def box_iou_xywh(d: np.ndarray, g: np.ndarray, crowd: np.ndarray) -> np.ndarray:
+    """[D, G] IoU in pycocotools' maskApi bbIou arithmetic (xywh doubles; crowd -> intersection / det area)."""
+    if len(d) == 0 or len(g) == 0:
+        return np.zeros((len(d), len(g)))
+    da = d[:, 2] * d[:, 3]
+    ga = g[:, 2] * g[:, 3]
+    w = np.minimum(d[:, None, 0] + d[:, None, 2], g[None, :, 0] + g[None, :, 2]) - np.maximum(d[:, None, 0], g[None, :, 0])
+    h = np.minimum(d[:, None, 1] + d[:, None, 3], g[None, :, 1] + g[None, :, 3]) - np.maximum(d[:, None, 1], g[None, :, 1])
+    inter = w * h
+    union = np.where(crowd[None, :].astype(bool), da[:, None], da[:, None] + ga[None, :] - inter)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = inter / union
+    return np.where((w <= 0) | (h <= 0), 0.0, iou)
+
+
+def _match(ious: np.ndarray, gt_ig: np.ndarray, crowd: np.ndarray, thrs: np.ndarray):
+    """Greedy COCOeval matching for one image/class (dets already score-sorted, gts ignore-sorted).
+    Returns dt_matched [T, D] bool, dt_ig_by_gt [T, D] bool, gt_matched [T, G] bool."""
+    T, (D, G) = len(thrs), ious.shape
+    dtm = np.zeros((T, D), bool)
+    dt_ig = np.zeros((T, D), bool)
+    gtm = np.zeros((T, G), bool)
+    if D == 0 or G == 0:
+        return dtm, dt_ig, gtm
+    n_reg = int(np.count_nonzero(gt_ig == 0))  # regular gts come first after the sort
+    thr = np.minimum(thrs, 1 - 1e-10)[:, None]
+    trange = np.arange(T)
+    for d in range(D):
+        row = ious[d][None, :]  # [1, G]
+        avail = ~gtm | crowd[None, :].astype(bool)
+        ok = avail & (row >= thr)  # [T, G]
+        vals = np.where(ok, row, -np.inf)
+        m = np.full(T, -1)
+        if n_reg:
+            reg = vals[:, :n_reg]
+            idx = n_reg - 1 - np.argmax(reg[:, ::-1], axis=1)  # last index among equal maxima, as COCOeval
+            has = np.isfinite(reg[trange, idx])
+            m = np.where(has, idx, -1)
+        if n_reg < G:
+            ign = vals[:, n_reg:]
+            idx = G - 1 - np.argmax(ign[:, ::-1], axis=1)
+            has = np.isfinite(vals[trange, idx]) & (m < 0)
+            m = np.where(has, idx, m)
+        hit = m >= 0
+        dtm[hit, d] = True
+        dt_ig[hit, d] = gt_ig[m[hit]].astype(bool)
+        gtm[trange[hit], m[hit]] = True
+    return dtm, dt_ig, gtm
+
+
+def coco_evaluate(gts: list[Detections], dets: list[Detections], *, num_classes: int | None = None,
+                  gt_crowd: list[np.ndarray] | None = None, class_names: list[str] | None = None) -> dict:
+    """COCO bbox metrics of ``dets`` against ``gts`` (one Detections per image, same order, pixels xyxy).
+
+    Returns ``ap, ap50, ap75, ap_small, ap_medium, ap_large, ar1, ar10, ar100, ar_small, ar_medium, ar_large``
+    (floats, -1 where COCO gives -1), ``per_class_ap`` {name: AP@[.5:.95] or -1}, ``precision`` [T, R, K] and
+    ``scores`` [T, R, K] (area all, maxDets 100; -1 for classes without ground truth), ``recall`` [T, K],
+    ``iou_thresholds`` [T], ``recall_thresholds`` [R], ``class_names``.
+    ``num_classes`` defaults to the longest ``class_names`` / largest class id seen (every class counts, as every
+    category in the COCO ground-truth file does). ``gt_crowd``: optional per-image bool arrays (iscrowd).
+    """
+    if len(gts) != len(dets):
+        raise ValueError(f"coco_evaluate: {len(gts)} ground-truth images but {len(dets)} detection images")
+    names = list(class_names or [])
+    if not names:
+        for d in list(gts) + list(dets):
+            if len(d.class_names) > len(names):
+                names = list(d.class_names)
+    K = max([num_classes or 0, len(names)] + [int(d.class_ids.max()) + 1 for d in list(gts) + list(dets) if len(d)])
+    T, R, M = len(IOU_THRS), len(REC_THRS), len(MAX_DETS)
+    areas = list(AREA_RNGS.values())
+    A = len(areas)
+    maxdet = MAX_DETS[-1]
+
+    # evalImgs[k][a] -> list over images of (scores [D], dtm [T, D], dt_ig [T, D], gt_ig [G]) or None
+    evals = [[[] for _ in range(A)] for _ in range(K)]
+    for i, (g, dt) in enumerate(zip(gts, dets)):
+        crowd_all = np.zeros(len(g), bool) if gt_crowd is None else np.asarray(gt_crowd[i], bool).reshape(-1)
+        g_xywh, d_xywh = _xywh(g.xyxy), _xywh(dt.xyxy)
+        g_area = g_xywh[:, 2] * g_xywh[:, 3]
+        d_area = d_xywh[:, 2] * d_xywh[:, 3]
+        d_scores = dt.scores.astype(np.float64)
+        for k in range(K):
+            gi = np.flatnonzero(g.class_ids == k)
+            di = np.flatnonzero(dt.class_ids == k)
+            if len(gi) == 0 and len(di) == 0:
+                continue
+            di = di[np.argsort(-d_scores[di], kind="mergesort")][:maxdet]
+            crowd = crowd_all[gi]
+            ious_full = box_iou_xywh(d_xywh[di], g_xywh[gi], crowd)
+            for a, (lo, hi) in enumerate(areas):
+                ig = crowd | (g_area[gi] < lo) | (g_area[gi] > hi)
+                order = np.argsort(ig.astype(np.int64), kind="mergesort")
+                gt_ig = ig[order]
+                dtm, dt_ig, _ = _match(ious_full[:, order], gt_ig, crowd[order], IOU_THRS)
+                out_of_range = (d_area[di] < lo) | (d_area[di] > hi)
+                dt_ig = dt_ig | (~dtm & out_of_range[None, :])
+                evals[k][a].append((d_scores[di], dtm, dt_ig, gt_ig))
+
+    precision = -np.ones((T, R, K, A, M))
+    scores_out = -np.ones((T, R, K, A, M))
+    recall = -np.ones((T, K, A, M))
+    for k in range(K):
+        for a in range(A):
+            E = evals[k][a]
+            if not E:
+                continue
+            gt_ig = np.concatenate([e[3] for e in E])
+            npig = int(np.count_nonzero(gt_ig == 0))
+            if npig == 0:
+                continue
+            for m, md in enumerate(MAX_DETS):
+                sc = np.concatenate([e[0][:md] for e in E])
+                inds = np.argsort(-sc, kind="mergesort")
+                sc_sorted = sc[inds]
+                dtm = np.concatenate([e[1][:, :md] for e in E], axis=1)[:, inds]
+                dt_ig = np.concatenate([e[2][:, :md] for e in E], axis=1)[:, inds]
+                tps = dtm & ~dt_ig
+                fps = ~dtm & ~dt_ig
+                tp_sum = np.cumsum(tps, axis=1).astype(float)
+                fp_sum = np.cumsum(fps, axis=1).astype(float)
+                nd = tp_sum.shape[1]
+                for t in range(T):
+                    tp, fp = tp_sum[t], fp_sum[t]
+                    rc = tp / npig
+                    pr = tp / (fp + tp + np.spacing(1))
+                    recall[t, k, a, m] = rc[-1] if nd else 0
+                    if nd:
+                        pr = np.maximum.accumulate(pr[::-1])[::-1]
+                    pi = np.searchsorted(rc, REC_THRS, side="left")
+                    valid = pi < nd
+                    q = np.zeros(R)
+                    ss = np.zeros(R)
+                    # COCOeval fills q until the first recall threshold past the end, then stops (zeros after)
+                    nvalid = int(np.argmin(valid)) if not valid.all() else R
+                    q[:nvalid] = pr[pi[:nvalid]]
+                    ss[:nvalid] = sc_sorted[pi[:nvalid]]
+                    precision[t, :, k, a, m] = q
+                    scores_out[t, :, k, a, m] = ss
+
+    def _mean(x):
+        x = x[x > -1]
+        return float(np.mean(x)) if x.size else -1.0
+
+    a_idx = {n: i for i, n in enumerate(AREA_RNGS)}
+    t50, t75 = np.where(IOU_THRS == 0.5)[0], np.where(IOU_THRS == 0.75)[0]
+    m100 = MAX_DETS.index(100)
+    res = {
+        "ap": _mean(precision[:, :, :, a_idx["all"], m100]),
+        "ap50": _mean(precision[t50][:, :, :, a_idx["all"], m100]),
+        "ap75": _mean(precision[t75][:, :, :, a_idx["all"], m100]),
+        "ap_small": _mean(precision[:, :, :, a_idx["small"], m100]),
+        "ap_medium": _mean(precision[:, :, :, a_idx["medium"], m100]),
+        "ap_large": _mean(precision[:, :, :, a_idx["large"], m100]),
+        "ar1": _mean(recall[:, :, a_idx["all"], MAX_DETS.index(1)]),
+        "ar10": _mean(recall[:, :, a_idx["all"], MAX_DETS.index(10)]),
+        "ar100": _mean(recall[:, :, a_idx["all"], m100]),
+        "ar_small": _mean(recall[:, :, a_idx["small"], m100]),
+        "ar_medium": _mean(recall[:, :, a_idx["medium"], m100]),
+        "ar_large": _mean(recall[:, :, a_idx["large"], m100]),
+    }
+    full_names = names + [str(i) for i in range(len(names), K)]
+    res["per_class_ap"] = {full_names[k]: _mean(precision[:, :, k, a_idx["all"], m100]) for k in range(K)}
+    res["precision"] = precision[:, :, :, a_idx["all"], m100]
+    res["scores"] = scores_out[:, :, :, a_idx["all"], m100]
+    res["recall"] = recall[:, :, a_idx["all"], m100]
+    res["iou_thresholds"] = IOU_THRS.copy()
+    res["recall_thresholds"] = REC_THRS.copy()
+    res["class_names"] = full_names
+    res["_precision_full"] = precision  # [T, R, K, A, M] as COCOeval.eval["precision"] (tests compare all of it)
+    return res
+
+
+SUMMARY_KEYS = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large",
+                "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large")
+
+
+def summary(result: dict) -> dict:
+    """Only the JSON-able headline numbers (what `huia detect eval --json` prints)."""
+    return {k: round(float(result[k]), 6) for k in ("ap", "ap50", "ap75", "ar1", "ar10", "ar100")}
+
+
+def format_summary(result: dict) -> str:
+    """The 12 lines COCOeval.summarize() prints, from a coco_evaluate result."""
+    rows = [("Average Precision", "AP", "0.50:0.95", "all", 100, "ap"),
+            ("Average Precision", "AP", "0.50", "all", 100, "ap50"),
+            ("Average Precision", "AP", "0.75", "all", 100, "ap75"),
+            ("Average Precision", "AP", "0.50:0.95", "small", 100, "ap_small"),
+            ("Average Precision", "AP", "0.50:0.95", "medium", 100, "ap_medium"),
+            ("Average Precision", "AP", "0.50:0.95", "large", 100, "ap_large"),
+            ("Average Recall", "AR", "0.50:0.95", "all", 1, "ar1"),
+            ("Average Recall", "AR", "0.50:0.95", "all", 10, "ar10"),
+            ("Average Recall", "AR", "0.50:0.95", "all", 100, "ar100"),
+            ("Average Recall", "AR", "0.50:0.95", "small", 100, "ar_small"),
+            ("Average Recall", "AR", "0.50:0.95", "medium", 100, "ar_medium"),
+            ("Average Recall", "AR", "0.50:0.95", "large", 100, "ar_large")]
+    return "\n".join(f" {title:<18} ({short}) @[ IoU={iou:<9} | area={area:>6} | maxDets={md:>3} ] = {result[key]:0.3f}"
+                     for title, short, iou, area, md, key in rows)

@@ -1,0 +1,1 @@
+"""Training utilities shared by the detector and classifier trainers (huia.detect, huia.classify)."""

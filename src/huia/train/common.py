@@ -1,0 +1,315 @@
+"""What every trainer needs and should not re-invent: seeding, a run directory with resumable checkpoints, and
+progress bars.
+
+Run directory layout (``RunDir(path)``)::
+
+    config.json      what was asked (task, data, seed, hyper-parameters) - written once, checked on resume
+    log.csv          one row per step/epoch, appended as training goes (flushed, so a crash keeps it)
+    metrics.json     final held-out numbers
+    plots/           PNGs (loss curves, confusion matrix, PR curve)
+    checkpoint.pt    model + optimizer + scheduler + epoch/step + every RNG state, written atomically
+
+Resume contract: ``ckpt = run.load_checkpoint(model, optimizer)`` restores the weights, the optimizer, and the
+python/numpy/torch RNG states, and trims ``log.csv`` rows logged after that checkpoint, so an interrupted run
+continued from its checkpoint produces the same log and weights as an uninterrupted one (given deterministic ops).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from huia.errors import HuiaError
+
+
+def seed_everything(seed: int, *, deterministic: bool = True) -> None:
+    """Seed python, numpy and torch; with ``deterministic`` ask torch for deterministic kernels (warn-only, so an op
+    without a deterministic version still runs)."""
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    os.environ["PYTHONHASHSEED"] = str(seed)  # for worker subprocesses
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        if hasattr(torch.backends, "cudnn"):
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+
+
+def rng_state() -> dict:
+    """Every global RNG state (python, numpy legacy, torch CPU)."""
+    import torch
+
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def set_rng_state(state: dict) -> None:
+    import torch
+
+    if "python" in state:
+        s = state["python"]
+        random.setstate((s[0], tuple(s[1]), s[2]) if isinstance(s, (list, tuple)) else s)
+    if "numpy" in state:
+        np.random.set_state(state["numpy"])
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Atomic JSON write (temp file + rename): a crash never leaves a half file."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n", encoding="utf-8")
+    tmp.replace(p)
+    return p
+
+
+def read_json(path: str | Path) -> Any:
+    p = Path(path)
+    if not p.is_file():
+        raise HuiaError("file not found", p)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise HuiaError(f"malformed JSON ({exc})", p) from exc
+
+
+class RunDir:
+    """A training run folder (see module doc). ``RunDir(path)`` creates it if needed."""
+
+    CONFIG = "config.json"
+    METRICS = "metrics.json"
+    LOG = "log.csv"
+    CHECKPOINT = "checkpoint.pt"
+
+    def __init__(self, path: str | Path, *, create: bool = True):
+        self.path = Path(path)
+        if create:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.plots_dir.mkdir(exist_ok=True)
+        elif not self.path.is_dir():
+            raise HuiaError("run directory not found", self.path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    # --- files -------------------------------------------------------------------------------------------------
+    @property
+    def plots_dir(self) -> Path:
+        return self.path / "plots"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / self.METRICS
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / self.LOG
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / self.CHECKPOINT
+
+    def plot_path(self, name: str) -> Path:
+        self.plots_dir.mkdir(parents=True, exist_ok=True)
+        return self.plots_dir / name
+
+    # --- config / metrics ------------------------------------------------------------------------------------------
+    def save_config(self, config: dict) -> Path:
+        return write_json(self.config_path, config)
+
+    def load_config(self) -> dict:
+        if not self.config_path.is_file():
+            raise HuiaError("not a huia run directory (no config.json)", self.path)
+        return read_json(self.config_path)
+
+    def check_config(self, config: dict, keys: Iterable[str] | None = None) -> None:
+        """On resume: raise if the stored config differs from ``config`` on ``keys`` (default: all keys of both)."""
+        old = json.loads(json.dumps(self.load_config(), default=_json_default))
+        new = json.loads(json.dumps(config, default=_json_default))
+        keys = list(keys) if keys is not None else sorted(set(old) | set(new))
+        diff = [k for k in keys if old.get(k) != new.get(k)]
+        if diff:
+            shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:4])
+            raise HuiaError(f"cannot resume with a different configuration ({shown}); use a new --out", self.path)
+
+    def save_metrics(self, metrics: dict, *, merge: bool = True) -> Path:
+        """Write metrics.json (merged into what is there unless ``merge=False``)."""
+        data = self.load_metrics() if merge and self.metrics_path.is_file() else {}
+        data.update(metrics)
+        return write_json(self.metrics_path, data)
+
+    def load_metrics(self) -> dict:
+        return read_json(self.metrics_path)
+
+    # --- log.csv ---------------------------------------------------------------------------------------------------
+    def log(self, row: dict | None = None, **values) -> None:
+        """Append one row to log.csv. New columns are allowed: the file is rewritten with the wider header."""
+        row = {**(row or {}), **values}
+        row = {k: _csv_value(v) for k, v in row.items()}
+        rows = self.read_log() if self.log_path.is_file() else []
+        header = _header(rows)
+        if not self.log_path.is_file() or any(k not in header for k in row):
+            rows.append(row)
+            self._write_log(rows)
+            return
+        with open(self.log_path, "a", newline="", encoding="utf-8") as f:
+            csv.DictWriter(f, fieldnames=header).writerow({k: row.get(k, "") for k in header})
+            f.flush()
+
+    def read_log(self) -> list[dict]:
+        """Rows of log.csv, numbers parsed back to int/float (empty cells -> None)."""
+        if not self.log_path.is_file():
+            return []
+        with open(self.log_path, newline="", encoding="utf-8") as f:
+            return [{k: _parse(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+    def _write_log(self, rows: list[dict]) -> None:
+        header = _header(rows)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: "" if r.get(k) is None else r.get(k) for k in header})
+        tmp = self.log_path.with_name(f".{self.LOG}.tmp")
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+        tmp.replace(self.log_path)
+
+    def trim_log(self, **limits) -> int:
+        """Drop log rows whose column exceeds a limit, e.g. ``trim_log(step=1200)``; returns rows dropped."""
+        rows = self.read_log()
+        keep = [r for r in rows if not any(r.get(k) is not None and r[k] > v for k, v in limits.items())]
+        if len(keep) != len(rows):
+            self._write_log(keep)
+        return len(rows) - len(keep)
+
+    # --- checkpoints -----------------------------------------------------------------------------------------------
+    def has_checkpoint(self) -> bool:
+        return self.checkpoint_path.is_file()
+
+    def save_checkpoint(self, model=None, optimizer=None, *, epoch: int | None = None, step: int | None = None,
+                        scheduler=None, extra: dict | None = None, path: str | Path | None = None) -> Path:
+        """Save model/optimizer/scheduler state, epoch/step, all RNG states and ``extra``, atomically.
+        ``epoch``/``step`` are the ones *completed* (resume starts at the next)."""
+        import torch
+
+        state = {"epoch": epoch, "step": step, "rng": rng_state(), "extra": extra or {}}
+        if model is not None:
+            state["model"] = model.state_dict()
+        if optimizer is not None:
+            state["optimizer"] = optimizer.state_dict()
+        if scheduler is not None:
+            state["scheduler"] = scheduler.state_dict()
+        p = Path(path) if path is not None else self.checkpoint_path
+        tmp = p.with_name(f".{p.name}.tmp")
+        torch.save(state, tmp)
+        tmp.replace(p)
+        return p
+
+    def load_checkpoint(self, model=None, optimizer=None, *, scheduler=None, restore_rng: bool = True,
+                        trim_log: bool = True, path: str | Path | None = None, map_location="cpu") -> dict | None:
+        """Restore what :meth:`save_checkpoint` stored into the given objects; returns the checkpoint dict
+        (``epoch``, ``step``, ``extra``) or None when there is none. Log rows after the checkpoint are dropped."""
+        import torch
+
+        p = Path(path) if path is not None else self.checkpoint_path
+        if not p.is_file():
+            return None
+        try:
+            state = torch.load(p, map_location=map_location, weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - a torn or foreign file: say which
+            raise HuiaError(f"cannot read checkpoint ({exc})", p) from exc
+        if model is not None and "model" in state:
+            model.load_state_dict(state["model"])
+        if optimizer is not None and "optimizer" in state:
+            optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and "scheduler" in state:
+            scheduler.load_state_dict(state["scheduler"])
+        if restore_rng and "rng" in state:
+            set_rng_state(state["rng"])
+        if trim_log:
+            limits = {k: state[k] for k in ("step", "epoch") if state.get(k) is not None}
+            if "step" in limits:
+                limits.pop("epoch", None)  # step is the finer clock
+            if limits:
+                self.trim_log(**limits)
+        return state
+
+
+def _header(rows: list[dict]) -> list[str]:
+    header: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in header:
+                header.append(k)
+    return header
+
+
+def _csv_value(v):
+    if v is None:
+        return ""
+    if hasattr(v, "item") and getattr(v, "ndim", 0) == 0:  # numpy / torch scalars
+        v = v.item()
+    if isinstance(v, float):
+        return repr(v)
+    return v
+
+
+def _parse(v: str | None):
+    if v is None or v == "":
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        pass
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def progress(iterable=None, total: int | None = None, desc: str | None = None, **kwargs):
+    """A tqdm progress bar with ETA on stderr. Quiet when stderr is not a terminal (logs, tests) unless
+    ``HUIA_PROGRESS=1``; ``HUIA_PROGRESS=0`` silences it everywhere."""
+    from tqdm import tqdm
+
+    env = os.environ.get("HUIA_PROGRESS")
+    if "disable" not in kwargs:
+        if env == "1":
+            kwargs["disable"] = False
+        elif env == "0":
+            kwargs["disable"] = True
+        else:
+            kwargs["disable"] = not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+    kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("leave", True)
+    return tqdm(iterable, total=total, desc=desc, **kwargs)

@@ -1,0 +1,89 @@
+"""RunDir, checkpoints with RNG state (resume == uninterrupted), seeding, log.csv."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from huia.errors import HuiaError
+from huia.train.common import RunDir, progress, seed_everything
+
+
+def _train(run: RunDir, epochs: int, stop_after: int | None = None, resume: bool = False):
+    """A tiny training loop that draws from every RNG each epoch (dropout, numpy, python) like real trainers."""
+    seed_everything(3)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.3), torch.nn.Linear(8, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    start = 0
+    if resume:
+        ck = run.load_checkpoint(model, opt)
+        start = ck["epoch"] + 1
+    for epoch in range(start, epochs):
+        x = torch.randn(16, 4) + float(np.random.rand()) + random.random()
+        loss = ((model(x) - 1) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        run.log(epoch=epoch, loss=loss.item())
+        run.save_checkpoint(model, opt, epoch=epoch)
+        if stop_after is not None and epoch == stop_after:
+            return model
+    return model
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path):
+    a = RunDir(tmp_path / "a")
+    full = _train(a, 6)
+    b = RunDir(tmp_path / "b")
+    _train(b, 6, stop_after=2)
+    b.log(epoch=3, loss=123.0)  # logged after the last checkpoint, then "crashed"
+    resumed = _train(b, 6, resume=True)
+    for p, q in zip(full.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+    assert a.read_log() == b.read_log()
+    assert [r["epoch"] for r in b.read_log()] == list(range(6))
+
+
+def test_log_new_columns_and_types(tmp_path):
+    run = RunDir(tmp_path)
+    run.log(step=1, loss=0.5)
+    run.log(step=2, loss=np.float32(0.25), val_accuracy=0.9)
+    rows = run.read_log()
+    assert rows == [{"step": 1, "loss": 0.5, "val_accuracy": None}, {"step": 2, "loss": 0.25, "val_accuracy": 0.9}]
+    assert run.plots_dir.is_dir()
+
+
+def test_config_and_metrics(tmp_path):
+    run = RunDir(tmp_path)
+    run.save_config({"task": "detect", "seed": 1, "data": tmp_path})
+    assert run.load_config()["data"] == str(tmp_path)
+    run.check_config({"task": "detect", "seed": 1, "data": str(tmp_path)})
+    with pytest.raises(HuiaError, match="seed"):
+        run.check_config({"task": "detect", "seed": 2, "data": str(tmp_path)})
+    run.save_metrics({"ap": 0.5})
+    run.save_metrics({"ap50": np.float64(0.9)})
+    assert run.load_metrics() == {"ap": 0.5, "ap50": 0.9}
+    with pytest.raises(HuiaError, match="no config.json"):
+        RunDir(tmp_path / "empty").load_config()
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    run = RunDir(tmp_path)
+    run.checkpoint_path.write_bytes(b"not a checkpoint")
+    with pytest.raises(HuiaError, match="checkpoint.pt"):
+        run.load_checkpoint()
+    assert RunDir(tmp_path / "x").load_checkpoint() is None
+
+
+def test_seed_everything_repeats():
+    seed_everything(5)
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    seed_everything(5)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == a
+
+
+def test_progress_counts():
+    assert sum(progress(range(10), desc="x")) == 45
