@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "huia.models",
     "huia.tfjs.cli",
     "huia.server.cli",
+    "huia.export_cli",
 ]
 
 

@@ -41,9 +41,10 @@ class _LVal:
 
 
 class _LayersExporter:
-    def __init__(self, traced, input_name: str):
+    def __init__(self, traced, input_name: str, output_names: list[str] | None = None):
         self.t = traced
         self.input_name = input_name
+        self.output_names = output_names
         self.layers: list[dict] = []
         self.weights: dict[str, np.ndarray] = {}
         self.used: set[str] = {input_name}
@@ -99,7 +100,31 @@ class _LayersExporter:
                 raise HuiaError(f"cannot export {op.where} to a layers model")
             handler(op)
         outputs = [self.ref(n) for n in self.t.outputs]
+        if self.output_names is not None:
+            outputs = self.rename_outputs(outputs, self.output_names)
         return self.topology(outputs)
+
+    def rename_outputs(self, outputs: list[str], names: list[str]) -> list[str]:
+        """Give the output layers the caller's names (their weights follow: ``<name>/kernel``)."""
+        if len(names) != len(outputs):
+            raise HuiaError(f"output_names has {len(names)} names but the module returns {len(outputs)} tensors")
+        if len(set(names)) != len(names) or len(set(outputs)) != len(outputs) or self.input_name in outputs:
+            raise HuiaError(f"cannot name outputs {names}: names must be distinct and outputs distinct layers")
+        mapping = {}
+        for old, new in zip(outputs, names):
+            if new != old:
+                if new in self.used or not re.fullmatch(r"[A-Za-z0-9][-A-Za-z0-9._/]*", new):
+                    raise HuiaError(f"output name {new!r} is taken by another layer or is not a valid TF.js name")
+                self.used.add(new)
+                mapping[old] = new
+        for layer in self.layers:
+            layer["name"] = layer["config"]["name"] = mapping.get(layer["name"], layer["name"])
+            for inbound in layer["inbound_nodes"]:
+                for ref in inbound:
+                    ref[0] = mapping.get(ref[0], ref[0])
+        self.weights = {(mapping.get(k.split("/")[0], k.split("/")[0]) + "/" + k.split("/", 1)[1]): v
+                        for k, v in self.weights.items()}
+        return [mapping.get(o, o) for o in outputs]
 
     def topology(self, outputs: list[str]) -> dict:
         # A plain chain becomes a Sequential model (what TF.js users extend with model.add); anything else Functional.
@@ -359,9 +384,12 @@ def _example(input_shape) -> torch.Tensor:
 
 
 def build_layers_artifacts(module: nn.Module, input_shape, *, metadata: dict | None = None,
-                           input_name: str = "input") -> ModelArtifacts:
+                           input_name: str = "input", output_names: list[str] | None = None) -> ModelArtifacts:
     """The in-memory layers model (Keras topology + weights named ``<layer>/<weight>``)."""
-    exp = _LayersExporter(trace(module, _example(input_shape)), input_name)
+    traced = trace(module, _example(input_shape))
+    if output_names is None and traced.output_keys is not None:
+        output_names = traced.output_keys
+    exp = _LayersExporter(traced, input_name, [str(n) for n in output_names] if output_names is not None else None)
     topology = exp.run()
     return ModelArtifacts(format="layers-model", model_topology=topology, weights=exp.weights,
                           user_defined_metadata=dict(metadata) if metadata is not None else None,
@@ -370,14 +398,16 @@ def build_layers_artifacts(module: nn.Module, input_shape, *, metadata: dict | N
 
 def export_layers_model(module: nn.Module, input_shape, out_dir, *, quantize: str | None = None,
                         metadata: dict | None = None, input_name: str = "input",
-                        shard_bytes: int = DEFAULT_SHARD_BYTES) -> Path:
+                        output_names: list[str] | None = None, shard_bytes: int = DEFAULT_SHARD_BYTES) -> Path:
     """Write ``module`` as a TF.js layers model; returns the model.json path.
 
     ``input_shape``: the torch input shape with its batch axis, (N, C, H, W) or (N, features), or an example
-    tensor. TF.js sees NHWC input with a free batch axis. ``quantize`` as in export_graph_model (TF.js
+    tensor. TF.js sees NHWC input with a free batch axis. ``output_names`` renames the output layers (default:
+    the keys when forward returns a dict, else the torch layer names). ``quantize`` as in export_graph_model (TF.js
     dequantizes at load, so a quantized layers model still trains in float32).
     """
     if quantize not in (None, "float32", "uint8", "uint16", "float16"):
         raise HuiaError(f"unknown quantization {quantize!r} (choose uint8, uint16 or float16)")
-    art = build_layers_artifacts(module, input_shape, metadata=metadata, input_name=input_name)
+    art = build_layers_artifacts(module, input_shape, metadata=metadata, input_name=input_name,
+                                 output_names=output_names)
     return save_artifacts(art, out_dir, quantize=quantize or "float32", shard_bytes=shard_bytes, quantize_min_size=2)
