@@ -13,6 +13,7 @@ from huia.errors import HuiaError
 COMMAND_MODULES = [
     "huia.models",
     "huia.tfjs.cli",
+    "huia.data.cli",
     "huia.server.cli",
     "huia.export_cli",
 ]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from huia.data.base import unique_names
+from huia.data.base import copy_image, unique_names
 from huia.data.images import image_size, is_image_file
 from huia.data.voc import write_image_file
 from huia.errors import HuiaError
@@ -170,6 +170,10 @@ def write_class_folders(samples: list[Sample], out_dir: str | Path) -> Path:
         d.mkdir(parents=True, exist_ok=True)
         for s, name in zip(group, unique_names(group)):
             write_image_file(s, d / name)
+            side = s.meta.get("sidecar")
+            if side is not None and s.meta.get("image") is None and Path(side).is_file():
+                copy_image(Path(side), d / (Path(name).stem + ".json"))  # untouched sample: byte copy
+                continue
             data = sidecar_json(s)
             if data is not None:
                 (d / (Path(name).stem + ".json")).write_text(json.dumps(data, indent=1), encoding="utf-8")

@@ -1,0 +1,367 @@
+"""`huia data review DIR --report report.html [--quarantine]`: find the samples that hurt training.
+
+The Huia article's author went through 1000 captures by hand and kept 381: blank frames, poses he could not
+recognise, wrong labels. This flags the same things in seconds:
+
+- ``blank``: (near-)uniform images — low pixel spread;
+- ``duplicate`` / ``near_duplicate``: identical bytes or pixels, or a 64-bit difference hash within a few bits
+  (the first file of a group is kept, the others are flagged);
+- ``no_pose`` / ``low_pose``: capture-format samples whose keypoints are missing or mostly low-confidence;
+- ``mislabeled``: the label disagrees with most of the sample's nearest neighbours in a feature space (the
+  hand-landmark backbone's features for images, normalized keypoints when every sample has them).
+
+The HTML report embeds thumbnails; ``--quarantine`` moves flagged files (with their keypoints JSON) to
+``DIR/.quarantine/<reason>/<label>/`` — never deletes, and class-folder readers skip that hidden folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import html
+import io
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from huia.errors import HuiaError
+
+QUARANTINE = ".quarantine"
+
+
+@dataclass
+class Flag:
+    path: Path
+    label: str | None
+    kind: str  # blank | duplicate | near_duplicate | no_pose | low_pose | mislabeled | unreadable
+    detail: str
+    related: list[Path] = field(default_factory=list)
+    score: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "label": self.label, "kind": self.kind, "detail": self.detail,
+                "related": [str(p) for p in self.related], "score": round(float(self.score), 4)}
+
+
+@dataclass
+class ReviewResult:
+    root: Path
+    samples: list
+    flags: list[Flag]
+    problems: list[str]
+    feature_space: str | None = None
+
+    def by_kind(self) -> dict[str, list[Flag]]:
+        out: dict[str, list[Flag]] = {}
+        for f in self.flags:
+            out.setdefault(f.kind, []).append(f)
+        return out
+
+    def flagged_paths(self) -> set[Path]:
+        return {f.path for f in self.flags}
+
+    def to_json(self) -> dict:
+        return {"root": str(self.root), "samples": len(self.samples), "problems": self.problems,
+                "feature_space": self.feature_space,
+                "counts": {k: len(v) for k, v in self.by_kind().items()},
+                "flags": [f.to_json() for f in self.flags]}
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Measures
+
+
+def _gray_small(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(Image.fromarray(img).convert("L").resize(size, Image.BILINEAR), np.float32)
+
+
+def blank_score(img: np.ndarray) -> float:
+    """Pixel spread (std of a 64x64 grey thumbnail, 0..~128). Blank frames, lens caps and flat walls are < ~6."""
+    return float(_gray_small(img, (64, 64)).std())
+
+
+def dhash(img: np.ndarray, bits: int = 8) -> np.ndarray:
+    """Difference hash: bits*bits booleans, robust to resizing, JPEG re-encoding and small brightness changes."""
+    g = _gray_small(img, (bits + 1, bits))
+    return (g[:, 1:] > g[:, :-1]).reshape(-1)
+
+
+def knn_disagreement(feats: np.ndarray, labels: list[str], k: int = 5) -> list[tuple[float, str, list[int]]]:
+    """For each sample: (share of its k nearest neighbours (cosine, standardized features) that agree on ONE other
+    label, that label, neighbour indices)."""
+    f = np.asarray(feats, np.float64)
+    f = (f - f.mean(0)) / (f.std(0) + 1e-6)
+    f /= np.linalg.norm(f, axis=1, keepdims=True) + 1e-12
+    sim = f @ f.T
+    np.fill_diagonal(sim, -np.inf)
+    k = max(1, min(k, len(f) - 1))
+    nn_idx = np.argsort(-sim, axis=1)[:, :k]
+    out = []
+    for i, nbrs in enumerate(nn_idx):
+        votes: dict[str, int] = {}
+        for j in nbrs:
+            votes[labels[j]] = votes.get(labels[j], 0) + 1
+        other = max((lab for lab in votes if lab != labels[i]), key=lambda lab: votes[lab], default=None)
+        share = votes.get(other, 0) / k if other is not None else 0.0
+        out.append((share, other, [int(j) for j in nbrs]))
+    return out
+
+
+def _features(samples, images, space: str) -> tuple[np.ndarray, str]:
+    if space == "auto":
+        space = "keypoints" if all(s.keypoints is not None for s in samples) else "handlandmark-full"
+    if space == "keypoints":
+        from huia.classify.dataset import keypoint_features
+
+        return np.stack([keypoint_features(s.keypoints) for s in samples]), space
+    if space == "pixels":
+        return np.stack([_gray_small(im, (24, 24)).reshape(-1) for im in images]), space
+    import torch
+
+    from huia.classify.dataset import prepare_image
+    from huia.classify.models import Backbone, get_backbone_spec
+
+    spec = get_backbone_spec(space)
+    bb = Backbone(spec, use_landmarks=False)
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(images), 16):
+            x = torch.from_numpy(np.stack([prepare_image(im, spec.input_size) for im in images[s:s + 16]]))
+            out.append(bb(x).numpy())
+    return np.concatenate(out), space
+
+
+# -------------------------------------------------------------------------------------------------------------
+
+
+def review_dataset(root: str | Path, *, blank_threshold: float = 6.0, near_dup_bits: int = 4,
+                   pose_min_score: float = 0.3, pose_min_visible: float = 0.5, features: str = "auto",
+                   k: int = 5, mislabel_share: float = 0.6, quiet: bool = True) -> ReviewResult:
+    from huia.data.folders import read_class_folders
+    from huia.data.images import load_image
+
+    root = Path(root)
+    samples, problems = read_class_folders(root)
+    flags: list[Flag] = []
+    images, kept = [], []
+    iterator = samples
+    if not quiet:
+        from tqdm import tqdm
+
+        iterator = tqdm(samples, desc="review", unit="img")
+    for s in iterator:
+        try:
+            images.append(load_image(s.image_path))
+            kept.append(s)
+        except HuiaError as exc:
+            flags.append(Flag(s.image_path, s.label, "unreadable", str(exc)))
+    samples = kept
+    # blanks
+    blank = set()
+    for i, (s, im) in enumerate(zip(samples, images)):
+        sc = blank_score(im)
+        if sc < blank_threshold:
+            blank.add(i)
+            flags.append(Flag(s.image_path, s.label, "blank", f"near-uniform image (pixel spread {sc:.1f})",
+                              score=sc))
+    # duplicates: exact (same pixels) first, then near (dHash)
+    seen: dict[str, int] = {}
+    dup = set()
+    for i, (s, im) in enumerate(zip(samples, images)):
+        if i in blank:
+            continue
+        h = hashlib.sha1(np.ascontiguousarray(im).tobytes() + str(im.shape).encode()).hexdigest()
+        if h in seen:
+            j = seen[h]
+            dup.add(i)
+            same = " (different label!)" if samples[j].label != s.label else ""
+            flags.append(Flag(s.image_path, s.label, "duplicate", f"identical to {samples[j].image_path.name}{same}",
+                              [samples[j].image_path]))
+        else:
+            seen[h] = i
+    cand = [i for i in range(len(samples)) if i not in blank and i not in dup]
+    if cand:
+        H = np.stack([dhash(images[i]) for i in cand]).astype(np.uint8)
+        dist = (H[:, None, :] != H[None, :, :]).sum(2)
+        for a in range(len(cand)):
+            close = [b for b in range(a) if dist[a, b] <= near_dup_bits and cand[b] not in dup]
+            if close:
+                i, j = cand[a], cand[close[0]]
+                dup.add(i)
+                same = " (different label!)" if samples[j].label != samples[i].label else ""
+                flags.append(Flag(samples[i].image_path, samples[i].label, "near_duplicate",
+                                  f"{int(dist[a, close[0]])}/64 hash bits from {samples[j].image_path.name}{same}",
+                                  [samples[j].image_path], score=float(dist[a, close[0]])))
+    # pose quality (capture format)
+    has_sidecar = [s for s in samples if "sidecar" in s.meta]
+    for i, s in enumerate(samples):
+        if "sidecar" not in s.meta or i in blank:
+            continue
+        if s.keypoints is None or not len(s.keypoints):
+            flags.append(Flag(s.image_path, s.label, "no_pose", "no keypoints in the capture JSON"))
+            continue
+        sc = np.asarray(s.keypoints)[:, 2]
+        vis = float((sc >= pose_min_score).mean())
+        if vis < pose_min_visible:
+            flags.append(Flag(s.image_path, s.label, "low_pose",
+                              f"only {vis:.0%} of keypoints above score {pose_min_score} (mean {sc.mean():.2f})",
+                              score=vis))
+    # likely mislabeled
+    space = None
+    pool = [i for i in range(len(samples)) if i not in blank and i not in dup]
+    labels_present = {samples[i].label for i in pool}
+    if features != "none" and len(pool) > k + 1 and len(labels_present) > 1:
+        sub = [samples[i] for i in pool]
+        if features == "keypoints" or (features == "auto" and has_sidecar and len(has_sidecar) == len(samples)):
+            sub_ok = [j for j, s in enumerate(sub) if s.keypoints is not None]
+            pool = [pool[j] for j in sub_ok]
+            sub = [sub[j] for j in sub_ok]
+        feats, space = _features(sub, [images[i] for i in pool], features)
+        labs = [s.label for s in sub]
+        for j, (share, other, nbrs) in enumerate(knn_disagreement(feats, labs, k)):
+            if other is not None and share >= mislabel_share:
+                s = sub[j]
+                flags.append(Flag(s.image_path, s.label, "mislabeled",
+                                  f"{share:.0%} of its {len(nbrs)} nearest neighbours are {other!r}",
+                                  [sub[n].image_path for n in nbrs], score=share))
+    return ReviewResult(root, samples, flags, problems, space)
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Report and quarantine
+
+
+def _thumb(path: Path, size: int = 96) -> str:
+    try:
+        im = Image.open(path).convert("RGB")
+        im.thumbnail((size, size))
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=80)
+        return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    except Exception:  # noqa: BLE001 - an unreadable file gets no thumbnail, the report still lists it
+        return ""
+
+
+def write_report(result: ReviewResult, out: str | Path) -> Path:
+    out = Path(out)
+    kinds = result.by_kind()
+    e = html.escape
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>huia data review</title><style>",
+             "body{font-family:system-ui,sans-serif;margin:1.5em;background:#fafafa;color:#222}"
+             "table{border-collapse:collapse}td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left;"
+             "vertical-align:middle}img{border-radius:4px;margin-right:4px}.k{font-weight:600}"
+             ".summary span{display:inline-block;margin-right:1.2em}",
+             "</style></head><body>",
+             f"<h1>Data review: {e(str(result.root))}</h1>",
+             f"<p class='summary'><span>{len(result.samples)} samples</span>"
+             f"<span>{len(result.flagged_paths())} flagged</span>"
+             + "".join(f"<span>{e(k)}: {len(v)}</span>" for k, v in kinds.items())
+             + (f"<span>feature space: {e(result.feature_space)}</span>" if result.feature_space else "") + "</p>"]
+    if result.problems:
+        parts.append("<h2>Reading problems</h2><ul>" + "".join(f"<li>{e(p)}</li>" for p in result.problems)
+                     + "</ul>")
+    for kind, flags in kinds.items():
+        parts.append(f"<h2 id='{e(kind)}'>{e(kind)} ({len(flags)})</h2><table><tr><th>image</th><th>file</th>"
+                     "<th>label</th><th>why</th><th>related</th></tr>")
+        for f in flags:
+            rel = "".join(f"<img src='{_thumb(p, 48)}' title='{e(str(p))}' width='48'>" for p in f.related[:5])
+            try:
+                name = str(f.path.relative_to(result.root))
+            except ValueError:
+                name = str(f.path)
+            parts.append(f"<tr><td><img src='{_thumb(f.path)}'></td><td>{e(name)}</td><td class='k'>"
+                         f"{e(str(f.label))}</td><td>{e(f.detail)}</td><td>{rel}</td></tr>")
+        parts.append("</table>")
+    if not result.flags:
+        parts.append("<p>Nothing flagged.</p>")
+    parts.append("</body></html>")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(parts), encoding="utf-8")
+    return out
+
+
+def quarantine(result: ReviewResult) -> list[tuple[Path, Path]]:
+    """Move every flagged image (and its keypoints JSON) to ROOT/.quarantine/<kind>/<label>/. Never overwrites,
+    never deletes; returns (from, to) pairs. A manifest.jsonl there records why, so moves can be undone."""
+    moved = []
+    qroot = result.root / QUARANTINE
+    done: set[Path] = set()
+    for f in result.flags:
+        if f.path in done or not f.path.exists():
+            continue
+        dest_dir = qroot / f.kind / (f.label or "_")
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest = dest_dir / f.path.name
+        n = 1
+        while dest.exists():
+            dest = dest_dir / f"{f.path.stem}_{n}{f.path.suffix}"
+            n += 1
+        shutil.move(str(f.path), str(dest))
+        moved.append((f.path, dest))
+        side = f.path.with_suffix(".json")
+        if side.is_file():
+            shutil.move(str(side), str(dest.with_suffix(".json")))
+        with (qroot / "manifest.jsonl").open("a") as m:
+            m.write(json.dumps({"from": str(f.path), "to": str(dest), **f.to_json()}) + "\n")
+        done.add(f.path)
+    return moved
+
+
+# -------------------------------------------------------------------------------------------------------------
+# CLI (registered by huia.data.cli)
+
+
+def _cmd_review(args) -> int:
+    result = review_dataset(args.dir, blank_threshold=args.blank_threshold, near_dup_bits=args.near_dup_bits,
+                            features=args.features, k=args.k, quiet=args.json)
+    if args.report:
+        write_report(result, args.report)
+    moved = quarantine(result) if args.quarantine else []
+    if args.json:
+        doc = result.to_json()
+        doc["quarantined"] = [[str(a), str(b)] for a, b in moved]
+        print(json.dumps(doc))
+    else:
+        counts = ", ".join(f"{k} {len(v)}" for k, v in result.by_kind().items()) or "nothing"
+        print(f"{args.dir}: {len(result.samples)} samples; flagged: {counts}")
+        if args.report:
+            print(f"report: {args.report}")
+        if moved:
+            print(f"moved {len(moved)} files to {Path(args.dir) / QUARANTINE}")
+    return 0
+
+
+def register_review(sub) -> None:
+    p = sub.add_parser("review", help="flag blank, duplicate, pose-less and likely mislabeled samples",
+                       description="Flags blank/near-blank images, exact and near duplicates, captures with no or "
+                                   "low-confidence pose, and samples whose label disagrees with their nearest "
+                                   "neighbours in feature space. Writes an HTML report with thumbnails; "
+                                   "--quarantine moves flagged files to DIR/.quarantine/ (never deletes).")
+    p.add_argument("dir", help="dataset folder: DIR/<class>/<image>[.json]")
+    p.add_argument("--report", help="write an HTML report here")
+    p.add_argument("--quarantine", action="store_true", help="move flagged files to DIR/.quarantine/<reason>/")
+    p.add_argument("--features", default="auto",
+                   help="feature space for mislabel detection: auto (keypoints if every sample has them, else "
+                        "handlandmark-full), handlandmark-full, posenet-mobilenet, keypoints, pixels, none")
+    p.add_argument("--k", type=int, default=5, help="neighbours consulted per sample (default 5)")
+    p.add_argument("--blank-threshold", type=float, default=6.0, help="pixel spread below which a frame is blank")
+    p.add_argument("--near-dup-bits", type=int, default=4, help="max differing hash bits (of 64) for near duplicates")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.set_defaults(func=_cmd_review)
+
+
+def register(sub) -> None:  # standalone use when huia.data.cli is absent
+    register_review(sub)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    ap = argparse.ArgumentParser(prog="huia data")
+    register_review(ap.add_subparsers(dest="cmd"))
+    a = ap.parse_args()
+    sys.exit(a.func(a))
