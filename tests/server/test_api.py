@@ -112,6 +112,9 @@ def test_paging_and_class_filter(client):
     assert page1["total"] == 7 and len(page1["samples"]) == 4 and len(page2["samples"]) == 3
     assert sorted(s["id"] for s in page1["samples"] + page2["samples"]) == sorted(ids)
     assert client.get("/api/datasets/d/samples", params={"label": "b"}).json()["total"] == 3
+    upload(client, dataset="d", label="b", kp=None)
+    assert client.get("/api/datasets/d/samples", params={"has_keypoints": "false"}).json()["total"] == 1
+    assert client.get("/api/datasets/d/samples", params={"has_keypoints": "true", "label": "b"}).json()["total"] == 3
     assert client.get("/api/datasets/d/samples", params={"limit": 0}).status_code == 422
 
 
@@ -308,3 +311,17 @@ def test_user_models_listed_and_served(client):
     r = client.get("/models/user/my-poses/group1-shard1of1.bin")
     assert r.headers["content-type"] == "application/octet-stream" and len(r.content) == 16
     assert client.get("/models/user/nope/model.json").status_code == 404
+
+
+def test_relabel_sample_moves_files(client):
+    client.post("/api/datasets", json={"name": "d"})
+    a = upload(client, dataset="d", label="wrong").json()
+    r = client.patch(f"/api/datasets/d/samples/{a['id']}", json={"label": "right"})
+    assert r.status_code == 200 and r.json()["label"] == "right"
+    root = client.data_dir / "datasets" / "d"
+    assert not (root / "wrong" / f"{a['id']}.jpg").exists()
+    assert json.loads((root / "right" / f"{a['id']}.json").read_text())["label"] == "right"
+    assert client.get(f"/api/datasets/d/samples/{a['id']}/image").status_code == 200
+    assert client.patch(f"/api/datasets/d/samples/{a['id']}", json={"label": "../x"}).status_code == 400
+    counts = {c["name"]: c["count"] for c in client.get("/api/datasets/d/classes").json()["classes"]}
+    assert counts == {"wrong": 0, "right": 1}

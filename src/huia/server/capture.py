@@ -289,8 +289,16 @@ class Dataset:
                 "has_keypoints": bool(has_kp), "model": model,
                 "image_url": f"/api/datasets/{self.name}/samples/{sid}/image"}
 
-    def list_samples(self, label: str | None, offset: int, limit: int) -> tuple[int, list[dict]]:
-        where, args = ("WHERE label=?", (label,)) if label else ("", ())
+    def list_samples(self, label: str | None, offset: int, limit: int,
+                     has_keypoints: bool | None = None) -> tuple[int, list[dict]]:
+        conds, args = [], []
+        if label:
+            conds.append("label=?")
+            args.append(label)
+        if has_keypoints is not None:
+            conds.append("has_keypoints=?")
+            args.append(int(has_keypoints))
+        where = ("WHERE " + " AND ".join(conds)) if conds else ""
         with self._lock:
             total = self._db.execute(f"SELECT COUNT(*) FROM samples {where}", args).fetchone()[0]
             rows = self._db.execute(f"SELECT * FROM samples {where} ORDER BY id DESC LIMIT ? OFFSET ?",
@@ -324,6 +332,26 @@ class Dataset:
             _fsync_dir(dst_dir)
             self._db.execute("DELETE FROM samples WHERE id=?", (sid,))
         return str((dst_dir / f"{sid}.jpg").relative_to(self.root))
+
+    def relabel_sample(self, sid: str, new_label: str) -> dict:
+        """Move a sample to another class (a wrong label found in review): files move, JSON label rewritten."""
+        s = self.get_sample(sid)
+        validate_name(new_label, "class")
+        if new_label == s["label"]:
+            return s
+        if not (self.root / new_label).is_dir():
+            self.add_class(new_label)
+        src_dir, dst_dir = self.root / s["label"], self.root / new_label
+        with self._lock:
+            meta = _read_json(src_dir / f"{sid}.json")
+            meta["label"] = new_label
+            _write_durable(dst_dir / f"{sid}.json", json.dumps(meta).encode())
+            os.replace(src_dir / f"{sid}.jpg", dst_dir / f"{sid}.jpg")
+            (src_dir / f"{sid}.json").unlink(missing_ok=True)
+            _fsync_dir(dst_dir)
+            _fsync_dir(src_dir)
+            self._db.execute("UPDATE samples SET label=? WHERE id=?", (new_label, sid))
+        return self.get_sample(sid)
 
     def _trash_dir(self) -> Path:
         t = self.root / TRASH
@@ -390,6 +418,10 @@ class CaptureStore:
 # -- typed API models ------------------------------------------------------------------------------------------
 class NameIn(BaseModel):
     name: str = Field(..., description="dataset or class name: 1-64 letters/digits/space/_-+. , no '..' or '/'")
+
+
+class LabelIn(BaseModel):
+    label: str = Field(..., description="the class to move the sample to")
 
 
 class ClassInfo(BaseModel):
@@ -518,11 +550,11 @@ def build_router(store: CaptureStore):
 
     @r.get("/{dataset}/samples", response_model=SamplePage)
     def list_samples(dataset: str, label: str | None = None, offset: int = Query(0, ge=0),
-                     limit: int = Query(100, ge=1, le=1000)):
+                     limit: int = Query(100, ge=1, le=1000), has_keypoints: bool | None = None):
         ds = store.get(dataset)
         if label:
             validate_name(label, "class")
-        total, samples = ds.list_samples(label, offset, limit)
+        total, samples = ds.list_samples(label, offset, limit, has_keypoints)
         return SamplePage(dataset=ds.name, total=total, offset=offset, limit=limit,
                           samples=[SampleInfo(**s) for s in samples])
 
@@ -539,6 +571,10 @@ def build_router(store: CaptureStore):
     def get_meta(dataset: str, sid: str):
         path = store.get(dataset).sample_path(sid, ".json")
         return JSONResponse(_read_json(path))
+
+    @r.patch("/{dataset}/samples/{sid}", response_model=SampleInfo)
+    def relabel_sample(dataset: str, sid: str, body: LabelIn):
+        return SampleInfo(**store.get(dataset).relabel_sample(sid, body.label))
 
     @r.delete("/{dataset}/samples/{sid}", response_model=Trashed)
     def delete_sample(dataset: str, sid: str):

@@ -1,0 +1,526 @@
+// Capture page: webcam -> pose estimator -> skeleton overlay; manual and countdown-timer captures that upload the
+// exact frame the model saw plus its keypoints to the studio's capture API; class management; a review grid to
+// delete or relabel bad samples. Query string: ?dataset=NAME&model=movenet-lightning&backend=wasm&interval=2
+import { initTF } from './tfjs.js';
+import { openCamera } from './camera.js';
+import { drawPoses, FpsMeter } from './draw.js';
+import { createPoseEstimator } from './pose/index.js';
+
+const $ = (id) => document.getElementById(id);
+const video = $('video');
+const overlay = $('overlay');
+const ctx = overlay.getContext('2d');
+const grabCanvas = document.createElement('canvas');
+const fps = new FpsMeter();
+const PAGE_SIZE = 60;
+
+const state = {
+  dataset: null,
+  classes: [], // [{name, count}]
+  active: null,
+  tf: null,
+  estimator: null,
+  modelName: null,
+  generation: 0,
+  running: false,
+  frames: 0,
+  lastPoses: [],
+  requests: [], // pending capture requests, served by the frame loop
+  captured: 0,
+  pending: 0,
+  skipped: 0,
+  timer: null, // {id, nextAt, taken}
+  review: { offset: 0, total: 0, selected: new Set() },
+  cameraOk: false,
+};
+
+// -- small helpers ------------------------------------------------------------------------------------------------
+function setStatus(t) { $('status').textContent = t; }
+function showError(e) {
+  const msg = String(e && e.message ? e.message : e);
+  console.warn('capture:', msg);
+  $('errors').textContent = msg;
+}
+function clearError() { $('errors').textContent = ''; }
+const enc = encodeURIComponent;
+const dsUrl = (path = '') => `/api/datasets/${enc(state.dataset)}${path}`;
+
+async function api(method, url, body) {
+  const opts = { method, headers: {} };
+  if (body instanceof FormData) opts.body = body;
+  else if (body !== undefined) { opts.body = JSON.stringify(body); opts.headers['content-type'] = 'application/json'; }
+  const r = await fetch(url, opts);
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(data.error || `${method} ${url}: HTTP ${r.status}`);
+  return data;
+}
+
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+// -- datasets -----------------------------------------------------------------------------------------------------
+async function loadDatasets(preferred) {
+  let { datasets } = await api('GET', '/api/datasets');
+  if (preferred && !datasets.some((d) => d.name === preferred)) {
+    await api('POST', '/api/datasets', { name: preferred });
+    ({ datasets } = await api('GET', '/api/datasets'));
+  }
+  if (!datasets.length) {
+    await api('POST', '/api/datasets', { name: 'poses' });
+    ({ datasets } = await api('GET', '/api/datasets'));
+  }
+  const sel = $('dataset');
+  sel.replaceChildren(...datasets.map((d) => el('option', { value: d.name, text: `${d.name} (${d.total})` })));
+  const name = preferred || localStorage.getItem('huia.capture.dataset');
+  sel.value = datasets.some((d) => d.name === name) ? name : datasets[0].name;
+  await selectDataset(sel.value);
+}
+
+async function selectDataset(name) {
+  state.dataset = name;
+  localStorage.setItem('huia.capture.dataset', name);
+  $('dataset-path').textContent = `stored in DATA/datasets/${name}/<class>/ (JPEG + keypoints JSON)`;
+  state.active = null;
+  await refreshClasses();
+  await loadReview(true);
+}
+
+// -- classes ------------------------------------------------------------------------------------------------------
+async function refreshClasses() {
+  const { classes } = await api('GET', dsUrl('/classes'));
+  state.classes = classes;
+  if (!classes.some((c) => c.name === state.active)) state.active = classes.length ? classes[0].name : null;
+  renderClasses();
+  updateDatasetTotal();
+}
+
+function renderClasses() {
+  const ul = $('classes');
+  ul.replaceChildren();
+  for (const c of state.classes) {
+    const li = el('li', { class: c.name === state.active ? 'active' : '', 'data-class': c.name });
+    const name = el('span', { class: 'name', text: c.name, title: c.name });
+    const count = el('span', { class: 'count', text: String(c.count) });
+    const rename = el('button', { title: `rename ${c.name}`, 'aria-label': `rename ${c.name}`, text: '✎' });
+    const del = el('button', { title: `delete ${c.name}`, 'aria-label': `delete ${c.name}`, text: '✕' });
+    rename.addEventListener('click', (ev) => { ev.stopPropagation(); startRename(li, c.name); });
+    del.addEventListener('click', async (ev) => {
+      ev.stopPropagation();
+      if (!confirm(`Move class "${c.name}" and its ${c.count} samples to the trash?`)) return;
+      try { await api('DELETE', dsUrl(`/classes/${enc(c.name)}`)); await refreshAll(); } catch (e) { showError(e); }
+    });
+    li.addEventListener('click', () => { state.active = c.name; renderClasses(); });
+    li.append(name, count, rename, del);
+    ul.append(li);
+  }
+  $('active-label').textContent = state.active ? `→ ${state.active}` : 'no class: add one';
+  $('capture-now').disabled = !state.active;
+  $('timer-toggle').disabled = !state.active && !state.timer;
+  // review filter + "move to" options follow the class list
+  const filter = $('review-filter');
+  const keep = filter.value;
+  filter.replaceChildren(el('option', { value: '', text: 'all classes' }),
+    ...state.classes.map((c) => el('option', { value: c.name, text: c.name })));
+  filter.value = state.classes.some((c) => c.name === keep) ? keep : '';
+  const moveTo = $('move-to');
+  const keepMove = moveTo.value;
+  moveTo.replaceChildren(...state.classes.map((c) => el('option', { value: c.name, text: `→ ${c.name}` })));
+  if (state.classes.some((c) => c.name === keepMove)) moveTo.value = keepMove;
+}
+
+function startRename(li, oldName) {
+  const input = el('input', { value: oldName, 'aria-label': `new name for ${oldName}` });
+  input.style.flex = '1';
+  li.querySelector('.name').replaceWith(input);
+  input.focus();
+  input.select();
+  let done = false;
+  const finish = async (commit) => {
+    if (done) return;
+    done = true;
+    const newName = input.value.trim();
+    if (commit && newName && newName !== oldName) {
+      try {
+        await api('PATCH', dsUrl(`/classes/${enc(oldName)}`), { name: newName });
+        if (state.active === oldName) state.active = newName;
+        clearError();
+      } catch (e) { showError(e); }
+    }
+    await refreshAll();
+  };
+  input.addEventListener('keydown', (ev) => {
+    ev.stopPropagation();
+    if (ev.key === 'Enter') finish(true);
+    if (ev.key === 'Escape') finish(false);
+  });
+  input.addEventListener('click', (ev) => ev.stopPropagation());
+  input.addEventListener('blur', () => finish(true));
+}
+
+async function addClass() {
+  const input = $('new-class');
+  const name = input.value.trim();
+  if (!name) return;
+  try {
+    await api('POST', dsUrl('/classes'), { name });
+    input.value = '';
+    state.active = name;
+    clearError();
+    await refreshClasses();
+  } catch (e) { showError(e); }
+}
+
+async function refreshAll() {
+  await refreshClasses();
+  await loadReview(true);
+}
+
+function bumpCount(label, delta) {
+  const c = state.classes.find((x) => x.name === label);
+  if (c) c.count += delta;
+  const li = [...$('classes').children].find((x) => x.dataset.class === label);
+  if (li && c) li.querySelector('.count').textContent = String(c.count);
+  updateDatasetTotal();
+}
+
+function updateDatasetTotal() {
+  const opt = [...$('dataset').options].find((o) => o.value === state.dataset);
+  if (opt) opt.textContent = `${state.dataset} (${state.classes.reduce((n, c) => n + c.count, 0)})`;
+}
+
+// -- pose model + frame loop ------------------------------------------------------------------------------------------
+async function configure() {
+  const gen = ++state.generation;
+  state.running = false;
+  const model = $('model').value;
+  const backend = $('backend').value;
+  setStatus(`loading ${model} on ${backend}…`);
+  try {
+    if (state.estimator) { state.estimator.dispose(); state.estimator = null; }
+    state.tf = await initTF(backend);
+    const est = await createPoseEstimator(state.tf, { model });
+    if (gen !== state.generation) { est.dispose(); return; }
+    state.estimator = est;
+    state.modelName = est.name || model;
+    setStatus(`${state.modelName} · ${state.tf.getBackend()}`);
+    state.running = true;
+    loop(gen);
+  } catch (e) {
+    showError(e);
+    setStatus('pose model failed');
+  }
+}
+
+const nextTask = () => new Promise((r) => setTimeout(r, 0));
+
+async function loop(gen) {
+  while (state.running && gen === state.generation) {
+    if (video.readyState < 2 || !video.videoWidth) { await nextTask(); continue; }
+    const req = state.requests.shift();
+    let poses;
+    try {
+      if (req) {
+        // capture: the stored JPEG and the stored keypoints come from the very same pixels
+        grabCanvas.width = video.videoWidth;
+        grabCanvas.height = video.videoHeight;
+        grabCanvas.getContext('2d').drawImage(video, 0, 0);
+        poses = await state.estimator.estimate(grabCanvas, { timestamp: video.currentTime * 1000 });
+        await handleCapture(req, poses);
+      } else {
+        poses = await state.estimator.estimate(video);
+      }
+    } catch (e) {
+      if (req) req.reject(e);
+      showError(e);
+      await nextTask();
+      continue;
+    }
+    if (gen !== state.generation) break;
+    state.frames += 1;
+    state.lastPoses = poses;
+    if (overlay.width !== video.videoWidth || overlay.height !== video.videoHeight) {
+      overlay.width = video.videoWidth;
+      overlay.height = video.videoHeight;
+    }
+    ctx.clearRect(0, 0, overlay.width, overlay.height);
+    drawPoses(ctx, poses, { minScore: 0.3, lineWidth: Math.max(2, overlay.width / 160) });
+    fps.tick();
+    if (state.frames % 10 === 0) {
+      $('fps').textContent = `${fps.fps.toFixed(1)} FPS`;
+      $('pose-score').textContent = poses.length ? poses[0].score.toFixed(2) : 'none';
+    }
+    await nextTask();
+  }
+}
+
+function requestCapture(source) {
+  return new Promise((resolve, reject) => {
+    if (!state.active) { reject(new Error('add or pick a class first')); return; }
+    if (!state.running) { reject(new Error('the camera or the pose model is not running')); return; }
+    state.requests.push({ source, label: state.active, resolve, reject });
+  });
+}
+
+function toJpeg(canvas) {
+  return new Promise((resolve, reject) => canvas.toBlob(
+    (b) => (b ? resolve(b) : reject(new Error('could not encode the frame'))), 'image/jpeg', 0.92));
+}
+
+function flash() {
+  const f = $('flash');
+  f.classList.add('on');
+  requestAnimationFrame(() => requestAnimationFrame(() => f.classList.remove('on')));
+}
+
+async function handleCapture(req, poses) {
+  const pose = poses[0] || null;
+  const minScore = Number($('min-pose-score').value);
+  if (req.source === 'timer' && $('require-person').checked && (!pose || pose.score < minScore)) {
+    state.skipped += 1;
+    updateStats();
+    req.resolve({ skipped: true });
+    return;
+  }
+  const blob = await toJpeg(grabCanvas);
+  flash();
+  const form = new FormData();
+  form.append('image', blob, 'frame.jpg');
+  form.append('label', req.label);
+  form.append('model', state.modelName || '');
+  if (pose) {
+    form.append('keypoints', JSON.stringify({
+      score: pose.score,
+      keypoints: pose.keypoints.map((k) => ({ name: k.name, x: k.x, y: k.y, score: k.score })),
+    }));
+  }
+  // upload in the background: the frame loop keeps running while the server fsyncs
+  state.pending += 1;
+  updateStats();
+  api('POST', dsUrl('/samples'), form).then((info) => {
+    state.captured += 1;
+    bumpCount(info.label, +1);
+    prependToReview(info);
+    req.resolve(info);
+  }, (e) => {
+    showError(`capture not saved: ${e.message}`);
+    req.reject(e);
+  }).finally(() => { state.pending -= 1; updateStats(); });
+}
+
+function updateStats() {
+  $('capture-stats').textContent = `${state.captured} captured this session`;
+  $('pending').textContent = `${state.pending} uploading`;
+  $('skipped').textContent = `${state.skipped} skipped (no person)`;
+}
+
+// -- countdown timer --------------------------------------------------------------------------------------------------
+function intervalMs() { return Math.max(200, 1000 * Number($('interval').value || 2)); }
+
+function startTimer() {
+  if (state.timer) return;
+  if (!state.active) { showError('add or pick a class first'); return; }
+  state.timer = { nextAt: performance.now() + intervalMs(), taken: 0 };
+  state.timer.id = setInterval(tickTimer, 50);
+  $('timer-toggle').textContent = 'Stop timer';
+  $('timer-toggle').classList.add('primary');
+  tickTimer();
+}
+
+function stopTimer() {
+  if (!state.timer) return;
+  clearInterval(state.timer.id);
+  state.timer = null;
+  $('countdown').textContent = '';
+  $('timer-toggle').textContent = 'Start timer';
+  $('timer-toggle').classList.remove('primary');
+}
+
+function tickTimer() {
+  const t = state.timer;
+  if (!t) return;
+  const now = performance.now();
+  const left = t.nextAt - now;
+  $('countdown').textContent = left > 0 && intervalMs() >= 1000 ? String(Math.ceil(left / 1000)) : '';
+  if (left > 0) return;
+  t.nextAt = now + intervalMs();
+  requestCapture('timer').then((r) => {
+    if (r && r.skipped) return;
+    t.taken += 1;
+    const stopAfter = Number($('stop-after').value || 0);
+    if (stopAfter > 0 && t.taken >= stopAfter && state.timer === t) stopTimer();
+  }, () => {});
+}
+
+// -- review grid --------------------------------------------------------------------------------------------------------
+function reviewQuery() {
+  const q = new URLSearchParams({ offset: String(state.review.offset), limit: String(PAGE_SIZE) });
+  if ($('review-filter').value) q.set('label', $('review-filter').value);
+  if ($('only-nopose').checked) q.set('has_keypoints', 'false');
+  return q;
+}
+
+function figureFor(s) {
+  const fig = el('figure', { 'data-id': s.id, 'data-label': s.label, class: s.has_keypoints ? '' : 'nopose' });
+  const img = el('img', { src: s.image_url, alt: `${s.label} sample`, loading: 'lazy' });
+  const del = el('button', { class: 'del', title: 'move to trash', 'aria-label': `delete sample ${s.id}`, text: '×' });
+  del.addEventListener('click', async (ev) => {
+    ev.stopPropagation();
+    try {
+      await api('DELETE', dsUrl(`/samples/${s.id}`));
+      fig.remove();
+      state.review.selected.delete(s.id);
+      state.review.total -= 1;
+      bumpCount(s.label, -1);
+      updateReviewHeader();
+    } catch (e) { showError(e); }
+  });
+  fig.addEventListener('click', () => {
+    const sel = state.review.selected;
+    if (sel.has(s.id)) sel.delete(s.id); else sel.add(s.id);
+    fig.classList.toggle('selected', sel.has(s.id));
+    updateReviewHeader();
+  });
+  const cap = el('figcaption', {}, el('span', { text: s.label }), el('span', { text: s.has_keypoints ? '' : 'no person' }));
+  fig.append(img, del, cap);
+  return fig;
+}
+
+async function loadReview(reset) {
+  if (!state.dataset) return;
+  if (reset) {
+    state.review.offset = 0;
+    state.review.selected.clear();
+    $('grid').replaceChildren();
+  }
+  try {
+    const page = await api('GET', `${dsUrl('/samples')}?${reviewQuery()}`);
+    state.review.total = page.total;
+    state.review.offset += page.samples.length;
+    $('grid').append(...page.samples.map(figureFor));
+    updateReviewHeader();
+  } catch (e) { showError(e); }
+}
+
+function prependToReview(s) {
+  const f = $('review-filter').value;
+  if ((f && f !== s.label) || ($('only-nopose').checked && s.has_keypoints)) return;
+  $('grid').prepend(figureFor(s));
+  state.review.total += 1;
+  state.review.offset += 1;
+  updateReviewHeader();
+}
+
+function updateReviewHeader() {
+  const shown = $('grid').children.length;
+  const n = state.review.selected.size;
+  $('review-count').textContent = `${shown} of ${state.review.total} shown${n ? ` · ${n} selected` : ''}`;
+  $('load-more').hidden = shown >= state.review.total;
+  $('delete-selected').disabled = n === 0;
+  $('move-selected').disabled = n === 0 || !$('move-to').value;
+}
+
+async function deleteSelected() {
+  const ids = [...state.review.selected];
+  try {
+    for (const id of ids) await api('DELETE', dsUrl(`/samples/${id}`));
+  } catch (e) { showError(e); }
+  await refreshAll();
+}
+
+async function moveSelected() {
+  const label = $('move-to').value;
+  const ids = [...state.review.selected];
+  try {
+    for (const id of ids) await api('PATCH', dsUrl(`/samples/${id}`), { label });
+  } catch (e) { showError(e); }
+  await refreshAll();
+}
+
+function selectNoPose() {
+  for (const fig of $('grid').querySelectorAll('figure.nopose')) {
+    state.review.selected.add(fig.dataset.id);
+    fig.classList.add('selected');
+  }
+  updateReviewHeader();
+}
+
+// -- test / automation hook ---------------------------------------------------------------------------------------------
+window.__huia = {
+  page: 'capture',
+  ready: false,
+  get frames() { return state.frames; },
+  get fps() { return fps.fps; },
+  get poses() { return state.lastPoses; },
+  get captured() { return state.captured; },
+  get pending() { return state.pending; },
+  get skipped() { return state.skipped; },
+  get dataset() { return state.dataset; },
+  get activeClass() { return state.active; },
+  get backend() { return state.tf ? state.tf.getBackend() : null; },
+  get model() { return state.modelName; },
+  get timerRunning() { return !!state.timer; },
+  numTensors() { return state.tf ? state.tf.memory().numTensors : null; },
+  /** Capture the next frame into the active class; resolves with the server's sample info. */
+  capture() { return requestCapture('manual'); },
+  startTimer(seconds) { if (seconds) $('interval').value = String(seconds); startTimer(); },
+  stopTimer,
+  async waitFrames(n) { const t = state.frames + n; while (state.frames < t) await new Promise((r) => setTimeout(r, 20)); return state.frames; },
+};
+
+// -- wiring -------------------------------------------------------------------------------------------------------------
+async function main() {
+  const q = new URLSearchParams(location.search);
+  for (const key of ['model', 'backend', 'interval']) if (q.has(key)) $(key).value = q.get(key);
+  $('mirror').addEventListener('change', () => $('stage').classList.toggle('mirror', $('mirror').checked));
+  $('add-class').addEventListener('click', addClass);
+  $('new-class').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') addClass(); });
+  $('add-dataset').addEventListener('click', async () => {
+    const name = $('new-dataset').value.trim();
+    if (!name) return;
+    try { await loadDatasets(name); $('new-dataset').value = ''; clearError(); } catch (e) { showError(e); }
+  });
+  $('dataset').addEventListener('change', () => selectDataset($('dataset').value).catch(showError));
+  $('capture-now').addEventListener('click', () => requestCapture('manual').catch(showError));
+  $('timer-toggle').addEventListener('click', () => (state.timer ? stopTimer() : startTimer()));
+  $('review-filter').addEventListener('change', () => loadReview(true));
+  $('only-nopose').addEventListener('change', () => loadReview(true));
+  $('load-more').addEventListener('click', () => loadReview(false));
+  $('delete-selected').addEventListener('click', deleteSelected);
+  $('move-selected').addEventListener('click', moveSelected);
+  $('move-to').addEventListener('change', updateReviewHeader);
+  $('select-nopose').addEventListener('click', selectNoPose);
+  $('model').addEventListener('change', configure);
+  $('backend').addEventListener('change', configure);
+  document.addEventListener('keydown', (ev) => {
+    if (ev.code === 'Space' && !['INPUT', 'SELECT', 'TEXTAREA', 'BUTTON'].includes(document.activeElement.tagName)) {
+      ev.preventDefault();
+      requestCapture('manual').catch(showError);
+    }
+  });
+
+  try {
+    await loadDatasets(q.get('dataset'));
+  } catch (e) { showError(`capture API: ${e.message}`); }
+  try {
+    await openCamera(video);
+    state.cameraOk = true;
+  } catch (e) {
+    showError(`camera: ${e.message || e} — you can still review and clean the dataset`);
+    setStatus('no camera');
+    window.__huia.ready = true;
+    return;
+  }
+  await configure();
+  window.__huia.ready = true;
+}
+
+main();
