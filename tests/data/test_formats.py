@@ -1,0 +1,350 @@
+"""Readers/writers: every bad file is reported (never silently dropped), round trips are lossless, the truncated
+kangaroo JPEG loads with a warning, splits are deterministic and stratified, and the CLI exits non-zero."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from huia.cli import main
+from huia.data import detect_format, load_dataset, read_dataset, write_dataset
+from huia.data.coco import read_coco
+from huia.data.csv_format import read_csv
+from huia.data.folders import read_class_folders
+from huia.data.images import TruncatedImageWarning, image_size, load_image, save_image
+from huia.data.labelmap import parse_labelmap, read_labelmap, write_labelmap
+from huia.data.split import sample_per_class, split_samples
+from huia.data.voc import read_voc_dir, voc_xml
+from huia.errors import HuiaError
+from huia.types import Detections, Sample
+
+
+def make_voc(root: Path, n: int = 6, classes=("cat", "dog"), seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    (root / "annots").mkdir()
+    for i in range(n):
+        w, h = int(rng.integers(40, 80)), int(rng.integers(30, 60))
+        save_image(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), root / "images" / f"{i:03d}.jpg")
+        k = 1 + i % 2
+        x0 = rng.integers(0, w // 2, k)
+        y0 = rng.integers(0, h // 2, k)
+        boxes = np.stack([x0, y0, x0 + rng.integers(3, w // 2, k), y0 + rng.integers(3, h // 2, k)], 1)
+        det = Detections(boxes, None, [(i + j) % len(classes) for j in range(k)], list(classes))
+        s = Sample(root / "images" / f"{i:03d}.jpg", boxes=det, width=w, height=h)
+        (root / "annots" / f"{i:03d}.xml").write_text(voc_xml(s, f"{i:03d}.jpg"))
+    return root
+
+
+@pytest.fixture()
+def voc(tmp_path) -> Path:
+    return make_voc(tmp_path / "voc")
+
+
+def _set_xml(root: Path, i: int, tag: str, value: str):
+    """Replace the first <tag>...</tag> value of annots/<i>.xml (the file stays well-formed)."""
+    import re
+
+    p = root / "annots" / f"{i:03d}.xml"
+    text, n = re.subn(rf"<{tag}>[^<]*</{tag}>", f"<{tag}>{value}</{tag}>", p.read_text(), count=1)
+    assert n == 1
+    p.write_text(text)
+
+
+def test_voc_reads_clean(voc):
+    samples, problems = read_voc_dir(voc)
+    assert problems == [] and len(samples) == 6
+    assert samples[0].boxes.class_names == ["cat", "dog"]
+    assert detect_format(voc) == "voc"
+
+
+@pytest.mark.parametrize("case", ["malformed", "outside", "inverted", "missing_image", "unreadable_image",
+                                  "unknown_class", "size_mismatch", "non_numeric", "orphan_image"])
+def test_each_bad_file_is_reported(voc, case):
+    if case == "malformed":
+        (voc / "annots" / "002.xml").write_text("<annotation><object><name>cat</name>")
+    elif case == "outside":
+        _set_xml(voc, 2, "xmax", "9999")
+    elif case == "inverted":
+        _set_xml(voc, 2, "xmax", "0")
+    elif case == "missing_image":
+        (voc / "images" / "002.jpg").unlink()
+    elif case == "unreadable_image":
+        (voc / "images" / "002.jpg").write_bytes(b"this is not a jpeg")
+    elif case == "unknown_class":
+        write_labelmap(voc, ["cat", "dog"])
+        _set_xml(voc, 2, "name", "zebra")
+    elif case == "size_mismatch":
+        _set_xml(voc, 2, "width", "1")
+    elif case == "non_numeric":
+        _set_xml(voc, 2, "ymin", "abc")
+    elif case == "orphan_image":
+        (voc / "annots" / "002.xml").unlink()
+    samples, problems = read_voc_dir(voc)
+    assert len(problems) >= 1
+    assert all("002" in p for p in problems), problems
+    expect = {"malformed": "malformed XML", "outside": "outside the", "inverted": "inverted", "missing_image":
+              "not found", "unreadable_image": "not a readable image", "unknown_class": "unknown class 'zebra'",
+              "size_mismatch": "declared size 1x", "non_numeric": "non-numeric", "orphan_image": "no annotation"}
+    assert any(expect[case] in p for p in problems), problems
+    assert len(samples) == 5 and all("002" not in s.image_path.name for s in samples)
+    with pytest.raises(HuiaError, match="problem"):
+        load_dataset(voc)
+    # the CLI lists the file and exits non-zero, writing nothing
+    out = voc.parent / "out"
+    assert main(["data", "convert", str(voc), str(out), "--to", "coco"]) == 2
+    assert not out.exists()
+
+
+def test_cli_problem_report_names_files(voc, capsys):
+    (voc / "annots" / "001.xml").write_text("<annotation")
+    _set_xml(voc, 3, "xmax", "9999")
+    assert main(["data", "check", str(voc)]) == 1
+    err = capsys.readouterr().err
+    assert "001.xml: malformed XML" in err and "003.xml: box" in err and "outside" in err
+    # --skip-bad writes the valid ones and still exits non-zero
+    out = voc.parent / "out"
+    assert main(["data", "convert", str(voc), str(out), "--to", "csv", "--skip-bad"]) == 1
+    samples, problems, fmt = read_dataset(out)
+    assert fmt == "csv" and problems == [] and len(samples) == 4
+
+
+@pytest.mark.parametrize("chain", [("csv", "coco", "voc"), ("coco", "csv"), ("voc",)])
+def test_round_trip_is_lossless(voc, tmp_path, chain):
+    samples, _ = read_voc_dir(voc)
+    src = voc
+    for i, fmt in enumerate(chain):
+        dst = tmp_path / f"step{i}"
+        assert main(["data", "convert", str(src), str(dst), "--to", fmt]) == 0
+        assert read_labelmap(dst) == ["cat", "dog"]
+        src = dst
+    back, problems, _ = read_dataset(src)
+    assert problems == []
+    assert [s.image_path.name for s in back] == [s.image_path.name for s in samples]
+    for a, b in zip(samples, back):
+        assert np.array_equal(a.boxes.xyxy, b.boxes.xyxy) and a.boxes.labels == b.boxes.labels
+        assert (a.width, a.height) == (b.width, b.height)
+        assert a.image_path.read_bytes() == b.image_path.read_bytes()
+
+
+def test_refuses_to_overwrite(voc, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    assert main(["data", "convert", str(voc), str(out), "--to", "coco"]) == 2
+    assert (out / "keep.txt").read_text() == "precious"
+
+
+def test_csv_article_format_and_negative_images(tmp_path):
+    d = tmp_path / "csv"
+    (d / "images").mkdir(parents=True)
+    for name, (w, h) in {"a.jpg": (50, 40), "b.jpg": (60, 30), "neg.jpg": (20, 20)}.items():
+        save_image(np.zeros((h, w, 3), np.uint8), d / "images" / name)
+    (d / "train_labels.csv").write_text(
+        "filename,width,height,class,xmin,ymin,xmax,ymax,source\n"
+        "a.jpg,50,40,kangaroo,1,2,30,39,kaggle\n"
+        "a.jpg,50,40,kangaroo,10,5,50,40,kaggle\n"
+        "b.jpg,60,30,kangaroo,0,0,10,10,kaggle\n"
+        "neg.jpg,20,20,,,,,,kaggle\n")
+    samples, problems = read_csv(d / "train_labels.csv")
+    assert problems == [] and [len(s.boxes) for s in samples] == [2, 1, 0]
+    assert samples[0].meta["source"] == "kaggle"
+    out = tmp_path / "out"
+    write_dataset(samples, out, "csv")
+    again, problems = read_csv(out / "labels.csv")
+    assert problems == [] and [len(s.boxes) for s in again] == [2, 1, 0]
+    # a bad row marks its file, names the line
+    (d / "train_labels.csv").write_text(
+        "filename,width,height,class,xmin,ymin,xmax,ymax,source\n"
+        "a.jpg,50,40,kangaroo,1,2,30,39,kaggle\n"
+        "a.jpg,50,40,kangaroo,x,5,50,40,kaggle\n"
+        "b.jpg,60,30,kangaroo,0,0,10,10,kaggle\n"
+        "c.jpg,60,30,kangaroo,0,0,10,10,kaggle\n")
+    samples, problems = read_csv(d / "train_labels.csv")
+    assert [s.image_path.name for s in samples] == ["b.jpg"]
+    assert any("line 3" in p and "a.jpg" in p for p in problems)
+    assert any("c.jpg" in p and "not found" in p for p in problems)
+    (d / "bad.csv").write_text("name,x\nfoo,1\n")
+    with pytest.raises(HuiaError, match="lacks column"):
+        read_csv(d / "bad.csv")
+
+
+def test_coco_problems(tmp_path):
+    d = tmp_path / "coco"
+    (d / "images").mkdir(parents=True)
+    save_image(np.zeros((40, 50, 3), np.uint8), d / "images" / "a.jpg")
+    save_image(np.zeros((40, 50, 3), np.uint8), d / "images" / "b.jpg")
+    data = {"images": [{"id": 7, "file_name": "a.jpg", "width": 50, "height": 40},
+                       {"id": 9, "file_name": "b.jpg", "width": 50, "height": 40}],
+            "categories": [{"id": 3, "name": "x"}, {"id": 11, "name": "y"}],
+            "annotations": [{"id": 1, "image_id": 7, "category_id": 11, "bbox": [1, 2, 10, 10], "iscrowd": 0},
+                            {"id": 2, "image_id": 9, "category_id": 5, "bbox": [1, 2, 10, 10]},
+                            {"id": 3, "image_id": 99, "category_id": 3, "bbox": [1, 2, 10, 10]}]}
+    (d / "annotations.json").write_text(json.dumps(data))
+    samples, problems = read_coco(d / "annotations.json")
+    assert len(samples) == 1 and samples[0].boxes.labels == ["y"] and samples[0].boxes.class_names == ["x", "y"]
+    assert any("unknown category id 5" in p for p in problems)
+    assert any("unknown image id 99" in p for p in problems)
+    (d / "annotations.json").write_text("{not json")
+    with pytest.raises(HuiaError, match="malformed JSON"):
+        read_coco(d)
+
+
+def test_class_folders_and_capture_format(tmp_path):
+    root = tmp_path / "caps"
+    for label in ("wave", "clap"):
+        for i in range(3):
+            save_image(np.full((20, 30, 3), i * 40, np.uint8), root / label / f"{i}.jpg")
+    (root / "wave" / "0.json").write_text(json.dumps(
+        {"id": "0", "label": "wave", "width": 30, "height": 20, "model": "movenet-lightning", "score": 0.8,
+         "keypoints": [{"name": "nose", "x": 10, "y": 5, "score": 0.9}, {"name": "left_eye", "x": 9, "y": 4,
+                                                                          "score": 0.7}]}))
+    (root / "wave" / "1.json").write_text(json.dumps({"label": "wave", "keypoints": None}))
+    (root / "LICENSE").write_text("top-level files are ignored")
+    (root / ".trash").mkdir()
+    samples, problems = read_class_folders(root)
+    assert problems == [] and len(samples) == 6 and detect_format(root) == "folders"
+    s = next(s for s in samples if s.label == "wave" and s.image_path.name == "0.jpg")
+    assert s.keypoint_names == ["nose", "left_eye"] and s.keypoints.shape == (2, 3)
+    assert s.keypoints[0].tolist() == pytest.approx([10, 5, 0.9])
+    # bad sidecars / stray files are reported
+    (root / "clap" / "1.json").write_text(json.dumps({"label": "wave", "keypoints": []}))
+    (root / "clap" / "2.json").write_text("{broken")
+    (root / "clap" / "notes.txt").write_text("?")
+    (root / "clap" / "9.json").write_text("{}")
+    samples, problems = read_class_folders(root)
+    assert len(samples) == 4
+    text = "\n".join(problems)
+    assert "1.json: label 'wave' disagrees" in text and "2.json: malformed JSON" in text
+    assert "notes.txt: not an image" in text and "9.json: keypoints JSON without an image" in text
+
+
+def test_truncated_kangaroo_jpeg_loads_with_a_warning(shared_data):
+    path = shared_data / "kangaroo" / "images" / "00090.jpg"
+    with pytest.warns(TruncatedImageWarning, match="00090.jpg"):
+        img = load_image(path)
+    assert img.shape == (393, 590, 3) and img.dtype == np.uint8
+    assert image_size(path) == (590, 393)
+    assert img[:300].std() > 10  # real picture content decoded, not a blank
+    with pytest.raises(HuiaError, match="00090.jpg.*truncated"):
+        load_image(path, strict=True)
+    # and the data set keeps it as a sample: the check warns, the sample is there
+    samples, problems = read_voc_dir(shared_data / "kangaroo")
+    assert problems == [] and any(s.image_path.name == "00090.jpg" for s in samples)
+
+
+def test_truncated_jpeg_synthetic(tmp_path):
+    rng = np.random.default_rng(0)
+    p = tmp_path / "t.jpg"
+    save_image(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), p)
+    p.write_bytes(p.read_bytes()[:-200])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        img = load_image(p)
+    assert img.shape == (64, 64, 3) and any("t.jpg" in str(w.message) for w in caught)
+    with pytest.raises(HuiaError, match="not found"):
+        load_image(tmp_path / "missing.jpg")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(HuiaError, match="empty"):
+        load_image(tmp_path / "empty.jpg")
+
+
+def test_load_image_modes(tmp_path):
+    from PIL import Image
+
+    Image.new("L", (5, 4), 100).save(tmp_path / "g.png")
+    Image.new("RGBA", (5, 4), (255, 0, 0, 0)).save(tmp_path / "a.png")
+    assert load_image(tmp_path / "g.png").shape == (4, 5, 3)
+    assert (load_image(tmp_path / "a.png") == 255).all()  # transparent -> white
+    im = Image.new("RGB", (6, 3), (1, 2, 3))
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotated 90 degrees: shown as 3x6
+    im.save(tmp_path / "r.jpg", exif=exif)
+    assert load_image(tmp_path / "r.jpg").shape == (6, 3, 3) and image_size(tmp_path / "r.jpg") == (3, 6)
+
+
+def test_labelmap_format():
+    text = 'item {\n  name: "kangaroo"\n  id: 1\n}\nitem { id: 2 name: \'wallaby\' }\n'
+    assert parse_labelmap(text) == ["kangaroo", "wallaby"]
+    with pytest.raises(HuiaError, match="without gaps"):
+        parse_labelmap('item { name: "a" id: 2 }')
+
+
+def _cls_samples(counts):
+    return [Sample(Path(f"/x/{label}/{i}.jpg"), label=label) for label, n in counts.items() for i in range(n)]
+
+
+def test_split_deterministic_stratified_order_independent():
+    samples = _cls_samples({"a": 50, "b": 20, "c": 7, "d": 1})
+    tr, te = split_samples(samples, 0.8, seed=3)
+    assert len(tr) + len(te) == 78 and len(tr) == round(78 * 0.8)
+    count = lambda xs, lab: sum(s.label == lab for s in xs)  # noqa: E731
+    assert count(tr, "a") == 40 and count(tr, "b") == 16 and count(tr, "d") == 1
+    # same on shuffled input, different paths (another machine), different for another seed
+    moved = [Sample(Path("/elsewhere") / s.label / s.image_path.name, label=s.label) for s in samples[::-1]]
+    tr2, _ = split_samples(moved, 0.8, seed=3)
+    key = lambda xs: sorted(f"{s.label}/{s.image_path.name}" for s in xs)  # noqa: E731
+    assert key(tr2) == key(tr)
+    tr3, _ = split_samples(samples, 0.8, seed=4)
+    assert key(tr3) != key(tr)
+    # adding a sample never moves the others
+    tr4, _ = split_samples(samples + _cls_samples({"e": 1}), 0.8, seed=3)
+    assert set(key(tr)) <= set(key(tr4))
+
+
+def test_split_pinned_values():
+    # pins the hash order so a change to the algorithm (which would silently change every split) fails here
+    tr, te = split_samples(_cls_samples({"a": 10}), 0.8, seed=0)
+    import hashlib
+    ranked = sorted(range(10), key=lambda i: hashlib.sha256(f"0:a/{i}.jpg".encode()).hexdigest())
+    assert sorted(s.image_path.name for s in te) == sorted(f"{i}.jpg" for i in ranked[8:])
+
+
+def test_shots():
+    samples = _cls_samples({"a": 10, "b": 8})
+    chosen, rest = sample_per_class(samples, 5, seed=1)
+    assert sum(s.label == "a" for s in chosen) == 5 and len(rest) == 8
+    with pytest.raises(HuiaError, match="cannot take 8 shots"):
+        sample_per_class(samples, 8)
+
+
+def test_split_cli_voc_and_folders(voc, tmp_path):
+    out = tmp_path / "split"
+    assert main(["data", "split", str(voc), "--train", "0.5", "--seed", "1", "--out", str(out)]) == 0
+    tr, p1 = read_voc_dir(out / "train")
+    te, p2 = read_voc_dir(out / "test")
+    assert p1 == p2 == [] and len(tr) + len(te) == 6
+    assert read_labelmap(out / "train") == ["cat", "dog"]
+    info = json.loads((out / "split.json").read_text())
+    assert sorted(info["train"] + info["test"]) == sorted(f"/{i:03d}.jpg" for i in range(6))
+    folders = tmp_path / "f"
+    for label in ("x", "y"):
+        for i in range(5):
+            save_image(np.zeros((8, 8, 3), np.uint8), folders / label / f"{i}.png")
+    (folders / "x" / "0.json").write_text('{"keypoints": [[1, 2, 0.5]]}')
+    assert main(["data", "split", str(folders), "--out", str(tmp_path / "fs"), "--seed", "2"]) == 0
+    tr, _ = read_class_folders(tmp_path / "fs" / "train")
+    te, _ = read_class_folders(tmp_path / "fs" / "test")
+    assert len(tr) == 8 and len(te) == 2 and {s.label for s in te} == {"x", "y"}
+    moved = [s for s in tr + te if s.keypoints is not None]
+    assert len(moved) == 1 and moved[0].keypoints.tolist() == [[1, 2, 0.5]]
+
+
+def test_kangaroo_split_and_convert(shared_data, tmp_path):
+    src = shared_data / "kangaroo"
+    samples = load_dataset(src)
+    assert len(samples) == 135
+    tr, te = split_samples(samples, 0.8, seed=0)
+    assert (len(tr), len(te)) == (108, 27)
+    out = tmp_path / "k"
+    assert main(["data", "convert", str(src), str(out), "--to", "csv", "--no-verify"]) == 0
+    text = (out / "labels.csv").read_text().splitlines()
+    assert text[0] == "filename,width,height,class,xmin,ymin,xmax,ymax,source"
+    assert "00001.jpg,450,319,kangaroo,233,89,386,262," in text
+    assert (out / "labelmap.pbtxt").read_text() == 'item {\n  name: "kangaroo"\n  id: 1\n}\n'
+    shutil.rmtree(out)
