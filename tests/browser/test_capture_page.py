@@ -51,6 +51,7 @@ def test_capture_page_end_to_end(studio_server, page, out_dir, shared_data):
     page.click("#timer-toggle")
     page.wait_for_function("!window.__huia.timerRunning && window.__huia.pending === 0", timeout=60_000)
     assert page.evaluate("window.__huia.captured") == 6
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(out_dir / "capture_after_timer.png"), full_page=True)
 
     # the server lists exactly what the page captured, and the files are on disk
@@ -103,6 +104,7 @@ def test_capture_page_end_to_end(studio_server, page, out_dir, shared_data):
     page.press('#classes li input', "Enter")
     page.wait_for_selector('#classes li[data-class="resting"]')
     assert (root / "resting").is_dir() and not (root / "normal").exists()
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(out_dir / "capture_review.png"), full_page=True)
 
 

@@ -325,3 +325,22 @@ def test_relabel_sample_moves_files(client):
     assert client.patch(f"/api/datasets/d/samples/{a['id']}", json={"label": "../x"}).status_code == 400
     counts = {c["name"]: c["count"] for c in client.get("/api/datasets/d/classes").json()["classes"]}
     assert counts == {"wrong": 0, "right": 1}
+
+
+def test_missing_node_modules_gives_install_hint(tmp_path):
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "index.html").write_text("<!doctype html><title>x</title>")
+    with TestClient(create_app(tmp_path / "data", web_dir=web)) as c:
+        assert c.get("/").status_code == 200
+        for url in ["/node_modules/@tensorflow/tfjs/dist/tf.fesm.js", "/models/builtin/movenet-lightning.json",
+                    "/api/models"]:
+            r = c.get(url)
+            assert r.status_code == 503 and "npm ci" in r.json()["error"], url
+        assert c.get("/api/health").json()["node_modules"] is False
+
+
+def test_head_requests(client):
+    r = client.head("/index.html")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and r.content == b""
+    assert int(r.headers["content-length"]) > 100

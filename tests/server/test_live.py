@@ -211,3 +211,32 @@ def test_50mb_chunked_body_cut_off_while_streaming(server):
     assert not [p for p in root.rglob("*") if p.is_file() and not p.name.startswith("index.sqlite")]
     # the server is still healthy
     assert httpx.get(server.url + "/api/health").json()["ok"]
+
+
+def test_huia_serve_process(tmp_path):
+    """`huia serve DIR --cors ORIGIN` as a real process: CORS for the listed origin only, files with MIME types."""
+    import subprocess
+    import sys
+
+    from tests.browser.conftest import free_port
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model.json").write_text('{"format": "graph-model"}')
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "huia", "serve", str(tmp_path), "--port", str(port),
+                             "--cors", "http://localhost:3000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/m/model.json"
+        for _ in range(100):
+            try:
+                r = httpx.get(url, headers={"Origin": "http://localhost:3000"})
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert r.status_code == 200 and r.json() == {"format": "graph-model"}
+        assert r.headers["access-control-allow-origin"] == "http://localhost:3000"
+        assert "access-control-allow-origin" not in httpx.get(url, headers={"Origin": "http://other:1"}).headers
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0].decode()
+    assert f"http://127.0.0.1:{port}/m/model.json" in out and "http://localhost:3000" in out

@@ -104,11 +104,10 @@ def _user_models(data_dir: Path) -> list[dict]:
     return out
 
 
-def _builtin_models() -> list[dict]:
+def _builtin_models(d: Path) -> list[dict]:
     from huia.models import KNOWN
 
     out = []
-    d = paths.HUMAN_MODELS_DIR
     if d.is_dir():
         for mj in sorted(d.glob("*.json")):
             info = KNOWN.get(mj.stem)
@@ -165,7 +164,7 @@ def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_u
         if not models_dir.is_dir():
             return JSONResponse({"error": f"bundled models missing: {paths.INSTALL_HINT}", "models": _user_models(
                 data_dir)}, status_code=503)
-        return {"models": _builtin_models() + _user_models(data_dir)}
+        return {"models": _builtin_models(models_dir) + _user_models(data_dir)}
 
     app.include_router(build_router(store))
 
@@ -173,19 +172,19 @@ def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_u
     def api_not_found(rest: str):
         raise ApiError(404, f"no API endpoint /api/{rest}")
 
-    @app.get("/node_modules/{rest:path}")
+    @app.api_route("/node_modules/{rest:path}", methods=["GET", "HEAD"])
     def vendored(rest: str):
         if not node_modules.is_dir():
             return JSONResponse({"error": f"{node_modules} is missing: {paths.INSTALL_HINT}"}, status_code=503)
         return serve_from(node_modules, rest, LONG_CACHE)
 
-    @app.get("/models/builtin/{rest:path}")
+    @app.api_route("/models/builtin/{rest:path}", methods=["GET", "HEAD"])
     def builtin_model(rest: str):
         if not models_dir.is_dir():
             return JSONResponse({"error": f"bundled models missing: {paths.INSTALL_HINT}"}, status_code=503)
         return serve_from(models_dir, rest, LONG_CACHE)
 
-    @app.get("/models/user/{name}/{rest:path}")
+    @app.api_route("/models/user/{name}/{rest:path}", methods=["GET", "HEAD"])
     def user_model(name: str, rest: str):
         try:
             validate_name(name, "model")
@@ -194,12 +193,12 @@ def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_u
         # user exports are rewritten in place by `huia export`: revalidate instead of caching for a year
         return serve_from(data_dir / "exports" / name, rest, NO_CACHE)
 
-    @app.get("/favicon.ico")
+    @app.api_route("/favicon.ico", methods=["GET", "HEAD"])
     def favicon():
         icon = web / "favicon.ico"
         return serve_from(web, "favicon.ico", NO_CACHE) if icon.is_file() else Response(status_code=204)
 
-    @app.get("/{rest:path}")
+    @app.api_route("/{rest:path}", methods=["GET", "HEAD"])
     def web_files(rest: str):
         if rest.split("/", 1)[0] == "node_modules":
             return not_found(rest)
