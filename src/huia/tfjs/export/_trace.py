@@ -357,7 +357,7 @@ def trace(module: nn.Module, example: torch.Tensor) -> Traced:
     """Symbolically trace ``module`` (in eval mode), propagate shapes from ``example`` and normalize every node."""
     if not isinstance(module, nn.Module):
         raise HuiaError(f"expected a torch.nn.Module, got {type(module).__name__}")
-    was_training = module.training
+    modes = [(m, m.training) for m in module.modules()]  # restored exactly: submodules may differ from the root
     module.eval()
     try:
         try:
@@ -367,9 +367,17 @@ def trace(module: nn.Module, example: torch.Tensor) -> Traced:
                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                             "data-dependent control flow is not supported") from None
         with torch.no_grad():
-            ShapeProp(gm).propagate(example.float())
+            try:  # plain call first: ShapeProp would print a traceback on failure
+                module(example.float())
+                ShapeProp(gm).propagate(example.float())
+            except Exception as exc:
+                cause = exc.__cause__ or exc
+                raise HuiaError(f"cannot export {type(module).__name__}: running it on an input of shape "
+                                f"{list(example.shape)} failed ({type(cause).__name__}: "
+                                f"{str(cause).splitlines()[0] if str(cause) else ''})") from None
     finally:
-        module.train(was_training)
+        for m, training in modes:
+            m.training = training
     ops, by_node, inputs = [], {}, []
     outputs, keys = [], None
     for node in gm.graph.nodes:

@@ -433,6 +433,21 @@ class _GraphExporter:
         return topology, self.b.weights, signature
 
 
+RESERVED_METADATA = ("signature", "structuredOutputKeys")  # TF.js reads these from userDefinedMetadata
+
+
+def _check_metadata(metadata: dict | None) -> dict | None:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise HuiaError(f"metadata must be a dict, got {type(metadata).__name__}")
+    bad = [k for k in RESERVED_METADATA if k in metadata]
+    if bad:
+        raise HuiaError(f"metadata keys {bad} are reserved: tf.loadGraphModel would take them as the model's "
+                        "signature/outputs")
+    return dict(metadata)
+
+
 def build_graph_artifacts(module: nn.Module, example_input: torch.Tensor, *, metadata: dict | None = None,
                           input_name: str = "input", output_names: list[str] | None = None) -> ModelArtifacts:
     """The in-memory graph model (for callers that want to inspect or post-process before saving)."""
@@ -448,7 +463,7 @@ def build_graph_artifacts(module: nn.Module, example_input: torch.Tensor, *, met
         raise HuiaError(f"input/output names must be distinct and contain no ':' or '/': {names}")
     topology, weights, signature = _GraphExporter(traced, input_name, output_names).run()
     return ModelArtifacts(format="graph-model", model_topology=topology, weights=weights, signature=signature,
-                          user_defined_metadata=dict(metadata) if metadata is not None else None,
+                          user_defined_metadata=_check_metadata(metadata),
                           generated_by=f"torch {torch.__version__}", converted_by="huia")
 
 
@@ -467,3 +482,86 @@ def export_graph_model(module: nn.Module, example_input: torch.Tensor, out_dir, 
     art = build_graph_artifacts(module, example_input, metadata=metadata, input_name=input_name,
                                 output_names=output_names)
     return save_artifacts(art, out_dir, quantize=quantize or "float32", shard_bytes=shard_bytes, quantize_min_size=2)
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    """'^name' / 'name:1' -> ('name', suffix) with the suffix kept verbatim (':1' or '')."""
+    ref = ref.lstrip("^")
+    name, sep, idx = ref.partition(":")
+    return name, (sep + idx) if sep else ""
+
+
+def prune_graph(art: ModelArtifacts, outputs: list[str]) -> ModelArtifacts:
+    """Keep only the nodes (and weights) the given output nodes depend on."""
+    nodes = {n["name"]: n for n in art.model_topology["node"]}
+    keep, stack = set(), [_split_ref(o)[0] for o in outputs]
+    while stack:
+        name = stack.pop()
+        if name in keep:
+            continue
+        if name not in nodes:
+            raise HuiaError(f"graph node {name!r} does not exist")
+        keep.add(name)
+        stack.extend(_split_ref(i)[0] for i in nodes[name].get("input", []))
+    topo = dict(art.model_topology)
+    topo["node"] = [n for n in art.model_topology["node"] if n["name"] in keep]
+    return ModelArtifacts(format=art.format, model_topology=topo,
+                          weights={k: v for k, v in art.weights.items() if k in keep},
+                          quantization={k: v for k, v in art.quantization.items() if k in keep},
+                          signature=art.signature, user_defined_metadata=art.user_defined_metadata,
+                          generated_by=art.generated_by, converted_by=art.converted_by, extra=dict(art.extra))
+
+
+def append_graph_head(base: ModelArtifacts, feature_node: str, head: nn.Module, head_example: torch.Tensor, *,
+                      output_names: list[str] | None = None, prefix: str = "head", keep_base_outputs: bool = False,
+                      metadata: dict | None = None) -> ModelArtifacts:
+    """Graft a PyTorch ``head`` onto an existing TF.js graph model (e.g. a bundled backbone): one graph model,
+    input = the base's inputs, outputs = the head's (plus the base's with keep_base_outputs).
+
+    ``feature_node`` is the base node ('name' or 'name:1') whose output feeds the head; ``head_example`` is an
+    example head input in torch layout (NCHW for a feature map; the base's NHWC map is used as is). Nodes the new
+    outputs do not need are pruned. Save the result with ``huia.tfjs.save_artifacts``.
+    """
+    if not base.is_graph_model:
+        raise HuiaError("append_graph_head needs a graph model as the base", base.path)
+    base_nodes = {n["name"] for n in base.model_topology["node"]}
+    if _split_ref(feature_node)[0] not in base_nodes:
+        raise HuiaError(f"feature node {feature_node!r} is not in the base graph", base.path)
+    placeholder = "__huia_head_input__"
+    head_art = build_graph_artifacts(head, head_example, input_name=placeholder, output_names=output_names)
+    out_names = list(head_art.signature["outputs"])
+    rename = {n["name"]: (n["name"] if n["name"] in out_names else f"{prefix}/{n['name']}")
+              for n in head_art.model_topology["node"] if n["op"] != "Placeholder"}
+    clash = sorted(set(rename.values()) & base_nodes)
+    if clash:
+        raise HuiaError(f"head node names clash with the base graph: {clash[:5]} (choose another prefix/output_names)",
+                        base.path)
+    new_nodes = []
+    for n in head_art.model_topology["node"]:
+        if n["op"] == "Placeholder":
+            continue
+        inputs = []
+        for ref in n.get("input", []):
+            name, suffix = _split_ref(ref)
+            inputs.append(feature_node if name == placeholder else rename[name] + suffix)
+        new_nodes.append({**n, "name": rename[n["name"]], "input": inputs})
+    topo = dict(base.model_topology)
+    topo["node"] = list(base.model_topology["node"]) + new_nodes
+    weights = dict(base.weights)
+    weights.update({rename[k]: v for k, v in head_art.weights.items()})
+    base_meta = dict(base.user_defined_metadata or {})
+    base_sig = base_meta.get("signature") or base.signature or {}  # TF.js prefers the metadata's signature
+    outputs = dict(base_sig.get("outputs") or {}) if keep_base_outputs else {}
+    outputs.update(head_art.signature["outputs"])
+    inputs = base_sig.get("inputs")
+    if not inputs:
+        inputs = {n["name"]: {"name": f"{n['name']}:0", "dtype": n.get("attr", {}).get("dtype", T_FLOAT)["type"]}
+                  for n in base.model_topology["node"] if n["op"].startswith("Placeholder")}
+    if metadata is None:  # keep the base's metadata, minus what described the base's inputs/outputs
+        meta = {k: v for k, v in base_meta.items() if k not in RESERVED_METADATA} or None
+    else:
+        meta = _check_metadata(metadata)
+    merged = ModelArtifacts(format="graph-model", model_topology=topo, weights=weights,
+                            quantization=dict(base.quantization), signature={"inputs": inputs, "outputs": outputs},
+                            user_defined_metadata=meta, generated_by=base.generated_by, converted_by="huia")
+    return prune_graph(merged, [v["name"] for v in outputs.values()] + [v["name"] for v in inputs.values()])
