@@ -53,36 +53,46 @@ def box_iou_xywh(d: np.ndarray, g: np.ndarray, crowd: np.ndarray) -> np.ndarray:
 
 def _match(ious: np.ndarray, gt_ig: np.ndarray, crowd: np.ndarray, thrs: np.ndarray):
     """Greedy COCOeval matching for one image/class (dets already score-sorted, gts ignore-sorted).
-    Returns dt_matched [T, D] bool, dt_ig_by_gt [T, D] bool, gt_matched [T, G] bool."""
+    Returns dt_matched [T, D] bool, dt_ig_by_gt [T, D] bool, gt_matched [T, G] bool.
+
+    Same loop as COCOeval.evaluateImg, but each detection only visits the ground truths it overlaps with IoU >=
+    the lowest threshold (the others can never match; skipping them cannot change the ignore-region break either,
+    because that break fires again at the next ignored candidate). Plain Python on lists: the lists are short."""
     T, (D, G) = len(thrs), ious.shape
     dtm = np.zeros((T, D), bool)
     dt_ig = np.zeros((T, D), bool)
     gtm = np.zeros((T, G), bool)
     if D == 0 or G == 0:
         return dtm, dt_ig, gtm
-    n_reg = int(np.count_nonzero(gt_ig == 0))  # regular gts come first after the sort
-    thr = np.minimum(thrs, 1 - 1e-10)[:, None]
-    trange = np.arange(T)
-    for d in range(D):
-        row = ious[d][None, :]  # [1, G]
-        avail = ~gtm | crowd[None, :].astype(bool)
-        ok = avail & (row >= thr)  # [T, G]
-        vals = np.where(ok, row, -np.inf)
-        m = np.full(T, -1)
-        if n_reg:
-            reg = vals[:, :n_reg]
-            idx = n_reg - 1 - np.argmax(reg[:, ::-1], axis=1)  # last index among equal maxima, as COCOeval
-            has = np.isfinite(reg[trange, idx])
-            m = np.where(has, idx, -1)
-        if n_reg < G:
-            ign = vals[:, n_reg:]
-            idx = G - 1 - np.argmax(ign[:, ::-1], axis=1)
-            has = np.isfinite(vals[trange, idx]) & (m < 0)
-            m = np.where(has, idx, m)
-        hit = m >= 0
-        dtm[hit, d] = True
-        dt_ig[hit, d] = gt_ig[m[hit]].astype(bool)
-        gtm[trange[hit], m[hit]] = True
+    thr_list = [min(float(t), 1 - 1e-10) for t in thrs]
+    lowest = min(thr_list)
+    ig = gt_ig.astype(bool).tolist()
+    cr = crowd.astype(bool).tolist()
+    taken = [[False] * G for _ in range(T)]
+    rows, cols = np.nonzero(ious >= lowest)  # row-major: each row's candidates in gt order
+    vals = ious[rows, cols].tolist()
+    cands: dict[int, list[tuple[int, float]]] = {}
+    for d, g, v in zip(rows.tolist(), cols.tolist(), vals):
+        cands.setdefault(d, []).append((g, v))
+    for d, cand in cands.items():  # dict keeps insertion order = score order
+        for t, thr in enumerate(thr_list):
+            best, m = thr, -1
+            tk = taken[t]
+            for g, v in cand:
+                if tk[g] and not cr[g]:
+                    continue
+                if m > -1 and not ig[m] and ig[g]:
+                    break
+                if v < best:
+                    continue
+                best, m = v, g
+            if m == -1:
+                continue
+            dtm[t, d] = True
+            dt_ig[t, d] = ig[m]
+            tk[m] = True
+    for t in range(T):
+        gtm[t] = taken[t]
     return dtm, dt_ig, gtm
 
 
