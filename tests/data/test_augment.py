@@ -264,3 +264,41 @@ def test_augmented_samples_dataset_is_seeded_per_epoch(tmp_path):
     assert not np.array_equal(ds[0]["image"], a0)
     plain = A.AugmentedSamples([Sample(tmp_path / "x.png", label="a")])
     assert np.array_equal(plain[0]["image"], img)
+
+
+def test_cli_augment_voc_boxes_follow_the_object(tmp_path):
+    """A red rectangle on black with its box: after `huia data augment`, every kept box encloses the red
+    pixels of its copy (within JPEG/colour blur), over rotation, scale, translation and flips."""
+    from huia.cli import main
+    from huia.data.voc import read_voc_dir, voc_xml
+    from huia.types import Sample
+
+    src = tmp_path / "voc"
+    (src / "images").mkdir(parents=True)
+    (src / "annots").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        w, h = 120, 90
+        x0, y0 = int(rng.integers(5, 50)), int(rng.integers(5, 40))
+        x1, y1 = x0 + int(rng.integers(20, 60)), y0 + int(rng.integers(15, 45))
+        img = np.zeros((h, w, 3), np.uint8)
+        img[y0:y1, x0:x1, 0] = 255  # red: told apart from the grey border fill by R - G, whatever the brightness
+        save_image(img, src / "images" / f"{i}.png")
+        s = Sample(src / "images" / f"{i}.png", boxes=Detections([[x0, y0, x1, y1]], None, [0], ["box"]),
+                   width=w, height=h)
+        (src / "annots" / f"{i}.xml").write_text(voc_xml(s, f"{i}.png"))
+    dst = tmp_path / "aug"
+    assert main(["data", "augment", str(src), str(dst), "--times", "6", "--seed", "4"]) == 0
+    samples, problems = read_voc_dir(dst)
+    assert problems == [] and len(samples) == 3 * 7
+    checked = 0
+    for s in samples:
+        img = load_image(s.image_path)
+        ys, xs = np.nonzero(img[..., 0].astype(int) - img[..., 1] > 80)
+        if len(s.boxes) == 0:
+            continue
+        b = s.boxes.xyxy[0]
+        got = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        np.testing.assert_allclose(got, b, atol=2.5, err_msg=s.image_path.name)
+        checked += 1
+    assert checked >= 15
