@@ -19,7 +19,7 @@ from pathlib import Path
 from huia.errors import HuiaError
 
 # Other `huia data` subcommands living in their own modules: each exposes `register(data_subparsers)`.
-EXTRA_MODULES: list[str] = []
+EXTRA_MODULES: list[str] = ["huia.data.review"]
 
 
 def register(subparsers) -> None:
