@@ -84,6 +84,7 @@ def test_capture_page_end_to_end(studio_server, page, out_dir, shared_data):
 
     # review grid: every capture has a thumbnail; delete one, relabel one
     page.wait_for_function("document.querySelectorAll('#grid figure').length === 6")
+    page.wait_for_function("document.querySelectorAll('#grid canvas.thumb[data-rendered]').length === 6")
     victim = page.get_attribute("#grid figure >> nth=0", "data-id")
     page.click(f'#grid figure[data-id="{victim}"] button.del')
     page.wait_for_function("document.querySelectorAll('#grid figure').length === 5")
@@ -92,7 +93,7 @@ def test_capture_page_end_to_end(studio_server, page, out_dir, shared_data):
     mover = page.get_attribute("#grid figure >> nth=0", "data-id")
     old_label = page.get_attribute("#grid figure >> nth=0", "data-label")
     new_label = "arms_up" if old_label == "normal" else "normal"
-    page.click(f'#grid figure[data-id="{mover}"] img')
+    page.click(f'#grid figure[data-id="{mover}"] canvas')
     page.select_option("#move-to", new_label)
     page.click("#move-selected")
     page.wait_for_function(f"document.querySelector('#grid figure[data-id=\"{mover}\"]')?.dataset.label === '{new_label}'")
@@ -104,6 +105,7 @@ def test_capture_page_end_to_end(studio_server, page, out_dir, shared_data):
     page.press('#classes li input', "Enter")
     page.wait_for_selector('#classes li[data-class="resting"]')
     assert (root / "resting").is_dir() and not (root / "normal").exists()
+    page.wait_for_function("document.querySelectorAll('#grid canvas.thumb[data-rendered]').length === 5")
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(out_dir / "capture_review.png"), full_page=True)
 

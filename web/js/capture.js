@@ -338,6 +338,9 @@ function startTimer() {
 function stopTimer() {
   if (!state.timer) return;
   clearInterval(state.timer.id);
+  // a timer capture still waiting for a frame is dropped: nothing is stored after "Stop"
+  for (const r of state.requests.filter((x) => x.source === 'timer')) r.resolve({ cancelled: true });
+  state.requests = state.requests.filter((x) => x.source !== 'timer');
   state.timer = null;
   $('countdown').textContent = '';
   $('timer-toggle').textContent = 'Start timer';
@@ -350,14 +353,15 @@ function tickTimer() {
   const now = performance.now();
   const left = t.nextAt - now;
   $('countdown').textContent = left > 0 && intervalMs() >= 1000 ? String(Math.ceil(left / 1000)) : '';
-  if (left > 0) return;
+  if (left > 0 || t.inflight) return; // one timer capture at a time: "stop after N" is exact
   t.nextAt = now + intervalMs();
+  t.inflight = true;
   requestCapture('timer').then((r) => {
-    if (r && r.skipped) return;
+    if (!r || r.skipped || r.cancelled) return;
     t.taken += 1;
     const stopAfter = Number($('stop-after').value || 0);
     if (stopAfter > 0 && t.taken >= stopAfter && state.timer === t) stopTimer();
-  }, () => {});
+  }, () => {}).finally(() => { t.inflight = false; });
 }
 
 // -- review grid --------------------------------------------------------------------------------------------------------
@@ -368,9 +372,38 @@ function reviewQuery() {
   return q;
 }
 
+const THUMB_WIDTH = 240;
+
+/** Draw the stored frame and, when it has one, the stored skeleton: what the model will be trained on. */
+async function renderThumb(canvas, s) {
+  const img = new Image();
+  img.src = s.image_url;
+  await img.decode();
+  const scale = THUMB_WIDTH / img.naturalWidth;
+  canvas.width = THUMB_WIDTH;
+  canvas.height = Math.round(img.naturalHeight * scale);
+  const c = canvas.getContext('2d');
+  c.drawImage(img, 0, 0, canvas.width, canvas.height);
+  if (s.has_keypoints) {
+    const meta = await api('GET', dsUrl(`/samples/${s.id}/meta`));
+    if (meta.keypoints) drawPoses(c, [{ score: meta.score, keypoints: meta.keypoints }], { minScore: 0.3, lineWidth: 2, radius: 2, scale });
+  }
+  canvas.dataset.rendered = '1';
+}
+
+const thumbObserver = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (!e.isIntersecting) continue;
+    thumbObserver.unobserve(e.target);
+    renderThumb(e.target, e.target.sample).catch((err) => console.warn('thumbnail', err));
+  }
+}, { rootMargin: '2000px 0px' }); // generous: the grid sits below the stage
+
 function figureFor(s) {
   const fig = el('figure', { 'data-id': s.id, 'data-label': s.label, class: s.has_keypoints ? '' : 'nopose' });
-  const img = el('img', { src: s.image_url, alt: `${s.label} sample`, loading: 'lazy' });
+  const img = el('canvas', { class: 'thumb', role: 'img', 'aria-label': `${s.label} sample` });
+  img.sample = s;
+  thumbObserver.observe(img);
   const del = el('button', { class: 'del', title: 'move to trash', 'aria-label': `delete sample ${s.id}`, text: '×' });
   del.addEventListener('click', async (ev) => {
     ev.stopPropagation();

@@ -186,6 +186,10 @@ class Dataset:
             self._db.execute("BEGIN IMMEDIATE")
             for label in labels:
                 self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, time.time()))
+            # a class whose folder is gone (renamed or trashed when the server died mid-way) is no class
+            for (name,) in self._db.execute("SELECT name FROM classes").fetchall():
+                if name not in labels:
+                    self._db.execute("DELETE FROM classes WHERE name=?", (name,))
             for sid, label in rows.items():
                 if sid not in on_disk or on_disk[sid][0] != label:
                     self._db.execute("DELETE FROM samples WHERE id=?", (sid,))
