@@ -225,8 +225,8 @@ def test_mlp_head_graph_and_layers(node_modules, tmp_path):
     lay = export_layers_model(head, (1, 63), tmp_path / "layers", output_names=["probabilities"])
     topo = json.loads(lay.read_text())["modelTopology"]
     assert topo["class_name"] == "Sequential"
-    assert [l["class_name"] for l in topo["config"]["layers"]] == ["Dense", "Activation", "Dropout", "Dense",
-                                                                     "Activation"]
+    assert [(l["class_name"], l["config"].get("activation")) for l in topo["config"]["layers"]] == [
+        ("Dense", "relu"), ("Dropout", None), ("Dense", "softmax")]  # what a Keras user would write
     assert_close(run_tfjs(lay, x.numpy(), kind="layers"), want, names=["probabilities"])
 
 
@@ -446,3 +446,27 @@ def test_append_graph_head_onto_bundled_model(node_modules, tmp_path):
     with torch.no_grad():
         want = head(feats).numpy()
     assert_close(run_tfjs(path, x), [want], tol=1e-4, names=["probs"])
+
+
+def test_graph_constants_clamp_and_division(node_modules, tmp_path):
+    """In-model preprocessing with buffers ((x/255 - mean) / std), clamp, tensor division."""
+
+    class Normalized(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x):
+            x = (x / 255.0 - self.mean) / self.std
+            y = self.conv(x)
+            return torch.clamp(y, -0.5, 0.75) + y.clamp(min=0) / (torch.sigmoid(y) + 1.0)
+
+    torch.manual_seed(10)
+    net = Normalized().eval()
+    x = torch.rand(2, 3, 9, 8) * 255
+    path = export_graph_model(net, x, tmp_path / "g")
+    assert_close(run_tfjs(path, nhwc(x)), torch_outputs(net, x), names=["output"])
+    with pytest.raises(HuiaError, match="layers model"):
+        export_layers_model(net, tuple(x.shape), tmp_path / "l")

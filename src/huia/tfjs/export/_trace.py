@@ -88,7 +88,8 @@ PASSTHROUGH_METHODS = {"contiguous", "clone", "float"}
 
 SUPPORTED_HINT = ("supported: Conv2d (incl. depthwise/grouped), BatchNorm1d/2d, ReLU, ReLU6, Sigmoid, Hardswish, "
                   "Hardsigmoid, LeakyReLU, Tanh, SiLU, Softmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Linear, "
-                  "Dropout, Flatten, Upsample/interpolate, Identity, add/sub/mul, cat, mean over H,W")
+                  "Dropout, Flatten, Upsample/interpolate, Identity, add/sub/mul/div, clamp, cat, mean over H,W, "
+                  "constant buffers as operands")
 
 
 def _conv_params(m: nn.Conv2d, in_shape) -> dict:
@@ -260,6 +261,11 @@ def _describe_call(node, gm) -> Op:
             return _binary(node, "mul")
         if t in ("sub", "sub_"):
             return _binary(node, "sub")
+        if t in ("div", "div_"):
+            b = node.args[1]
+            return Op(node, "mul", [x, 1.0 / float(b)], {}) if isinstance(b, (int, float)) else _binary(node, "div")
+        if t in ("clamp", "clip", "clamp_"):
+            return _clamp(node, x, _arg(node, 1, "min"), _arg(node, 2, "max"))
         raise HuiaError(f"cannot export tensor method .{t}() at node {node.name} ({SUPPORTED_HINT})")
     # call_function
     if t in ACTIVATION_FUNCTIONS:
@@ -276,11 +282,17 @@ def _describe_call(node, gm) -> Op:
         return _binary(node, "mul")
     if t in (operator.sub, operator.isub, torch.sub):
         return _binary(node, "sub")
-    if t in (operator.truediv, torch.div):
+    if t in (operator.truediv, operator.itruediv, torch.div, torch.true_divide):
         a, b = node.args[0], node.args[1]
-        if not isinstance(b, (int, float)) or b == 0:
-            raise HuiaError(f"cannot export division by {type(b).__name__} at node {node.name} (only by a constant)")
-        return Op(node, "mul", [a, 1.0 / float(b)], {})
+        if node.kwargs.get("rounding_mode") is not None:
+            raise HuiaError(f"cannot export division with rounding_mode at node {node.name}")
+        if isinstance(b, (int, float)):
+            if b == 0:
+                raise HuiaError(f"cannot export division by zero at node {node.name}")
+            return Op(node, "mul", [a, 1.0 / float(b)], {})
+        return _binary(node, "div")
+    if t in (torch.clamp, torch.clip):
+        return _clamp(node, node.args[0], _arg(node, 1, "min"), _arg(node, 2, "max"))
     if t is torch.cat or t is torch.concat:
         tensors = list(_arg(node, 0, "tensors"))
         return Op(node, "cat", tensors, dict(dim=_arg(node, 1, "dim", 0)))
@@ -320,6 +332,26 @@ def _describe_call(node, gm) -> Op:
         return Op(node, "meta", [], {})
     name = getattr(t, "__name__", str(t))
     raise HuiaError(f"cannot export function {name} at node {node.name} ({SUPPORTED_HINT})")
+
+
+def _get_attr(gm, target: str) -> torch.Tensor:
+    obj = gm
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    if not isinstance(obj, torch.Tensor):
+        raise HuiaError(f"cannot export: forward uses attribute {target!r} of type {type(obj).__name__}")
+    return obj
+
+
+def _clamp(node, x, lo, hi) -> Op:
+    for v in (lo, hi):
+        if v is not None and not isinstance(v, (int, float)):
+            raise HuiaError(f"cannot export clamp with tensor bounds at node {node.name}")
+    if lo == 0 and hi is None:
+        return Op(node, "act", [x], dict(fn="relu"))
+    if lo == 0 and hi == 6:
+        return Op(node, "act", [x], dict(fn="relu6"))
+    return Op(node, "clamp", [x], dict(min=lo, max=hi))
 
 
 def _reshape(node, x) -> Op:
@@ -400,9 +432,9 @@ def trace(module: nn.Module, example: torch.Tensor) -> Traced:
                     raise HuiaError(f"cannot export: forward returns {type(o).__name__}, expected tensors")
             outputs = outs
             continue
-        elif node.op == "get_attr":
-            raise HuiaError(f"cannot export: forward uses the parameter/buffer {node.target!r} directly "
-                            "(wrap it in a supported nn module)")
+        elif node.op == "get_attr":  # a buffer/parameter used as a constant operand (e.g. normalization mean/std)
+            value = _get_attr(gm, node.target)
+            op = Op(node, "const", [], dict(value=value.detach().float().cpu().numpy()))
         elif node.op == "call_module":
             op = _describe_module(node, gm.get_submodule(node.target), gm)
         else:

@@ -10,6 +10,7 @@ transpose runs in the browser. Batch norm is folded into the preceding conv/line
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,18 @@ class _GraphExporter:
         if node not in self.env:
             raise HuiaError(f"internal: node {node.name} was not exported")
         return self.env[node]
+
+    def op_const(self, op: Op):
+        v = op.params["value"]
+        tf_value = v.transpose(0, 2, 3, 1) if v.ndim == 4 else v
+        self.env[op.node] = _Val(self.b.const(str(op.node.target).replace(".", "/"), tf_value), v.shape)
+
+    def op_clamp(self, op: Op):
+        lo = op.params["min"] if op.params["min"] is not None else float(np.finfo(np.float32).min)
+        hi = op.params["max"] if op.params["max"] is not None else float(np.finfo(np.float32).max)
+        out = self.b.node(f"{_base_name(op)}/ClipByValue", "ClipByValue",
+                          [self.operand(op.inputs[0]), self.b.scalar(lo), self.b.scalar(hi)], {"T": T_FLOAT})
+        self.env[op.node] = _Val(out, shape_of(op.node))
 
     def operand(self, x, rank: int | None = None) -> str:
         """A tensor reference for x (fx node or python scalar)."""
@@ -376,8 +389,8 @@ class _GraphExporter:
 
     def _binary(self, op: Op, tf_op: str):
         a, c = op.inputs
-        ranks = {len(shape_of(v)) for v in (a, c) if not isinstance(v, (int, float))}
-        if len(ranks) != 1:
+        ranks = {len(shape_of(v)) for v in (a, c) if not isinstance(v, (int, float)) and math.prod(shape_of(v)) > 1}
+        if len(ranks) > 1:  # NCHW vs NHWC broadcasting only agrees between tensors of the same rank
             raise HuiaError(f"cannot export {op.where}: operands of different rank {sorted(ranks)}")
         for v in (a, c):
             if not isinstance(v, (int, float)) and len(shape_of(v)) == 4 and shape_of(v)[0] not in (1, shape_of(op.node)[0]):
@@ -393,6 +406,9 @@ class _GraphExporter:
 
     def op_mul(self, op):
         self._binary(op, "Mul")
+
+    def op_div(self, op):
+        self._binary(op, "RealDiv")
 
     def op_cat(self, op: Op):
         shape = shape_of(op.node)

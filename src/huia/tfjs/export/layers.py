@@ -50,6 +50,7 @@ class _LayersExporter:
         self.used: set[str] = {input_name}
         self.env: dict = {}
         self._reshaped: dict[str, str] = {}
+        self._by_name: dict[str, dict] = {}
 
     def unique(self, name: str) -> str:
         # TF.js accepts weight/layer names matching [A-Za-z0-9][-A-Za-z0-9._/]*
@@ -72,6 +73,7 @@ class _LayersExporter:
         cfg = {"name": name, "trainable": True, "dtype": "float32", **config}
         self.layers.append({"class_name": class_name, "config": cfg, "name": name,
                             "inbound_nodes": [[[i, 0, 0, {}] for i in inputs]] if inputs else []})
+        self._by_name[name] = self.layers[-1]
         for k, v in (weights or {}).items():
             self.weights[f"{name}/{k}"] = np.ascontiguousarray(v, dtype=np.float32)
         return name
@@ -228,7 +230,33 @@ class _LayersExporter:
             return hs if fn == "hardsigmoid" else self.add("Multiply", name, {}, [x, hs])
         raise HuiaError(f"cannot export activation {fn} to a layers model")
 
+    def fuse_activation(self, op: Op, activation: str) -> bool:
+        """Put ``activation`` into the producing Dense/Conv layer (Dense(relu) as Keras users write it) when that
+        layer's output feeds nothing else."""
+        src = op.inputs[0]
+        v = self.env.get(src)
+        if v is None or v.squeezed or v.perm is not None or src in self.t.outputs or len(self.t.users(src)) != 1:
+            return False
+        layer = self._by_name.get(v.layer)
+        if layer is None or layer["class_name"] not in ("Dense", "Conv2D", "DepthwiseConv2D") \
+                or layer["config"]["activation"] != "linear":
+            return False
+        layer["config"]["activation"] = activation
+        self.env[op.node] = _LVal(v.layer, shape_of(op.node))
+        return True
+
+    def op_clamp(self, op: Op):
+        lo, hi = op.params["min"], op.params["max"]
+        if lo != 0:
+            raise HuiaError(f"cannot export {op.where} to a layers model: only clamp(min=0, max=...) maps to ReLU")
+        x = self.ref(op.inputs[0])
+        cfg = {"max_value": float(hi)} if hi is not None else {}
+        self.env[op.node] = _LVal(self.add("ReLU", self.lname(op), cfg, [x]), shape_of(op.node))
+
     def op_act(self, op: Op):
+        fn = op.params["fn"]
+        if fn in ACTIVATIONS and self.fuse_activation(op, ACTIVATIONS[fn]):
+            return
         x = self.ref(op.inputs[0])
         self.env[op.node] = _LVal(self._act(op.params["fn"], x, self.lname(op), op.params.get("alpha")), shape_of(op.node))
 
@@ -239,8 +267,11 @@ class _LayersExporter:
         if not (dim == 1 and len(shape) in (2, 4)):
             raise HuiaError(f"cannot export softmax over dim {op.params['dim']} of a rank-{len(shape)} tensor at "
                             f"{op.where} (only over channels)")
+        if self.fuse_activation(op, "softmax"):
+            return
         x = self.ref(op.inputs[0])
-        self.env[op.node] = _LVal(self.add("Activation", self.lname(op), {"activation": "softmax"}, [x]), shape_of(op.node))
+        self.env[op.node] = _LVal(self.add("Activation", self.lname(op), {"activation": "softmax"}, [x]),
+                                  shape_of(op.node))
 
     def _pool(self, op: Op, cls: str):
         p = op.params
