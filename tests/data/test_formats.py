@@ -348,3 +348,12 @@ def test_kangaroo_split_and_convert(shared_data, tmp_path):
     assert "00001.jpg,450,319,kangaroo,233,89,386,262," in text
     assert (out / "labelmap.pbtxt").read_text() == 'item {\n  name: "kangaroo"\n  id: 1\n}\n'
     shutil.rmtree(out)
+
+
+def test_same_split_whatever_the_format(voc, tmp_path):
+    samples, _ = read_voc_dir(voc)
+    assert main(["data", "convert", str(voc), str(tmp_path / "c"), "--to", "coco"]) == 0
+    coco_samples, _, _ = read_dataset(tmp_path / "c")
+    names = lambda xs: sorted(s.image_path.name for s in xs)  # noqa: E731
+    for seed in range(3):
+        assert names(split_samples(samples, 0.5, seed)[0]) == names(split_samples(coco_samples, 0.5, seed)[0])

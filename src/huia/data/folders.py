@@ -175,6 +175,8 @@ def write_class_folders(samples: list[Sample], out_dir: str | Path) -> Path:
                 copy_image(Path(side), d / (Path(name).stem + ".json"))  # untouched sample: byte copy
                 continue
             data = sidecar_json(s)
+            if data is not None and "id" in data:
+                data["id"] = Path(name).stem  # an augmented copy is its own sample, not the original's id
             if data is not None:
                 (d / (Path(name).stem + ".json")).write_text(json.dumps(data, indent=1), encoding="utf-8")
     return out
