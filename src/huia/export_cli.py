@@ -50,7 +50,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None
         module = importlib.import_module(TASKS[task])
     except ModuleNotFoundError as exc:
         if exc.name and TASKS[task].startswith(exc.name):
-            raise HuiaError(f"this huia has no exporter for task {task!r} ({TASKS[task]} is missing)", run_dir) from None
+            raise HuiaError(f"this huia has no exporter for task {task!r} ({TASKS[task]} is missing)",
+                            run_dir) from None
         raise
     if not hasattr(module, "export_run"):
         raise HuiaError(f"{TASKS[task]} has no export_run()", run_dir)

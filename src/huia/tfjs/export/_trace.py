@@ -271,7 +271,8 @@ def _describe_call(node, gm) -> Op:
     if t in ACTIVATION_FUNCTIONS:
         return Op(node, "act", [node.args[0]], dict(fn=ACTIVATION_FUNCTIONS[t]))
     if t is F.leaky_relu:
-        return Op(node, "act", [node.args[0]], dict(fn="leaky_relu", alpha=float(_arg(node, 1, "negative_slope", 0.01))))
+        alpha = float(_arg(node, 1, "negative_slope", 0.01))
+        return Op(node, "act", [node.args[0]], dict(fn="leaky_relu", alpha=alpha))
     if t is F.hardtanh and _arg(node, 1, "min_val", -1.0) == 0 and _arg(node, 2, "max_val", 1.0) == 6:
         return Op(node, "act", [node.args[0]], dict(fn="relu6"))
     if t in (F.softmax, torch.softmax):
@@ -325,9 +326,9 @@ def _describe_call(node, gm) -> Op:
         if _arg(node, 6, "antialias", False):
             raise HuiaError(f"interpolate(antialias=True) at node {node.name} is not supported")
         mode = _arg(node, 3, "mode", "nearest")
-        return Op(node, "resize", [x], _resize_params(node, shape_of(x), shape_of(node), mode,
-                                                      _arg(node, 4, "align_corners", None), _arg(node, 2, "scale_factor"),
-                                                      _arg(node, 5, "recompute_scale_factor")))
+        params = _resize_params(node, shape_of(x), shape_of(node), mode, _arg(node, 4, "align_corners", None),
+                                _arg(node, 2, "scale_factor"), _arg(node, 5, "recompute_scale_factor"))
+        return Op(node, "resize", [x], params)
     if t is getattr:
         return Op(node, "meta", [], {})
     name = getattr(t, "__name__", str(t))

@@ -383,7 +383,8 @@ class _GraphExporter:
                                      shape_of(op.node), perm=nhwc_flatten_order(c, h, w))
         else:  # someone needs torch's channel-major order: transpose back to NCHW first
             perm = self.b.const(f"{name}/perm", np.array([0, 3, 1, 2], np.int32))
-            tr = self.b.node(f"{name}/Transpose", "Transpose", [x.ref, perm], {"T": T_FLOAT, "Tperm": {"type": "DT_INT32"}})
+            tr = self.b.node(f"{name}/Transpose", "Transpose", [x.ref, perm],
+                             {"T": T_FLOAT, "Tperm": {"type": "DT_INT32"}})
             self.env[op.node] = _Val(self.b.node(f"{name}/Reshape", "Reshape", [tr, shape], {"T": T_FLOAT}),
                                      shape_of(op.node))
 
@@ -392,8 +393,9 @@ class _GraphExporter:
         ranks = {len(shape_of(v)) for v in (a, c) if not isinstance(v, (int, float)) and math.prod(shape_of(v)) > 1}
         if len(ranks) > 1:  # NCHW vs NHWC broadcasting only agrees between tensors of the same rank
             raise HuiaError(f"cannot export {op.where}: operands of different rank {sorted(ranks)}")
+        batch = shape_of(op.node)[0]
         for v in (a, c):
-            if not isinstance(v, (int, float)) and len(shape_of(v)) == 4 and shape_of(v)[0] not in (1, shape_of(op.node)[0]):
+            if not isinstance(v, (int, float)) and len(shape_of(v)) == 4 and shape_of(v)[0] not in (1, batch):
                 raise HuiaError(f"cannot export {op.where}: unsupported broadcast")
         out = self.b.node(f"{_base_name(op)}/{tf_op}", tf_op, [self.operand(a), self.operand(c)], {"T": T_FLOAT})
         self.env[op.node] = _Val(out, shape_of(op.node))

@@ -258,7 +258,8 @@ class _LayersExporter:
         if fn in ACTIVATIONS and self.fuse_activation(op, ACTIVATIONS[fn]):
             return
         x = self.ref(op.inputs[0])
-        self.env[op.node] = _LVal(self._act(op.params["fn"], x, self.lname(op), op.params.get("alpha")), shape_of(op.node))
+        out = self._act(fn, x, self.lname(op), op.params.get("alpha"))
+        self.env[op.node] = _LVal(out, shape_of(op.node))
 
     def op_softmax(self, op: Op):
         shape = shape_of(op.inputs[0])
