@@ -509,6 +509,13 @@ window.__huia = {
   async waitFrames(n) { const t = state.frames + n; while (state.frames < t) await new Promise((r) => setTimeout(r, 20)); return state.frames; },
 };
 
+/** Keep the whole stage plus the capture buttons in view: cap the stage width by the window height. */
+function fitStage() {
+  if (!video.videoWidth) return;
+  const maxH = Math.max(240, window.innerHeight * 0.62);
+  $('stage').style.maxWidth = `${Math.round(maxH * video.videoWidth / video.videoHeight)}px`;
+}
+
 // -- wiring -------------------------------------------------------------------------------------------------------------
 async function main() {
   const q = new URLSearchParams(location.search);
@@ -546,6 +553,8 @@ async function main() {
   try {
     await openCamera(video);
     state.cameraOk = true;
+    fitStage();
+    window.addEventListener('resize', fitStage);
   } catch (e) {
     showError(`camera: ${e.message || e} — you can still review and clean the dataset`);
     setStatus('no camera');

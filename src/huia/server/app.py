@@ -168,23 +168,23 @@ def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_u
 
     app.include_router(build_router(store))
 
-    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def api_not_found(rest: str):
         raise ApiError(404, f"no API endpoint /api/{rest}")
 
-    @app.api_route("/node_modules/{rest:path}", methods=["GET", "HEAD"])
+    @app.api_route("/node_modules/{rest:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def vendored(rest: str):
         if not node_modules.is_dir():
             return JSONResponse({"error": f"{node_modules} is missing: {paths.INSTALL_HINT}"}, status_code=503)
         return serve_from(node_modules, rest, LONG_CACHE)
 
-    @app.api_route("/models/builtin/{rest:path}", methods=["GET", "HEAD"])
+    @app.api_route("/models/builtin/{rest:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def builtin_model(rest: str):
         if not models_dir.is_dir():
             return JSONResponse({"error": f"bundled models missing: {paths.INSTALL_HINT}"}, status_code=503)
         return serve_from(models_dir, rest, LONG_CACHE)
 
-    @app.api_route("/models/user/{name}/{rest:path}", methods=["GET", "HEAD"])
+    @app.api_route("/models/user/{name}/{rest:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def user_model(name: str, rest: str):
         try:
             validate_name(name, "model")
@@ -193,12 +193,12 @@ def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_u
         # user exports are rewritten in place by `huia export`: revalidate instead of caching for a year
         return serve_from(data_dir / "exports" / name, rest, NO_CACHE)
 
-    @app.api_route("/favicon.ico", methods=["GET", "HEAD"])
+    @app.api_route("/favicon.ico", methods=["GET", "HEAD"], include_in_schema=False)
     def favicon():
         icon = web / "favicon.ico"
         return serve_from(web, "favicon.ico", NO_CACHE) if icon.is_file() else Response(status_code=204)
 
-    @app.api_route("/{rest:path}", methods=["GET", "HEAD"])
+    @app.api_route("/{rest:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def web_files(rest: str):
         if rest.split("/", 1)[0] == "node_modules":
             return not_found(rest)

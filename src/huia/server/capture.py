@@ -476,6 +476,15 @@ class ErrorOut(BaseModel):
     error: str
 
 
+# The upload is parsed by hand (streamed, size-limited, verified) so FastAPI cannot infer its schema: declare it.
+UPLOAD_SCHEMA = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["image", "label"], "properties": {
+        "image": {"type": "string", "format": "binary", "description": "the frame: JPEG (stored as is) or PNG"},
+        "label": {"type": "string", "description": "class name (created if new)"},
+        "keypoints": {"type": "string", "description": "JSON: [{name, x, y, score}] or {score, keypoints}"},
+        "model": {"type": "string", "description": "pose model that produced the keypoints"}}}}}}}
+
+
 def dataset_info(ds: Dataset) -> DatasetInfo:
     classes = ds.classes()
     return DatasetInfo(name=ds.name, total=sum(c["count"] for c in classes),
@@ -523,7 +532,7 @@ def build_router(store: CaptureStore):
         return Trashed(trashed=store.get(dataset).delete_class(label))
 
     @r.post("/{dataset}/samples", response_model=SampleInfo, status_code=201,
-            responses={413: {"model": ErrorOut}, 415: {"model": ErrorOut}})
+            responses={413: {"model": ErrorOut}, 415: {"model": ErrorOut}}, openapi_extra=UPLOAD_SCHEMA)
     async def add_sample(dataset: str, request: Request):
         ctype = request.headers.get("content-type", "")
         if not ctype.lower().startswith("multipart/form-data"):

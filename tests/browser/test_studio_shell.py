@@ -1,0 +1,44 @@
+"""The studio shell (index.html) in Chromium: cross-origin isolated (wasm threads), models and datasets listed from
+the API, navigation to every page of the studio."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+PAGES = ["pose.html", "capture.html", "gestures.html", "detector.html", "huia.html"]
+
+
+def test_index_page(studio_server, page, out_dir):
+    page.goto(studio_server.url + "/")
+    page.wait_for_function("!document.querySelector('#models td').textContent.includes('loading')")
+    assert page.evaluate("crossOriginIsolated") is True  # COOP/COEP took effect: SharedArrayBuffer available
+    assert page.evaluate("typeof SharedArrayBuffer") == "function"
+    models = page.inner_text("#models")
+    assert "movenet-lightning" in models and "posenet" in models
+    assert page.inner_text("#errors") == ""
+    links = page.eval_on_selector_all("nav.topnav a.nav", "els => els.map(e => e.getAttribute('href'))")
+    assert links == ["/"] + [f"/{p}" for p in PAGES]
+    page.screenshot(path=str(out_dir / "index.png"), full_page=True)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_nav_targets_exist(studio_server, name):
+    with urllib.request.urlopen(f"{studio_server.url}/{name}") as r:
+        assert r.status == 200 and b"/css/studio.css" in r.read()
+
+
+def test_wasm_threads_backend(studio_server, page):
+    """The wasm backend initialises with threads + SIMD under the studio's headers."""
+    page.goto(studio_server.url + "/")
+    info = page.evaluate("""async () => {
+      const { initTF } = await import('/js/tfjs.js');
+      const tf = await initTF('wasm');
+      const x = tf.tensor([1, 2, 3]);
+      const y = (await x.square().sum().data())[0];
+      return { backend: tf.getBackend(), y, threads: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'),
+               simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT') };
+    }""")
+    assert info["backend"] == "wasm" and info["y"] == 14
+    assert info["threads"] is True and info["simd"] is True, info
