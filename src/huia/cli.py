@@ -16,6 +16,8 @@ COMMAND_MODULES = [
     "huia.data.cli",
     "huia.server.cli",
     "huia.export_cli",
+    "huia.classify.cli",
+    "huia.detect.cli",
 ]
 
 

@@ -1,0 +1,145 @@
+"""`huia detect train|eval|predict`: a custom object detector from a VOC/CSV/COCO folder, on a CPU."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+from huia.errors import HuiaError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("detect", help="train, evaluate and run a custom object detector",
+                       description="Fine-tune the bundled COCO CenterNet (MobileNetV3) on your boxes, evaluate it "
+                                   "with the COCO metrics on a held-out split, and run it on images.")
+    dsub = p.add_subparsers(dest="detect_command", metavar="ACTION")
+    dsub.required = True
+
+    t = dsub.add_parser("train", help="fine-tune a detector on a data set (resumes an interrupted run)",
+                        description="Split the data set deterministically (80/20 by default), fine-tune on the "
+                                    "train part with box-aware augmentation, evaluate on the held-out part. RUN gets "
+                                    "config.json, log.csv (per-step classification/localization/regularization/"
+                                    "total loss), metrics.json, plots/loss.png, plots/pr_curve.png, model/ (TF.js). "
+                                    "Running the same command again resumes from the last finished epoch.")
+    t.add_argument("--data", required=True, help="data set folder (VOC annots/ + images/, CSV or COCO JSON)")
+    t.add_argument("--out", required=True, help="run folder to create (or resume)")
+    t.add_argument("--epochs", type=int, default=12, help="passes over the training images (default 12)")
+    t.add_argument("--seed", type=int, default=0, help="split + augmentation + init seed (default 0)")
+    t.add_argument("--input-size", type=int, default=None,
+                   help="network input side in pixels, multiple of 32 (default 320: real time in the browser)")
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine decay, warm-up)")
+    t.add_argument("--train-fraction", type=float, default=0.8, help="share of images used for training")
+    t.add_argument("--train-backbone", action="store_true",
+                   help="also fine-tune the early backbone (slower; rarely helps on small data sets)")
+    t.add_argument("--max-images", type=int, default=None, help=argparse.SUPPRESS)
+    t.add_argument("--steps-per-epoch", type=int, default=None, help=argparse.SUPPRESS)
+    t.add_argument("--json", action="store_true", help="print the held-out metrics as JSON at the end")
+    t.set_defaults(func=_cmd_train)
+
+    e = dsub.add_parser("eval", help="COCO metrics of a run on its held-out split",
+                        description="AP@[.5:.95], AP50, AP75, AR@1/10/100 (COCO definitions, equal to pycocotools) "
+                                    "on the images the run did NOT train on (same split as training).")
+    e.add_argument("run", help="run folder made by `huia detect train`")
+    e.add_argument("--data", required=True, help="the data set the run was trained on")
+    e.add_argument("--json", action="store_true", help="print {ap, ap50, ap75, ar1, ar10, ar100} as JSON")
+    e.set_defaults(func=_cmd_eval)
+
+    r = dsub.add_parser("predict", help="detect objects in an image or a folder of images",
+                        description="Boxes in input-image pixels: {file name: [{box: [xmin, ymin, xmax, ymax], "
+                                    "label, score}]}.")
+    r.add_argument("run", help="run folder (or an exported model folder)")
+    r.add_argument("images", help="an image file or a folder of images")
+    r.add_argument("--threshold", type=float, default=None, help="minimum score (default: the model's, 0.3)")
+    r.add_argument("--overlay", default=None, help="also write copies of the images with the boxes drawn here")
+    r.add_argument("--json", action="store_true", help="print JSON (default: one line per box)")
+    r.set_defaults(func=_cmd_predict)
+
+
+def _cmd_train(args) -> int:
+    from huia.detect.model import DEFAULT_INPUT_SIZE
+    from huia.detect.train import TrainConfig, train
+
+    out = Path(args.out)
+    size = args.input_size
+    if size is None and (out / "config.json").is_file():
+        try:
+            size = int(json.loads((out / "config.json").read_text()).get("input_size"))
+        except (ValueError, TypeError, json.JSONDecodeError):
+            size = None
+    cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, seed=args.seed,
+                      input_size=size or DEFAULT_INPUT_SIZE, batch_size=args.batch_size, lr=args.lr,
+                      train_fraction=args.train_fraction, train_backbone=args.train_backbone,
+                      max_images=args.max_images, steps_per_epoch=args.steps_per_epoch)
+    if cfg.epochs < 1:
+        raise HuiaError(f"--epochs must be at least 1, got {cfg.epochs}")
+    metrics = train(cfg)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(f"held-out ({metrics['test_images']} images): AP {metrics['ap']:.3f}  AP50 {metrics['ap50']:.3f}  "
+              f"AP75 {metrics['ap75']:.3f}  AR100 {metrics['ar100']:.3f}  ({metrics['train_seconds']:.0f} s)")
+        print(f"run: {out}  (export: huia export {out} --out DIR)")
+    return 0
+
+
+def eval_run(run: str | Path, data: str | Path) -> dict:
+    """Held-out COCO metrics of a run (the split is recomputed from the run's seed/fraction and checked)."""
+    from huia.data.split import sample_key
+    from huia.detect.dataset import load_split
+    from huia.detect.predict import Detector, evaluate_samples
+    from huia.train.common import RunDir
+
+    rd = RunDir(run, create=False)
+    cfg = rd.load_config()
+    if cfg.get("task") != "detect":
+        raise HuiaError("not a detector run (config.json task is not 'detect')", rd.config_path)
+    _, test, _ = load_split(data, seed=int(cfg["seed"]), train=float(cfg.get("train_fraction", 0.8)),
+                            classes=cfg.get("class_names") or None)
+    keys = [sample_key(s) for s in test]
+    if cfg.get("test_images") and sorted(keys) != sorted(cfg["test_images"]):
+        raise HuiaError("this data set does not give the run's held-out images (different data?); refusing to "
+                        "evaluate on images the model may have trained on", data)
+    return evaluate_samples(Detector.from_dir(rd.path), test)
+
+
+def _cmd_eval(args) -> int:
+    from huia.eval.coco import format_summary, summary
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # truncated-image warnings already shown at training time
+        res = eval_run(args.run, args.data)
+    if args.json:
+        print(json.dumps(summary(res)))
+    else:
+        print(format_summary(res))
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from huia.data.images import load_image, save_image
+    from huia.detect.predict import Detector, draw_overlay, list_images
+
+    det = Detector.from_dir(args.run)
+    files = list_images(args.images)
+    result = {}
+    overlay = Path(args.overlay) if args.overlay else None
+    if overlay:
+        overlay.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        img = load_image(f)
+        d = det.predict(img, args.threshold)
+        result[f.name] = d.to_json()
+        if overlay:
+            save_image(draw_overlay(img, d), overlay / (f.stem + ".jpg"))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for name, boxes in result.items():
+            if not boxes:
+                print(f"{name}: no detections")
+            for b in boxes:
+                print(f"{name}: {b['label']} {b['score']:.2f} at {', '.join(f'{v:.0f}' for v in b['box'])}")
+    return 0

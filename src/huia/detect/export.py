@@ -1,0 +1,45 @@
+"""Export a trained detector run to a TF.js graph model (called by `huia export RUN --out DIR`).
+
+The run already holds the fine-tuned graph (``RUN/model``, float32): exporting re-writes it in 4 MiB shards with the
+chosen weight quantization and the huia metadata (labels, input size, normalisation, score threshold,
+post-processing) in ``userDefinedMetadata``. The graph itself is untouched, so what the browser runs is what
+`huia detect eval` measured (up to quantization).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from huia.errors import HuiaError
+
+QUANTIZE = (None, "float32", "float16", "uint16", "uint8")
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None = None, fmt: str = "graph",
+               score_threshold: float | None = None) -> Path:
+    """Write ``out_dir/model.json`` + shards; returns the model.json path."""
+    from huia.tfjs.artifacts import DEFAULT_SHARD_BYTES, load_artifacts, save_artifacts
+
+    if fmt not in (None, "graph"):
+        raise HuiaError(f"a detector exports as a TF.js graph model only (got --format {fmt}): its decoding uses "
+                        "ops (TopK, Gather) that have no layers-model form")
+    if quantize not in QUANTIZE:
+        raise HuiaError(f"unknown quantization {quantize!r} (choose float32, float16, uint16 or uint8)")
+    run = Path(run_dir)
+    model_dir = run / "model"
+    if not (model_dir / "model.json").is_file():
+        raise HuiaError("no trained model in this run (expected model/model.json; did training finish?)", run)
+    art = load_artifacts(model_dir)
+    meta = dict(art.user_defined_metadata or {})
+    huia = dict(meta.get("huia") or {})
+    if huia.get("task") != "detect":
+        raise HuiaError("not a detector run (model metadata task is not 'detect')", model_dir)
+    if score_threshold is not None:
+        huia["score_threshold"] = float(score_threshold)
+    huia["quantization"] = quantize or "float32"
+    meta["huia"] = huia
+    art.user_defined_metadata = meta
+    # quantize only real weights: the in-graph decoding constants (grid size, class count ...) are int32 and stay
+    # exact; tiny float scalars (hard-swish 3 and 1/6, the box scale 16, stride 4) stay float32 too
+    return save_artifacts(art, out_dir, quantize=quantize or "float32", shard_bytes=DEFAULT_SHARD_BYTES,
+                          quantize_min_size=2 if quantize in ("uint8", "uint16", "float16") else 0)

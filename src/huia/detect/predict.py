@@ -1,0 +1,109 @@
+"""Running a trained detector: the exact TF.js graph that ships (``RUN/model/model.json``), through huia's graph
+executor, its in-graph ``tower_0/detections`` decoding, then :func:`huia.detect.model.rows_to_detections` -
+the same steps web/js/detector.js takes in the browser."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from huia.detect.model import DETECTIONS, INPUT, preprocess, rows_to_detections
+from huia.errors import HuiaError
+from huia.types import Detections, Sample
+
+
+class Detector:
+    """A loaded huia detector (a folder with model.json whose userDefinedMetadata.huia describes it)."""
+
+    def __init__(self, graph, class_names: list[str], input_size: int, score_threshold: float, path: Path):
+        self.graph = graph
+        self.class_names = class_names
+        self.input_size = input_size
+        self.score_threshold = score_threshold
+        self.path = path
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> "Detector":
+        from huia.tfjs.artifacts import load_artifacts
+        from huia.tfjs.graph import load_graph_model
+
+        p = Path(path)
+        if p.is_dir() and (p / "config.json").is_file() and (p / "model").is_dir():
+            p = p / "model"  # a run folder
+        if not (p / "model.json").is_file() and not (p.is_file() and p.suffix == ".json"):
+            raise HuiaError("no trained detector here (expected RUN/model/model.json; did training finish?)", p)
+        art = load_artifacts(p)
+        meta = (art.user_defined_metadata or {}).get("huia") or {}
+        if meta.get("task") != "detect":
+            raise HuiaError("model.json is not a huia detector (userDefinedMetadata.huia.task != 'detect')", p)
+        size = int(meta["input_size"][0])
+        return cls(load_graph_model(art), list(meta["labels"]), size, float(meta.get("score_threshold", 0.3)),
+                   p)
+
+    def rows(self, image: np.ndarray) -> np.ndarray:
+        out = self.graph({INPUT: preprocess(image, self.input_size)}, outputs=[DETECTIONS])
+        return np.asarray(out[DETECTIONS])[0]
+
+    def predict(self, image: np.ndarray, score_threshold: float | None = None) -> Detections:
+        """Boxes in ``image`` pixels, best first."""
+        thr = self.score_threshold if score_threshold is None else score_threshold
+        h, w = image.shape[:2]
+        return rows_to_detections(self.rows(image), w, h, self.input_size, self.class_names, thr)
+
+
+def _load(path) -> np.ndarray:
+    from huia.data.images import load_image
+
+    return load_image(path)
+
+
+def evaluate_samples(det: Detector, samples: list[Sample], *, score_threshold: float = 0.0) -> dict:
+    """COCO metrics (huia.eval.coco, equal to pycocotools) of ``det`` on ``samples`` (held-out images only: the
+    caller picks them). Every detection down to ``score_threshold`` (default all top-100) counts, as COCO wants."""
+    from huia.eval.coco import coco_evaluate
+
+    gts, dets = [], []
+    for s in samples:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            img = _load(s.image_path)
+        d = det.predict(img, score_threshold)
+        gt = s.boxes
+        ids = np.array([det.class_names.index(lab) if lab in det.class_names else -1 for lab in gt.labels],
+                       np.int64)
+        keep = ids >= 0
+        gts.append(Detections(gt.xyxy[keep], None, ids[keep], det.class_names))
+        dets.append(d)
+    return coco_evaluate(gts, dets, class_names=det.class_names)
+
+
+def list_images(path: str | Path) -> list[Path]:
+    from huia.data.images import is_image_file
+
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.is_file() and is_image_file(f))
+        if not files:
+            raise HuiaError("no images in folder", p)
+        return files
+    raise HuiaError("image or folder not found", p)
+
+
+def draw_overlay(image: np.ndarray, dets: Detections) -> np.ndarray:
+    """A copy of ``image`` with labelled boxes (drawing kept apart from computing)."""
+    import cv2
+
+    out = np.ascontiguousarray(image.copy())
+    for (x1, y1, x2, y2), lab, s in zip(dets.xyxy, dets.labels, dets.scores):
+        p1, p2 = (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2)))
+        cv2.rectangle(out, p1, p2, (255, 64, 32), 2)
+        text = f"{lab} {s:.2f}"
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        ty = max(p1[1], th + 4)
+        cv2.rectangle(out, (p1[0], ty - th - 4), (p1[0] + tw + 4, ty), (255, 64, 32), -1)
+        cv2.putText(out, text, (p1[0] + 2, ty - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
