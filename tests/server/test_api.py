@@ -344,3 +344,17 @@ def test_head_requests(client):
     r = client.head("/index.html")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and r.content == b""
     assert int(r.headers["content-length"]) > 100
+
+
+def test_corrupt_index_is_rebuilt_from_folders(tmp_path):
+    root = tmp_path / "ds"
+    ds = Dataset(root.mkdir() or root)
+    sid = ds.add_sample("a", jpeg_bytes(), None, None, None)["id"]
+    ds.close()
+    for p in root.glob("index.sqlite*"):
+        p.unlink()
+    (root / "index.sqlite").write_bytes(b"this is not a database" * 100)
+    ds = Dataset(root)
+    total, samples = ds.list_samples(None, 0, 10)
+    assert total == 1 and samples[0]["id"] == sid
+    assert list(root.glob("index.sqlite.corrupt-*"))  # set aside, not destroyed

@@ -147,18 +147,35 @@ class Dataset:
         self.root = root
         self.name = root.name
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(root / INDEX, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript("""
-            CREATE TABLE IF NOT EXISTS classes (name TEXT PRIMARY KEY, created REAL NOT NULL);
-            CREATE TABLE IF NOT EXISTS samples (
-                id TEXT PRIMARY KEY, label TEXT NOT NULL, created REAL NOT NULL,
-                width INTEGER, height INTEGER, bytes INTEGER, has_keypoints INTEGER NOT NULL DEFAULT 0,
-                model TEXT);
-            CREATE INDEX IF NOT EXISTS samples_label ON samples(label, id);
-        """)
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError:
+            # the index is only a cache of the folders: a corrupt one is set aside (kept) and rebuilt
+            for suffix in ("", "-wal", "-shm"):
+                p = root / f"{INDEX}{suffix}"
+                if p.exists():
+                    os.replace(p, root / f"{INDEX}{suffix}.corrupt-{_stamp()}")
+            self._db = self._connect()
         self.reconcile()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.root / INDEX, check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before the request is acknowledged
+            db.executescript("""
+                CREATE TABLE IF NOT EXISTS classes (name TEXT PRIMARY KEY, created REAL NOT NULL);
+                CREATE TABLE IF NOT EXISTS samples (
+                    id TEXT PRIMARY KEY, label TEXT NOT NULL, created REAL NOT NULL,
+                    width INTEGER, height INTEGER, bytes INTEGER, has_keypoints INTEGER NOT NULL DEFAULT 0,
+                    model TEXT);
+                CREATE INDEX IF NOT EXISTS samples_label ON samples(label, id);
+            """)
+            db.execute("SELECT COUNT(*) FROM samples").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         with self._lock:
