@@ -21,7 +21,6 @@ import math
 import os
 import re
 import secrets
-import shutil
 import sqlite3
 import threading
 import time
