@@ -173,18 +173,26 @@ class RunDir:
 
     # --- log.csv ---------------------------------------------------------------------------------------------------
     def log(self, row: dict | None = None, **values) -> None:
-        """Append one row to log.csv. New columns are allowed: the file is rewritten with the wider header."""
+        """Append one row to log.csv. New columns are allowed: the file is rewritten with the wider header.
+        Only the header line is read, so logging every step stays cheap."""
         row = {**(row or {}), **values}
         row = {k: _csv_value(v) for k, v in row.items()}
-        rows = self.read_log() if self.log_path.is_file() else []
-        header = _header(rows)
-        if not self.log_path.is_file() or any(k not in header for k in row):
+        header = self._log_header()
+        if header is None or any(k not in header for k in row):
+            rows = self.read_log() if header is not None else []
             rows.append(row)
             self._write_log(rows)
             return
         with open(self.log_path, "a", newline="", encoding="utf-8") as f:
-            csv.DictWriter(f, fieldnames=header).writerow({k: row.get(k, "") for k in header})
+            csv.DictWriter(f, fieldnames=header, lineterminator="\n").writerow({k: row.get(k, "") for k in header})
             f.flush()
+
+    def _log_header(self) -> list[str] | None:
+        if not self.log_path.is_file():
+            return None
+        with open(self.log_path, newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), None)
+        return header or None
 
     def read_log(self) -> list[dict]:
         """Rows of log.csv, numbers parsed back to int/float (empty cells -> None)."""
