@@ -357,3 +357,12 @@ def test_same_split_whatever_the_format(voc, tmp_path):
     names = lambda xs: sorted(s.image_path.name for s in xs)  # noqa: E731
     for seed in range(3):
         assert names(split_samples(samples, 0.5, seed)[0]) == names(split_samples(coco_samples, 0.5, seed)[0])
+
+
+def test_kangaroo_check_warns_about_the_truncated_jpeg(shared_data, capsys):
+    assert main(["data", "check", str(shared_data / "kangaroo"), "--json"]) == 0
+    cap = capsys.readouterr()
+    report = json.loads(cap.out)
+    assert report["samples"] == 135 and report["problems"] == [] and report["classes"] == {"kangaroo": 213}
+    assert len(report["warnings"]) == 1 and "00090.jpg" in report["warnings"][0]
+    assert "huia: warning:" in cap.err and "00090.jpg" in cap.err
