@@ -1,0 +1,102 @@
+"""`huia classify train|eval|predict`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _train(args) -> int:
+    from huia.classify.train import train_run
+
+    m = train_run(args.data, args.out, task=args.task, shots=args.shots, seed=args.seed, epochs=args.epochs,
+                  patience=args.patience, finetune_epochs=args.finetune_epochs, backbone=args.backbone,
+                  landmarks=not args.no_landmarks, hidden=args.hidden, dropout=args.dropout, views=args.views,
+                  flip=args.flip, val_fraction=args.val_fraction)
+    if args.json:
+        print(json.dumps(m))
+    else:
+        va = m.get("val_accuracy")
+        print(f"{args.out}: trained {m['task']} classifier on {m['train_samples']} samples "
+              f"({m['held_out_samples']} held out) in {m['train_seconds']:.0f}s"
+              + (f"; validation accuracy {va:.3f}" if va is not None else ""))
+    return 0
+
+
+def _eval(args) -> int:
+    from huia.classify.evaluate import evaluate_run
+
+    rep = evaluate_run(args.run, args.data)
+    if args.json:
+        print(json.dumps({k: rep[k] for k in ("accuracy", "per_class", "confusion", "samples", "skipped_trained_on",
+                                              "labels")}))
+    else:
+        print(f"accuracy {rep['accuracy']:.4f} on {rep['samples']} held-out samples "
+              f"({rep['skipped_trained_on']} training samples skipped)")
+        for lab, acc in rep["per_class"].items():
+            print(f"  {lab:>12}: {acc:.4f}" if acc is not None else f"  {lab:>12}: -")
+    return 0
+
+
+def _predict(args) -> int:
+    from huia.classify.predict import predict_paths
+
+    out = predict_paths(args.run, args.target, top=args.top)
+    if args.json:
+        print(json.dumps(out if len(out) != 1 or not args.single else out[0]))
+    else:
+        for r in out:
+            print(f"{r['file']}: {r['label']} ({r['score']:.3f})")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("classify", help="train, evaluate and run image / skeleton / keypoint classifiers",
+                       description="Few-shot classifiers on a pretrained bundled backbone (gesture images, the Huia "
+                                   "article's skeleton images, or keypoint vectors).")
+    s = p.add_subparsers(dest="classify_command", metavar="SUBCOMMAND")
+    s.required = True
+
+    t = s.add_parser("train", help="train a classifier into a run directory (re-run to resume)",
+                     description="DIR has one folder per class (or the studio capture format: image + keypoints "
+                                 "JSON). The run directory gets config.json (labels, backbone, input size, "
+                                 "normalization, the files trained on), metrics.json, log.csv, plots/ and model.pt.")
+    t.add_argument("--data", required=True, help="dataset folder: DIR/<class>/<image>[.json]")
+    t.add_argument("--out", required=True, help="run directory to create (an unfinished one resumes)")
+    t.add_argument("--task", choices=["image", "skeleton", "keypoints"], default="image",
+                   help="image: pixels -> backbone (gestures); skeleton: keypoints drawn as coloured limbs -> "
+                        "MobileNetV1; keypoints: normalized keypoint vector -> MLP (default: image)")
+    t.add_argument("--shots", type=int, default=None,
+                   help="train on N samples per class; the rest is held out for `classify eval` (default: all)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same run)")
+    t.add_argument("--epochs", type=int, default=300, help="max head epochs; early stopping usually ends sooner")
+    t.add_argument("--patience", type=int, default=40, help="early-stopping patience in epochs")
+    t.add_argument("--finetune-epochs", type=int, default=0,
+                   help="phase 2: epochs training ALL layers at 3e-6 (slow on CPU; default 0)")
+    t.add_argument("--backbone", default=None, help="handlandmark-full | posenet-mobilenet (default per task)")
+    t.add_argument("--no-landmarks", action="store_true", help="image task: do not add the 21 hand landmarks")
+    t.add_argument("--hidden", type=int, default=256, help="hidden units of the head (0: linear head)")
+    t.add_argument("--dropout", type=float, default=0.5, help="dropout before the output layer")
+    t.add_argument("--views", type=int, default=4, help="augmented views per training sample")
+    t.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="horizontal flips in augmentation (default: on for images, off for poses where left/right "
+                        "matters)")
+    t.add_argument("--val-fraction", type=float, default=0.2, help="share of training shots for early stopping")
+    t.add_argument("--json", action="store_true", help="print metrics as JSON")
+    t.set_defaults(func=_train)
+
+    e = s.add_parser("eval", help="accuracy on samples the run did not train on",
+                     description="Evaluates on every sample of DIR except the files (by path or content) the run "
+                                 "trained on.")
+    e.add_argument("run", help="run directory")
+    e.add_argument("--data", required=True, help="dataset folder with one sub-folder per class")
+    e.add_argument("--json", action="store_true", help='print {"accuracy", "per_class", "confusion", ...}')
+    e.set_defaults(func=_eval)
+
+    q = s.add_parser("predict", help="classify an image or every image in a folder")
+    q.add_argument("run", help="run directory")
+    q.add_argument("target", help="IMAGE or DIR")
+    q.add_argument("--top", type=int, default=3, help="how many classes to list per image")
+    q.add_argument("--json", action="store_true", help="print a JSON list of {file, label, score, top}")
+    q.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
+    q.set_defaults(func=_predict)

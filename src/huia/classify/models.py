@@ -1,0 +1,254 @@
+"""Classifier model registry (timm-like): image backbone heads, the skeleton-image CNN and the keypoint MLP.
+
+Why this shape: every classifier is `features -> head`. The features come from a bundled TF.js model run through
+huia's graph executor (a pretrained MobileNet-family network, frozen or fine-tuned) or, for the keypoint task, from
+the normalized keypoints themselves. The head is a small dense network (the Huia article's "extended layers"), so
+the same head exports as a TF.js *layers* model that can keep training in the browser, while the whole pipeline
+exports as a graph model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from huia.errors import HuiaError
+
+# ---------------------------------------------------------------------------------------------------------------
+# Backbones: which bundled model, which node gives the features, how pixels are prepared.
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to turn an RGB image into a feature vector with a bundled model."""
+
+    name: str  # registry key
+    model: str  # bundled model name (huia.models)
+    feature_node: str  # graph node whose output is the feature vector (or a feature map to average)
+    feature_dim: int
+    input_size: int  # square input side in pixels
+    scale: float  # model input = pixels(0..255) * scale + offset
+    offset: float
+    pool: bool = False  # feature node is a [N,H,W,C] map: global-average-pool it
+    landmark_node: str | None = None  # optional landmark output (x, y, z triplets in input pixels) used as features
+    num_landmarks: int = 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    # MediaPipe hand landmark model (MobileNetV2-like): its global-average-pool node is a strong hand descriptor,
+    # and its 21 landmarks describe finger configuration independently of skin, light and background.
+    "handlandmark-full": BackboneSpec(
+        "handlandmark-full", "handlandmark-full", "model_1/model/global_average_pooling2d/Mean", 1152, 224,
+        1 / 255.0, 0.0, pool=False, landmark_node="Identity", num_landmarks=21),
+    # PoseNet's MobileNetV1 (the Huia article's backbone family); last pointwise conv block, averaged.
+    "posenet-mobilenet": BackboneSpec(
+        "posenet-mobilenet", "posenet", "MobilenetV1/MobilenetV1/Conv2d_13_pointwise/Relu6", 384, 224,
+        1 / 127.5, -1.0, pool=True),
+}
+
+
+def get_backbone_spec(name: str) -> BackboneSpec:
+    if name not in BACKBONES:
+        raise HuiaError(f"unknown backbone {name!r} (known: {', '.join(sorted(BACKBONES))})")
+    return BACKBONES[name]
+
+
+def normalize_landmarks(lm: torch.Tensor, num: int) -> torch.Tensor:
+    """[N, num*3] landmark pixels -> translation/scale invariant vector: relative to the first landmark (the wrist
+    for hands), divided by the largest distance from it. Finger shape survives, hand position and size do not."""
+    pts = lm.reshape(lm.shape[0], num, 3)
+    rel = pts - pts[:, :1, :]
+    scale = rel[:, :, :2].norm(dim=2).amax(dim=1).clamp_min(1e-6)
+    return (rel / scale[:, None, None]).reshape(lm.shape[0], num * 3)
+
+
+def free_batch_dim(art) -> None:
+    """Bundled models declare batch 1 (PoseNet also a fixed 385x385); their graphs (convs, means, matmuls) work
+    for any batch and size, so relax the placeholder to -1 x -1 x -1 x C: batched feature extraction and
+    fine-tuning, and PoseNet's MobileNet at the classifier's 224x224."""
+    for node in art.model_topology.get("node", []):
+        if node.get("op") == "Placeholder":
+            dims = node.get("attr", {}).get("shape", {}).get("shape", {}).get("dim")
+            for d in (dims or [])[:3]:
+                d["size"] = "-1"
+    for spec in ((art.signature or {}).get("inputs") or {}).values():
+        dims = spec.get("tensorShape", {}).get("dim")
+        for d in (dims or [])[:3]:
+            d["size"] = "-1"
+
+
+def load_backbone_graph(model_name: str, trainable: bool = False):
+    from huia.models import get_model
+    from huia.tfjs.artifacts import load_artifacts
+    from huia.tfjs.graph import GraphModel
+
+    art = load_artifacts(get_model(model_name).path)
+    free_batch_dim(art)
+    return GraphModel(art, trainable=trainable)
+
+
+class Backbone(nn.Module):
+    """A bundled TF.js model as a feature extractor. Input: NHWC float RGB 0..255 at ``spec.input_size``.
+
+    ``trainable=True`` makes the graph's weights nn.Parameters (fine-tuning, the article's phase 2)."""
+
+    def __init__(self, spec: BackboneSpec, trainable: bool = False, use_landmarks: bool = False):
+        super().__init__()
+        self.spec = spec
+        self.use_landmarks = bool(use_landmarks and spec.landmark_node)
+        self.graph = load_backbone_graph(spec.model, trainable=trainable)
+        self.out_dim = spec.feature_dim + (spec.num_landmarks * 3 if self.use_landmarks else 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.spec
+        inp = x * s.scale + s.offset
+        names = [s.feature_node] + ([s.landmark_node] if self.use_landmarks else [])
+        out = self.graph(inp, outputs=names)
+        feat = out[s.feature_node]
+        if s.pool:
+            feat = feat.mean(dim=(1, 2))
+        if self.use_landmarks:
+            feat = torch.cat([feat, normalize_landmarks(out[s.landmark_node], s.num_landmarks)], dim=1)
+        return feat
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Heads and whole models
+
+
+class Head(nn.Module):
+    """Dense -> ReLU -> Dropout -> Dense (logits): the article's added layers. ``hidden=0`` is a linear head.
+
+    An input standardization (mean/std of the training features, frozen) comes first so that one learning rate
+    suits every feature source; it is two constant vectors, trivial to export."""
+
+    def __init__(self, in_dim: int, num_classes: int, hidden: int = 128, dropout: float = 0.5):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(in_dim))
+        self.register_buffer("std", torch.ones(in_dim))
+        layers: list[nn.Module] = []
+        if hidden:
+            layers += [nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)]
+        else:
+            layers += [nn.Dropout(dropout), nn.Linear(in_dim, num_classes)]
+        self.net = nn.Sequential(*layers)
+        self.in_dim, self.hidden, self.num_classes, self.dropout = in_dim, hidden, num_classes, dropout
+
+    def set_standardization(self, feats: np.ndarray) -> None:
+        f = torch.as_tensor(np.asarray(feats, np.float32))
+        self.mean.copy_(f.mean(0))
+        self.std.copy_(f.std(0).clamp_min(1e-3))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return self.net((f - self.mean) / self.std)
+
+    def dense_layers(self) -> list[tuple[np.ndarray, np.ndarray, str]]:
+        """The head as plain dense layers (kernel [in,out], bias, activation) with the standardization folded into
+        the first one — what a TF.js layers export needs."""
+        lins = [m for m in self.net if isinstance(m, nn.Linear)]
+        inv = (1.0 / self.std).detach().cpu().numpy()
+        mean = self.mean.detach().cpu().numpy()
+        out = []
+        for i, lin in enumerate(lins):
+            k = lin.weight.detach().cpu().numpy().T.astype(np.float32)
+            b = lin.bias.detach().cpu().numpy().astype(np.float32)
+            if i == 0:  # W (x - m) / s + b = (W / s) x + (b - W (m / s))
+                k = k * inv[:, None]
+                b = b - mean @ k
+            act = "relu" if i < len(lins) - 1 else "softmax"
+            out.append((k.astype(np.float32), b.astype(np.float32), act))
+        return out
+
+
+class ImageClassifier(nn.Module):
+    """Whole pipeline: NHWC RGB 0..255 image batch -> class probabilities."""
+
+    def __init__(self, backbone: Backbone, head: Head):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.head(self.backbone(x)), dim=-1)
+
+
+class KeypointClassifier(nn.Module):
+    """Normalized keypoint vector -> class probabilities (a small MLP; the pipeline's features are computed by
+    `huia.classify.dataset.keypoint_features`, which the browser mirrors in a few lines)."""
+
+    def __init__(self, head: Head):
+        super().__init__()
+        self.head = head
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.head(f), dim=-1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Registry
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a trained classifier (stored in the run's config.json)."""
+
+    arch: str  # registry key: "image" | "skeleton" | "keypoints"
+    num_classes: int
+    backbone: str | None = None
+    use_landmarks: bool = False
+    hidden: int = 128
+    dropout: float = 0.5
+    feature_dim: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str):
+    def deco(fn):
+        _REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_model(cfg: ModelConfig, *, trainable: bool = False) -> nn.Module:
+    if cfg.arch not in _REGISTRY:
+        raise HuiaError(f"unknown classifier architecture {cfg.arch!r} (known: {', '.join(list_models())})")
+    return _REGISTRY[cfg.arch](cfg, trainable=trainable)
+
+
+@register_model("image")
+def create_image_classifier(cfg: ModelConfig, *, trainable: bool = False) -> ImageClassifier:
+    """Pretrained image backbone (+ optional hand landmarks) -> dense head. The gesture classifier."""
+    spec = get_backbone_spec(cfg.backbone or "handlandmark-full")
+    bb = Backbone(spec, trainable=trainable, use_landmarks=cfg.use_landmarks)
+    return ImageClassifier(bb, Head(bb.out_dim, cfg.num_classes, cfg.hidden, cfg.dropout))
+
+
+@register_model("skeleton")
+def create_skeleton_cnn(cfg: ModelConfig, *, trainable: bool = False) -> ImageClassifier:
+    """Skeleton image (coloured limbs on black, the Huia article's abstraction) -> MobileNetV1 -> dense head."""
+    spec = get_backbone_spec(cfg.backbone or "posenet-mobilenet")
+    bb = Backbone(spec, trainable=trainable)
+    return ImageClassifier(bb, Head(bb.out_dim, cfg.num_classes, cfg.hidden, cfg.dropout))
+
+
+@register_model("keypoints")
+def create_keypoint_mlp(cfg: ModelConfig, *, trainable: bool = False) -> KeypointClassifier:
+    """Normalized keypoints -> MLP. Tiny, fast, and body-size invariant by construction."""
+    return KeypointClassifier(Head(cfg.feature_dim, cfg.num_classes, cfg.hidden, cfg.dropout))
