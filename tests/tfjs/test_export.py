@@ -43,8 +43,23 @@ def conv_bn(cin, cout, stride=1, groups=1, act=nn.ReLU6):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, groups=groups, bias=False), nn.BatchNorm2d(cout), act())
 
 
+class SqueezeExcite(nn.Module):
+    """MobileNetV3's squeeze-excitation: a per-channel gate broadcast over the feature map."""
+
+    def __init__(self, c, r=4):
+        super().__init__()
+        self.avg = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(c, c // r, 1)
+        self.relu = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(c // r, c, 1)
+        self.gate = nn.Hardsigmoid()
+
+    def forward(self, x):
+        return x * self.gate(self.fc2(self.relu(self.fc1(self.avg(x)))))
+
+
 class TinyMobileNet(nn.Module):
-    """MobileNet-like: conv-bn-relu6, depthwise separable blocks, hard-swish, pooling, linear head."""
+    """MobileNet-like: conv-bn-relu6, depthwise separable blocks, hard-swish, squeeze-excite, pooling, linear."""
 
     def __init__(self, n_classes=5):
         super().__init__()
@@ -53,6 +68,7 @@ class TinyMobileNet(nn.Module):
             conv_bn(8, 8, 1, groups=8),                      # depthwise
             nn.Conv2d(8, 16, 1), nn.BatchNorm2d(16), nn.Hardswish(),
             conv_bn(16, 32, 2, groups=16),                   # depthwise with multiplier 2
+            SqueezeExcite(32),
             nn.MaxPool2d(2, 2),
             nn.Conv2d(32, 16, 3, padding=2, dilation=2), nn.LeakyReLU(0.1),
             nn.AvgPool2d(3, 1, 1),                           # count_include_pad zero padding
