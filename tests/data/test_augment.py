@@ -302,3 +302,27 @@ def test_cli_augment_voc_boxes_follow_the_object(tmp_path):
         np.testing.assert_allclose(got, b, atol=2.5, err_msg=s.image_path.name)
         checked += 1
     assert checked >= 15
+
+
+def test_colour_matrix_equals_stepwise_reference():
+    # brightness, then contrast about the mean grey, then saturation towards per-pixel grey: done step by step in
+    # float64, clipped once at the end, equals the single-matrix implementation to rounding
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    luma = np.array([0.299, 0.587, 0.114])
+    for b, c, s in [(1.2, 1.0, 1.0), (1.0, 0.7, 1.0), (1.0, 1.0, 0.3), (0.8, 1.3, 1.4)]:
+        x = img.astype(np.float64) * b
+        m = float((x @ luma).mean())
+        x = (x - m) * c + m
+        g = (x @ luma)[..., None]
+        x = (x - g) * s + g
+        ref = np.clip(np.rint(x), 0, 255)
+        got = A.adjust_colour(img, b, c, s, 0.0).astype(np.float64)
+        assert np.abs(got - ref).max() <= 1.0
+    # hue: a full turn is the identity, greys never change, and a third of a turn permutes R -> G -> B
+    assert np.array_equal(A.adjust_colour(img, hue=1.0), img)
+    grey = np.full((4, 4, 3), 77, np.uint8)
+    assert np.array_equal(A.adjust_colour(grey, hue=0.23), grey)
+    red = np.zeros((2, 2, 3), np.uint8)
+    red[..., 0] = 200
+    assert A.adjust_colour(red, hue=1 / 3)[0, 0].tolist() == [0, 200, 0]
