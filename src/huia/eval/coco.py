@@ -7,7 +7,8 @@ on random and adversarial cases.
 The definitions copied exactly from COCOeval:
 
 * IoU thresholds ``linspace(.5, .95, 10)``, recall thresholds ``linspace(0, 1, 101)``, maxDets 1/10/100, area
-  ranges all / small (< 32²) / medium / large (> 96²) on ``w*h``.
+  ranges all / small (< 32²) / medium / large (> 96²) on the box area ``w*h`` for ground truth too (COCO's own
+  files carry segmentation areas; box-only data sets such as VOC have none, and converters set ``w*h``).
 * Per image and class: detections sorted by score (stable, ties keep input order) and cut to 100; ground truths
   sorted with ignored ones (crowd or out of area range) last; each detection in turn takes the unmatched
   non-ignored ground truth with the highest IoU >= threshold (ties -> the later one), else an ignored one; a
