@@ -486,3 +486,19 @@ def test_graph_constants_clamp_and_division(node_modules, tmp_path):
     assert_close(run_tfjs(path, nhwc(x)), torch_outputs(net, x), names=["output"])
     with pytest.raises(HuiaError, match="layers model"):
         export_layers_model(net, tuple(x.shape), tmp_path / "l")
+
+
+def test_exports_run_in_huia_graph_executor(tmp_path):
+    """Exported graph models also load in huia's own executor (Python-side predict == browser-side model)."""
+    from huia.tfjs.graph import load_graph_model
+
+    torch.manual_seed(11)
+    cases = {"mobilenet": (_randomize_bn(TinyMobileNet()), torch.randn(2, 3, 40, 36)),
+             "graph_only": (GraphOnlyNet().eval(), torch.randn(2, 3, 18, 17)),
+             "add_cat": (_randomize_bn(AddCatResizeNet()), torch.randn(3, 3, 18, 17)),
+             "mlp": (mlp_head().eval(), torch.randn(4, 63))}
+    for name, (net, x) in cases.items():
+        model = load_graph_model(export_graph_model(net, x, tmp_path / name))
+        got = model(nhwc(x) if x.ndim == 4 else x.numpy())
+        for (key, g), w in zip(got.items(), torch_outputs(net, x)):
+            assert np.abs(np.asarray(g) - w).max() <= TOL, (name, key)
