@@ -95,3 +95,14 @@ def test_cli_refuses_bad_input(tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
     assert main(["serve", str(tmp_path), "--cors", "localhost:3000"]) == 2
     assert "origin" in capsys.readouterr().err
+
+
+def test_busy_port_is_a_clear_error(capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["serve", ".", "--port", str(port)]) == 2
+        assert "cannot listen" in capsys.readouterr().err

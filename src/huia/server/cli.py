@@ -29,6 +29,7 @@ def _cmd_studio(args: argparse.Namespace) -> int:
         app = create_app(data, max_upload=int(args.max_upload * 1024 * 1024))
     except OSError as exc:
         raise HuiaError(f"cannot use the data folder: {exc.strerror}", data) from None
+    sock = bind_socket(args.host, args.port)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
     url = f"http://{shown_host}:{args.port}/"
     print(f"huia studio: {url}  (data: {data.resolve()}; Ctrl+C to stop)", flush=True)
@@ -37,8 +38,24 @@ def _cmd_studio(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                             timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
-    server.run()
+    server.run(sockets=[sock])
     return 0 if server.started else 1
+
+
+def bind_socket(host: str, port: int):
+    """Bind before printing the URL, so a busy port is a clear one-line error (not a uvicorn log line + exit 3)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise HuiaError(f"cannot listen on {host}:{port}: {exc.strerror} (pick another port with --port)") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

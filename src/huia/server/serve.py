@@ -85,12 +85,16 @@ def run_serve(root: Path, *, host: str, port: int, cors: list[str], no_cache: bo
     for o in cors:
         if o != "*" and not (o.startswith("http://") or o.startswith("https://")):
             raise HuiaError(f"--cors {o!r}: give an origin like http://localhost:8080 (or '*' to allow any)")
+    from huia.server.cli import bind_socket
+
     app = ModelServer(root, cors=cors, no_cache=no_cache)
+    sock = bind_socket(host, port)
     models = sorted(p.relative_to(root) for p in root.rglob("model.json"))
     print(f"huia serve: {root} at http://{host}:{port}/")
     for m in models[:20]:
         print(f"  http://{host}:{port}/{m.as_posix()}")
     print(f"  CORS: {'any origin (*)' if '*' in cors else ', '.join(cors) if cors else 'same-origin only'}; "
           f"cache: {'off' if no_cache else 'on'}")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
-    return 0
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    server.run(sockets=[sock])
+    return 0 if server.started else 1
