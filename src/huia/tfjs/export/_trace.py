@@ -7,6 +7,7 @@ at which TF.js ops and Keras layers exist. ShapeProp adds every intermediate sha
 
 from __future__ import annotations
 
+import copy
 import math
 import operator
 from dataclasses import dataclass, field
@@ -17,7 +18,6 @@ import torch
 import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.fx.passes.shape_prop import ShapeProp
 
 from huia.errors import HuiaError
 
@@ -375,6 +375,35 @@ def _mean(node, x, dim, keepdim) -> Op:
 
 
 @dataclass
+class _TensorMeta:
+    shape: tuple
+
+
+class _ShapeRecorder(torch.fx.Interpreter):
+    """Runs the graph and stores each tensor result's shape in ``node.meta["tensor_meta"]`` (like fx's ShapeProp,
+    which prints a traceback on failure and cannot run on the meta device with another module's graph)."""
+
+    def run_node(self, n):
+        result = super().run_node(n)
+        if isinstance(result, torch.Tensor):
+            n.meta["tensor_meta"] = _TensorMeta(tuple(int(d) for d in result.shape))
+        return result
+
+
+def _propagate_shapes(gm: torch.fx.GraphModule, example: torch.Tensor) -> None:
+    """Shapes only matter, so run on the meta device (no arithmetic: instant even for big models); fall back to
+    a real run for ops without meta kernels."""
+    try:
+        meta_gm = copy.deepcopy(gm).to("meta")
+        _ShapeRecorder(meta_gm, graph=gm.graph).run(example.to("meta"))
+        return
+    except Exception:  # noqa: BLE001 - any failure: retry for real, which raises the user-facing error
+        for n in gm.graph.nodes:
+            n.meta.pop("tensor_meta", None)
+    _ShapeRecorder(gm).run(example)
+
+
+@dataclass
 class Traced:
     ops: list[Op]
     by_node: dict  # fx.Node -> Op
@@ -400,9 +429,8 @@ def trace(module: nn.Module, example: torch.Tensor) -> Traced:
                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                             "data-dependent control flow is not supported") from None
         with torch.no_grad():
-            try:  # plain call first: ShapeProp would print a traceback on failure
-                module(example.float())
-                ShapeProp(gm).propagate(example.float())
+            try:
+                _propagate_shapes(gm, example.float())
             except Exception as exc:
                 cause = exc.__cause__ or exc
                 raise HuiaError(f"cannot export {type(module).__name__}: running it on an input of shape "
