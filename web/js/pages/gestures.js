@@ -199,7 +199,7 @@ async function probabilities(source) {
     out = tf.tidy(() => {
       const img = tf.browser.fromPixels(source);
       const x = tf.expandDims(centerSquare(tf, img, size), 0);
-      const r = head.execute ? head.execute(x) : head.predict(x);
+      const r = head.predict(x);
       return Array.isArray(r) ? r[0] : r;
     });
   } else {

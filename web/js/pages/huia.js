@@ -127,7 +127,7 @@ async function loadClassifier(url) {
 async function classify(pose) {
   if (!classifier || !pose) return null;
   const { model, meta, kind } = classifier;
-  const run = (x) => { const r = model.execute ? model.execute(x) : model.predict(x); return Array.isArray(r) ? r[0] : r; };
+  const run = (x) => { const r = model.predict(x); return Array.isArray(r) ? r[0] : r; };
   const out = tf.tidy(() => {
     if (kind === 'keypoints') {
       const f = keypointFeatures(pose, (meta.keypoints && meta.keypoints.min_score) || 0.2);
