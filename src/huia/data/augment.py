@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from huia.data.images import TruncatedImageWarning
 from huia.errors import HuiaError
 from huia.types import Detections, Sample
 
@@ -445,12 +448,17 @@ def augment_dataset(src: str | Path, dst: str | Path, times: int, *, seed: int =
         raise HuiaError(f"{len(problems)} problem(s) in the dataset, first: {problems[0]}", src)
     augmenter = augmenter or (Augmenter.preset("classify") if fmt == "folders" else Augmenter.preset("detect"))
     out: list[Sample] = []
-    for s in progress(samples, desc="augment", disable=None if show_progress else True):
-        out.append(s)
-        for k in range(1, times + 1):
-            out.append(augment_sample(s, augmenter, sample_rng(seed, sample_key(s), k), k))
+    with warnings.catch_warnings(record=True) as caught:  # truncated images: reported once each, below
+        warnings.simplefilter("always", TruncatedImageWarning)
+        for s in progress(samples, desc="augment", disable=None if show_progress else True):
+            out.append(s)
+            for k in range(1, times + 1):
+                out.append(augment_sample(s, augmenter, sample_rng(seed, sample_key(s), k), k))
+    notes = sorted({str(w.message) for w in caught if issubclass(w.category, TruncatedImageWarning)})
+    for n in notes:
+        print(f"huia: warning: {n}", file=sys.stderr)
     names = dataset_class_names(samples) if fmt != "folders" else None
     write_dataset(out, dst, fmt, names)
-    dropped = sum(len(s.boxes) for s in out if s.boxes is not None)
+    n_boxes = sum(len(s.boxes) for s in out if s.boxes is not None)
     return {"format": fmt, "originals": len(samples), "written": len(out), "problems": problems,
-            "boxes": dropped}
+            "boxes": n_boxes, "warnings": notes}

@@ -232,5 +232,6 @@ def cmd_augment(args) -> int:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"wrote {info['written']} images ({info['originals']} originals x (1 + {args.times})) to {args.dst}")
+    boxes = f", {info['boxes']} boxes" if fmt != "folders" else ""
+    print(f"wrote {info['written']} images ({info['originals']} originals x (1 + {args.times}){boxes}) to {args.dst}")
     return 0
