@@ -358,3 +358,20 @@ def test_corrupt_index_is_rebuilt_from_folders(tmp_path):
     total, samples = ds.list_samples(None, 0, 10)
     assert total == 1 and samples[0]["id"] == sid
     assert list(root.glob("index.sqlite.corrupt-*"))  # set aside, not destroyed
+
+
+def test_cross_site_writes_refused(client):
+    client.post("/api/datasets", json={"name": "d"})
+    before = snapshot(client.data_dir)
+    evil = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
+    r = client.post("/api/datasets/d/samples", files={"image": ("f.jpg", jpeg_bytes(), "image/jpeg")},
+                    data={"label": "spam"}, headers=evil)
+    assert r.status_code == 403 and "cross-origin" in r.json()["error"]
+    assert client.delete("/api/datasets/d/classes/x", headers={"Origin": "http://evil.example"}).status_code == 403
+    assert snapshot(client.data_dir) == before
+    # the studio's own pages (same origin) and tools without Origin (curl, httpx) are fine
+    own = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    r = client.post("/api/datasets/d/samples", files={"image": ("f.jpg", jpeg_bytes(), "image/jpeg")},
+                    data={"label": "ok"}, headers=own)
+    assert r.status_code == 201, r.text
+    assert client.get("/api/datasets/d/samples", headers=evil).status_code == 200  # reads are harmless

@@ -76,6 +76,27 @@ class BodyLimitMiddleware:
                 await _json(send, 413, msg, close=True)
 
 
+class SameOriginWritesMiddleware:
+    """Refuses API writes coming from another site. A multipart POST is a CORS "simple request" that a browser
+    sends without preflight, so without this any web page the user visits could upload into (or, with a form,
+    spam) the local studio. Browsers always send Origin on cross-origin POSTs; tools like curl send none."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            headers = dict(scope.get("headers", []))
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            host = headers.get(b"host", b"").decode("latin-1")
+            site = headers.get(b"sec-fetch-site", b"").decode("latin-1")
+            if site == "cross-site" or (origin and origin != "null" and origin.split("://", 1)[-1] != host):
+                await _json(send, 403, f"cross-origin request from {origin or 'another site'} refused: "
+                                       "the studio API only accepts writes from its own pages")
+                return
+        await self.app(scope, receive, send)
+
+
 async def _json(send: Send, status: int, message: str, close: bool = False) -> None:
     body = json.dumps({"error": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -206,5 +227,6 @@ def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_u
 
     # Isolation headers outermost so even a 413 from the body limiter carries them.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_upload)
+    app.add_middleware(SameOriginWritesMiddleware)
     app.add_middleware(IsolationHeadersMiddleware)
     return app
