@@ -106,15 +106,23 @@ class Backbone(nn.Module):
         self.graph = load_backbone_graph(spec.model, trainable=trainable)
         self.out_dim = spec.feature_dim + (spec.num_landmarks * 3 if self.use_landmarks else 0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def full_dim(self) -> int:
+        """Width of ``forward(x, all_features=True)``: backbone features + landmarks when the model has them."""
+        return self.spec.feature_dim + self.spec.num_landmarks * 3
+
+    def forward(self, x: torch.Tensor, all_features: bool = False) -> torch.Tensor:
+        """[N, out_dim] features ([GAP..., landmarks...]); ``all_features`` also returns landmarks when unused
+        (the feature cache stores the full vector once, runs slice what they use)."""
         s = self.spec
         inp = x * s.scale + s.offset
-        names = [s.feature_node] + ([s.landmark_node] if self.use_landmarks else [])
+        use_lm = bool(s.landmark_node) and (self.use_landmarks or all_features)
+        names = [s.feature_node] + ([s.landmark_node] if use_lm else [])
         out = self.graph(inp, outputs=names)
         feat = out[s.feature_node]
         if s.pool:
             feat = feat.mean(dim=(1, 2))
-        if self.use_landmarks:
+        if use_lm:
             feat = torch.cat([feat, normalize_landmarks(out[s.landmark_node], s.num_landmarks)], dim=1)
         return feat
 

@@ -142,7 +142,7 @@ def feature_space_key(model, task: str, size: int | None, flip: bool) -> str | N
     bb = model.backbone
     if any(True for _ in bb.graph.parameters()):
         return None
-    return f"{task}-{bb.spec.name}-{int(bb.use_landmarks)}-{size}-{int(flip)}-v2"
+    return f"{task}-{bb.spec.name}-{size}-{int(flip)}-v3"
 
 
 @torch.no_grad()
@@ -177,7 +177,7 @@ def compute_features(model, task: str, samples, size: int | None, *, views: int 
         arrs = [model_input(task, samples[i], size, sample_rng(seed, keys[i], v) if v else None, flip)
                 for i, v in chunk]
         x = torch.from_numpy(np.stack(arrs).astype(np.float32))
-        f = (model.features(x) if task != "keypoints" else x).detach().cpu().numpy().astype(np.float32)
+        f = (model.backbone(x, all_features=True) if task != "keypoints" else x).detach().cpu().numpy()
         for (i, v), row in zip(chunk, f):
             result[(i, v)] = row
             if cdir is not None:
@@ -188,7 +188,10 @@ def compute_features(model, task: str, samples, size: int | None, *, views: int 
                 tmp.replace(p)
     if not jobs:
         return np.zeros((0, 1), np.float32), np.zeros(0, np.int64)
-    return np.stack([result[j] for j in jobs]), np.asarray([i for i, _ in jobs], np.int64)
+    feats = np.stack([result[j] for j in jobs]).astype(np.float32)
+    if task != "keypoints":
+        feats = feats[:, :model.backbone.out_dim]  # cached vectors hold every feature; keep the ones this model uses
+    return feats, np.asarray([i for i, _ in jobs], np.int64)
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -212,6 +215,7 @@ def _run_epochs(head: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, l
             head.load_state_dict(st["head"])
             opt.load_state_dict(st["opt"])
             g.set_state(st["gen"])
+            torch.set_rng_state(st["torch_rng"])  # dropout masks continue exactly where they stopped
             start, best, best_epoch, best_state, bad, history = (st["epoch"], st["best"], st["best_epoch"],
                                                                  st["best_state"], st["bad"], st["history"])
     bar = _progress(range(start, epochs), total=epochs - start, desc=phase)
@@ -246,7 +250,7 @@ def _run_epochs(head: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, l
             log(row)
         if ckpt is not None:
             torch.save({"phase": phase, "head": head.state_dict(), "opt": opt.state_dict(), "gen": g.get_state(),
-                        "epoch": epoch + 1, "best": best, "best_epoch": best_epoch, "best_state": best_state,
+                        "torch_rng": torch.get_rng_state(), "epoch": epoch + 1, "best": best, "best_epoch": best_epoch, "best_state": best_state,
                         "bad": bad, "history": history}, ckpt)
         if Xvt is not None and patience and bad >= patience:
             break

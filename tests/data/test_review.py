@@ -1,0 +1,115 @@
+"""`huia data review` on planted problems: blanks, duplicates, near duplicates, swapped labels, pose-less captures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from huia.cli import main
+from huia.data.review import QUARANTINE, blank_score, dhash, knn_disagreement, quarantine, review_dataset, write_report
+
+
+def test_measures_by_hand():
+    flat = np.full((50, 80, 3), 128, np.uint8)
+    assert blank_score(flat) == 0.0
+    ramp = np.tile(np.linspace(0, 255, 80, dtype=np.uint8)[None, :, None], (50, 1, 3))
+    assert blank_score(ramp) > 50
+    h = dhash(ramp)
+    assert h.shape == (64,) and h.all()  # brightness rises left to right everywhere
+    assert not dhash(ramp[:, ::-1]).any()
+    feats = np.array([[0, 1], [0, 1.1], [0, 0.9], [1, 0], [1.1, 0], [0.05, 1]], np.float32)
+    labels = ["a", "a", "a", "b", "b", "b"]  # the last one sits among the a's
+    res = knn_disagreement(feats, labels, k=3)
+    assert res[5][1] == "a" and res[5][0] == 1.0
+    assert res[0][0] < 0.5
+
+
+@pytest.fixture(scope="module")
+def planted(shared_data, tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("review")
+    src = shared_data / "sign-digits"
+    for c in ("0", "1", "2"):
+        (root / c).mkdir()
+        for f in sorted(p for p in (src / c).iterdir() if p.suffix.lower() == ".jpg")[:12]:
+            shutil.copy(f, root / c / f.name)
+    plant = {}
+    Image.fromarray(np.full((100, 100, 3), 200, np.uint8)).save(root / "0" / "blank.jpg")
+    noise = np.random.default_rng(0).integers(0, 4, (100, 100, 3))
+    Image.fromarray((np.full((100, 100, 3), 30) + noise).astype(np.uint8)).save(root / "1" / "nearblank.jpg")
+    plant["blank"] = {root / "0" / "blank.jpg", root / "1" / "nearblank.jpg"}
+    one = sorted((root / "1").glob("IMG_*"))[3]
+    shutil.copy(one, root / "1" / "copy_of_one.jpg")
+    two = sorted((root / "2").glob("IMG_*"))[5]
+    Image.open(two).resize((96, 96)).save(root / "2" / "resaved.jpg", quality=70)
+    plant["dups"] = {root / "1" / "copy_of_one.jpg", root / "2" / "resaved.jpg"}
+    a = sorted((root / "0").glob("IMG_*"))[7]
+    b = sorted((root / "2").glob("IMG_*"))[8]
+    shutil.move(a, root / "2" / f"swapped_{a.name}")
+    shutil.move(b, root / "0" / f"swapped_{b.name}")
+    plant["swapped"] = {root / "2" / f"swapped_{a.name}", root / "0" / f"swapped_{b.name}"}
+    return root, plant
+
+
+@pytest.mark.slow
+def test_review_finds_planted_problems(planted, tmp_path):
+    root, plant = planted
+    res = review_dataset(root)
+    kinds = res.by_kind()
+    assert {f.path for f in kinds["blank"]} == plant["blank"]
+    dup_flagged = {f.path for f in kinds.get("duplicate", []) + kinds.get("near_duplicate", [])}
+    assert dup_flagged == plant["dups"], dup_flagged
+    assert {f.path for f in kinds["duplicate"]} == {root / "1" / "copy_of_one.jpg"}
+    mis = {f.path for f in kinds["mislabeled"]}
+    assert plant["swapped"] <= mis, kinds["mislabeled"]
+    assert len(mis - plant["swapped"]) <= 2, mis  # few false alarms among 36 clean photos
+    report = write_report(res, tmp_path / "report.html")
+    text = report.read_text()
+    assert text.count("data:image/jpeg;base64,") >= len(res.flags)
+    for k in ("blank", "duplicate", "near_duplicate", "mislabeled"):
+        assert f"id='{k}'" in text
+
+
+def test_quarantine_moves_never_deletes(planted, tmp_path, capsys):
+    root, plant = planted
+    work = tmp_path / "data"
+    shutil.copytree(root, work)
+    before = sorted(p.name for p in work.rglob("*") if p.is_file())
+    rc = main(["data", "review", str(work), "--features", "pixels", "--quarantine", "--json",
+               "--report", str(tmp_path / "r.html")])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    after = sorted(p.name for p in work.rglob("*") if p.is_file() and p.name != "manifest.jsonl")
+    assert before == after  # same files, some moved
+    moved = {Path(a).name for a, _ in doc["quarantined"]}
+    assert {p.name for p in plant["blank"] | plant["dups"]} <= moved
+    for _, dst in doc["quarantined"]:
+        assert Path(dst).is_file() and QUARANTINE in Path(dst).parts
+    assert (work / QUARANTINE / "manifest.jsonl").is_file()
+    # the quarantine folder is invisible to training readers; a re-review finds no blanks or duplicates
+    again = review_dataset(work, features="none")
+    assert not again.by_kind().get("blank") and not again.by_kind().get("duplicate")
+
+
+def test_pose_quality_flags(tmp_path):
+    rng = np.random.default_rng(1)
+    for label in ("up", "down"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            img = rng.integers(0, 255, (60, 80, 3)).astype(np.uint8)
+            Image.fromarray(img).save(tmp_path / label / f"{i}.png")
+            scores = [0.9] * 17 if i == 0 else ([0.1] * 12 + [0.9] * 5 if i == 1 else None)
+            kps = [] if scores is None else [{"name": f"k{j}", "x": 10 + j, "y": 20, "score": s}
+                                             for j, s in enumerate(scores)]
+            (tmp_path / label / f"{i}.json").write_text(json.dumps({"label": label, "keypoints": kps}))
+    res = review_dataset(tmp_path, features="none")
+    kinds = res.by_kind()
+    assert {(f.path.parent.name, f.path.name) for f in kinds["low_pose"]} == {("up", "1.png"), ("down", "1.png")}
+    assert {(f.path.parent.name, f.path.name) for f in kinds["no_pose"]} == {("up", "2.png"), ("down", "2.png")}
+    moved = quarantine(res)
+    assert len(moved) == 4 and not (tmp_path / "up" / "1.json").exists()
+    assert (tmp_path / QUARANTINE / "low_pose" / "up" / "1.json").is_file()
