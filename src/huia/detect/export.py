@@ -43,3 +43,21 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None
     # exact; tiny float scalars (hard-swish 3 and 1/6, the box scale 16, stride 4) stay float32 too
     return save_artifacts(art, out_dir, quantize=quantize or "float32", shard_bytes=DEFAULT_SHARD_BYTES,
                           quantize_min_size=2 if quantize in ("uint8", "uint16", "float16") else 0)
+
+
+def export_pretrained(out_dir: str | Path, labels: list[str], coco_channels: list[int], *, input_size: int = 320,
+                      quantize: str | None = None, score_threshold: float = 0.3) -> Path:
+    """The bundled COCO CenterNet re-wired as a huia detector for some COCO classes, without training (e.g.
+    ``["person"], [0]``): a zero-shot baseline, and a small real detector for testing the browser plumbing."""
+    from huia.detect.model import adapt_centernet, load_base_artifacts
+    from huia.detect.train import model_metadata
+    from huia.tfjs.artifacts import save_artifacts
+
+    if len(labels) != len(coco_channels):
+        raise HuiaError(f"{len(labels)} labels but {len(coco_channels)} COCO channels")
+    art = adapt_centernet(load_base_artifacts(), input_size=input_size, class_channels=list(coco_channels))
+    art.quantization = {}
+    art.user_defined_metadata = model_metadata(list(labels), input_size, score_threshold)
+    art.user_defined_metadata["huia"]["quantization"] = quantize or "float32"
+    return save_artifacts(art, out_dir, quantize=quantize or "float32",
+                          quantize_min_size=2 if quantize in ("uint8", "uint16", "float16") else 0)

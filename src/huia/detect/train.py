@@ -141,8 +141,10 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
-def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False) -> dict:
-    """Train (or resume) a run; returns the held-out metrics. See the module docstring."""
+def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_after_epochs: int | None = None
+          ) -> dict | None:
+    """Train (or resume) a run; returns the held-out metrics. See the module docstring.
+    ``stop_after_epochs``: return None after that many epochs of this call, as if interrupted (tests resume)."""
     from huia.data.augment import sample_rng
     from huia.data.split import sample_key
     from huia.train.common import RunDir, progress, seed_everything
@@ -241,6 +243,9 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False) -> dict:
         c["_elapsed"] = prior + time.time() - t_start
         run.save_config(c)
         run.save_checkpoint(model, opt, epoch=epoch, step=step)
+        if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs and epoch + 1 < cfg.epochs:
+            bar.close()
+            return None
     bar.close()
     elapsed = float(run.load_config().get("_elapsed", time.time() - t_start))
     return finish(run, model, test_s, names, cfg, train_seconds=elapsed)
@@ -265,13 +270,15 @@ def finish(run, model: CenterNetDetector, test_s, names, cfg: TrainConfig, *, tr
 
 
 def model_metadata(names: list[str], input_size: int, score_threshold: float) -> dict:
-    """userDefinedMetadata of a huia detector: all the browser needs to turn outputs into boxes."""
-    return {"huia": {"task": "detect", "architecture": "centernet-mobilenetv3", "labels": list(names),
+    """userDefinedMetadata of a huia detector: all the browser needs to turn outputs into boxes
+    (web/js/detector.js reads the "huia" part; "task"/"labels" at the top are for model listings)."""
+    return {"task": "detect", "labels": list(names),
+            "huia": {"task": "detect", "architecture": "centernet-mobilenetv3", "labels": list(names),
                      "input_size": [input_size, input_size], "input_name": INPUT,
                      "normalization": {"range": [0, 255], "channels": "RGB", "resize": "stretch-bilinear"},
                      "score_threshold": score_threshold,
-                     "postprocessing": {"output": "tower_0/detections", "row": ["xmin", "ymin", "xmax", "ymax",
-                                                                                  "score", "class"],
+                     "postprocessing": {"output": "tower_0/detections",
+                                        "row": ["xmin", "ymin", "xmax", "ymax", "score", "class"],
                                         "coordinates": "input pixels; scale x by width/input, y by height/input",
                                         "peaks": "3x3 max-pool, top 100", "nms": "none (CenterNet peaks)"}}}
 

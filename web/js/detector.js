@@ -1,0 +1,70 @@
+// A huia detector in the browser: load an exported model, run it on a video/image/canvas, get boxes.
+//
+// The decoding (3x3 peak picking, top 100, boxes from the distance head) runs INSIDE the exported graph
+// (`tower_0/detections`, rows of [xmin, ymin, xmax, ymax, score, class] in input pixels), so the only
+// post-processing here is the same as Python's huia.detect.model.rows_to_detections: keep score >= threshold,
+// scale x by width/input and y by height/input, clip to the image, drop empty boxes. No DOM access at import
+// time, so Node (tests) can import `rowsToBoxes` directly.
+
+/** Read a detector's userDefinedMetadata.huia (labels, input size, threshold, output name). */
+export function detectorMeta(userDefinedMetadata) {
+  const meta = (userDefinedMetadata || {}).huia;
+  if (!meta || meta.task !== 'detect') throw new Error('not a huia detector (userDefinedMetadata.huia.task != "detect")');
+  return {
+    labels: meta.labels,
+    inputSize: meta.input_size[0],
+    inputName: meta.input_name || 'tower_0/images',
+    output: (meta.postprocessing || {}).output || 'tower_0/detections',
+    scoreThreshold: meta.score_threshold ?? 0.3,
+  };
+}
+
+/**
+ * rows: flat [K*6] numbers (xmin, ymin, xmax, ymax, score, class) in input pixels, best first.
+ * Returns [{box: [xmin, ymin, xmax, ymax], label, score, classId}] in image pixels.
+ */
+export function rowsToBoxes(rows, width, height, inputSize, labels, threshold = 0, maxDetections = 100) {
+  const out = [];
+  const sx = width / inputSize; const sy = height / inputSize;
+  const clip = (v, hi) => Math.min(Math.max(v, 0), hi);
+  const f = (v) => Math.fround(v);
+  for (let i = 0; i + 5 < rows.length && out.length < maxDetections; i += 6) {
+    const score = rows[i + 4];
+    if (!(score >= threshold)) continue;
+    const x1 = clip(f(rows[i] * f(sx)), width); const y1 = clip(f(rows[i + 1] * f(sy)), height);
+    const x2 = clip(f(rows[i + 2] * f(sx)), width); const y2 = clip(f(rows[i + 3] * f(sy)), height);
+    if (!(x2 > x1 && y2 > y1)) continue;
+    const classId = Math.round(rows[i + 5]);
+    out.push({ box: [x1, y1, x2, y2], label: labels[classId] ?? String(classId), score, classId });
+  }
+  return out;
+}
+
+/**
+ * Load an exported detector (URL of model.json) with the page's tf namespace.
+ * Returns {meta, detect(source, {threshold}) -> Promise<boxes>, dispose()}.
+ */
+export async function loadDetector(tf, url) {
+  const model = await tf.loadGraphModel(url);
+  const meta = detectorMeta(model.metadata || model.userDefinedMetadata || (model.artifacts || {}).userDefinedMetadata);
+  const n = meta.inputSize;
+  async function detect(source, { threshold = meta.scoreThreshold } = {}) {
+    const width = source.videoWidth || source.naturalWidth || source.width;
+    const height = source.videoHeight || source.naturalHeight || source.height;
+    const input = tf.tidy(() => {
+      const img = tf.browser.fromPixels(source).toFloat();
+      // stretch with half-pixel centres, as Python's cv2.resize(INTER_LINEAR) in huia.detect.model.preprocess
+      return tf.image.resizeBilinear(img, [n, n], false, true).expandDims(0);
+    });
+    const t = model.execute({ [meta.inputName]: input }, meta.output);
+    const rows = await t.data();
+    input.dispose(); t.dispose();
+    return rowsToBoxes(rows, width, height, n, meta.labels, threshold);
+  }
+  return { meta, model, detect, dispose: () => model.dispose() };
+}
+
+/** Boxes in the {x1, y1, x2, y2, label, score} form web/js/draw.js drawBoxes() takes. */
+export function toDrawBoxes(boxes) {
+  return boxes.map((b) => ({ x1: b.box[0], y1: b.box[1], x2: b.box[2], y2: b.box[3], label: b.label, score: b.score }));
+}
