@@ -240,3 +240,10 @@ def test_huia_serve_process(tmp_path):
         proc.terminate()
         out = proc.communicate(timeout=10)[0].decode()
     assert f"http://127.0.0.1:{port}/m/model.json" in out and "http://localhost:3000" in out
+
+
+def test_loopback_studio_refuses_foreign_host_header(server):
+    """DNS rebinding: a page on attacker.example resolving to 127.0.0.1 sends Host: attacker.example."""
+    r = httpx.get(server.url + "/api/datasets", headers={"Host": "attacker.example:1234"})
+    assert r.status_code == 400
+    assert httpx.get(server.url.replace("127.0.0.1", "localhost") + "/api/health").status_code == 200

@@ -139,9 +139,11 @@ def _builtin_models(d: Path) -> list[dict]:
     return out
 
 
-def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_upload: int = DEFAULT_MAX_UPLOAD):
+def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_upload: int = DEFAULT_MAX_UPLOAD,
+               allowed_hosts: list[str] | None = None):
     """The studio ASGI app. `data_dir` holds datasets/ (captures) and exports/ (user models served under
-    /models/user/); nothing is ever read or written outside it or web/."""
+    /models/user/); nothing is ever read or written outside it or web/. `allowed_hosts` (Host header names, e.g.
+    ["127.0.0.1", "localhost"]) blocks DNS-rebinding pages from talking to a loopback-only studio."""
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     web = Path(web_dir).resolve() if web_dir else paths.WEB_DIR.resolve()
@@ -228,5 +230,9 @@ def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_u
     # Isolation headers outermost so even a 413 from the body limiter carries them.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_upload)
     app.add_middleware(SameOriginWritesMiddleware)
+    if allowed_hosts:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     app.add_middleware(IsolationHeadersMiddleware)
     return app

@@ -26,7 +26,9 @@ def _cmd_studio(args: argparse.Namespace) -> int:
               file=sys.stderr)
     data = Path(args.data)
     try:
-        app = create_app(data, max_upload=int(args.max_upload * 1024 * 1024))
+        loopback = args.host in ("127.0.0.1", "localhost", "::1")
+        app = create_app(data, max_upload=int(args.max_upload * 1024 * 1024),
+                         allowed_hosts=["127.0.0.1", "localhost", "[::1]", "::1"] if loopback else None)
     except OSError as exc:
         raise HuiaError(f"cannot use the data folder: {exc.strerror}", data) from None
     sock = bind_socket(args.host, args.port)
