@@ -147,3 +147,38 @@ def test_capture_page_tensors_flat(studio_server, page):
     assert frames >= 500
     assert page.evaluate("window.__huia.captured") >= 1
     assert after == before
+
+
+def test_capture_page_without_camera_still_reviews(studio_server, page, out_dir):
+    """Camera refused: a clear message, capture disabled, but the dataset can still be reviewed and cleaned."""
+    import io
+    import urllib.request
+    import uuid
+
+    ds = "e2e-nocam"
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(buf, "JPEG")
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"\r\n\r\nblank\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"b.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + buf.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    urllib.request.urlopen(urllib.request.Request(f"{studio_server.url}/api/datasets", method="POST",
+                           data=b'{"name": "e2e-nocam"}', headers={"content-type": "application/json"}))
+    urllib.request.urlopen(urllib.request.Request(
+        f"{studio_server.url}/api/datasets/{ds}/samples", data=body, method="POST",
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"}))
+
+    page.add_init_script("navigator.mediaDevices.getUserMedia = () => "
+                         "Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))")
+    page.goto(f"{studio_server.url}/capture.html?dataset={ds}")
+    page.wait_for_function("window.__huia && window.__huia.ready")
+    assert "camera" in page.inner_text("#errors") and "Permission denied" in page.inner_text("#errors")
+    assert page.is_disabled("#capture-now") and page.is_disabled("#timer-toggle")
+    page.wait_for_selector("#grid figure.nopose")  # the blank frame, flagged: no keypoints
+    page.click("#select-nopose")
+    page.click("#delete-selected")
+    page.wait_for_function("document.querySelectorAll('#grid figure').length === 0")
+    assert studio_server.get_json(f"/api/datasets/{ds}/samples")["total"] == 0
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(out_dir / "capture_no_camera.png"))
+    assert page.evaluate("window.__huia.capture().then(() => 'ok', (e) => e.message)") != "ok"

@@ -123,8 +123,8 @@ function renderClasses() {
     ul.append(li);
   }
   $('active-label').textContent = state.active ? `→ ${state.active}` : 'no class: add one';
-  $('capture-now').disabled = !state.active;
-  $('timer-toggle').disabled = !state.active && !state.timer;
+  $('capture-now').disabled = !state.active || !state.cameraOk;
+  $('timer-toggle').disabled = (!state.active || !state.cameraOk) && !state.timer;
   // review filter + "move to" options follow the class list
   const filter = $('review-filter');
   const keep = filter.value;
@@ -553,6 +553,7 @@ async function main() {
   try {
     await openCamera(video);
     state.cameraOk = true;
+    renderClasses();
     fitStage();
     window.addEventListener('resize', fitStage);
   } catch (e) {
