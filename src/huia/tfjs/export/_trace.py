@@ -2,12 +2,11 @@
 
 Why torch.fx: it gives the real data flow of a module (residual adds, concats, custom ``forward``s) without
 running a tracer through every tensor op, and it stops at ``torch.nn`` leaf modules, which is exactly the level
-at which TF.js ops and Keras layers exist. ShapeProp adds every intermediate shape from one example input.
+at which TF.js ops and Keras layers exist. Shapes of every intermediate tensor come from one example input.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import operator
 from dataclasses import dataclass, field
@@ -391,15 +390,15 @@ class _ShapeRecorder(torch.fx.Interpreter):
 
 
 def _propagate_shapes(gm: torch.fx.GraphModule, example: torch.Tensor) -> None:
-    """Shapes only matter, so run on the meta device (no arithmetic: instant even for big models); fall back to
-    a real run for ops without meta kernels."""
-    try:
-        meta_gm = copy.deepcopy(gm).to("meta")
-        _ShapeRecorder(meta_gm, graph=gm.graph).run(example.to("meta"))
-        return
-    except Exception:  # noqa: BLE001 - any failure: retry for real, which raises the user-facing error
-        for n in gm.graph.nodes:
-            n.meta.pop("tensor_meta", None)
+    """One real forward pass on a single sample (the exported model has a free batch axis anyway). The meta
+    device would skip the arithmetic but costs seconds of one-time imports, more than a small model's forward."""
+    if example.ndim > 0 and example.shape[0] > 1:
+        try:
+            _ShapeRecorder(gm).run(example[:1])
+            return
+        except Exception:  # noqa: BLE001 - a module that mixes the batch axis: use the example as given
+            for n in gm.graph.nodes:
+                n.meta.pop("tensor_meta", None)
     _ShapeRecorder(gm).run(example)
 
 
