@@ -298,7 +298,7 @@ def test_user_models_listed_and_served(client):
     exp = client.data_dir / "exports" / "my-poses"
     exp.mkdir(parents=True)
     (exp / "model.json").write_text(json.dumps({"format": "layers-model", "userDefinedMetadata": {
-        "task": "classify", "description": "4 poses"}}))
+        "huia": {"task": "classify"}, "description": "4 poses"}}))
     (exp / "group1-shard1of1.bin").write_bytes(b"\0" * 16)
     models = client.get("/api/models")
     if models.status_code == 200:
@@ -306,6 +306,8 @@ def test_user_models_listed_and_served(client):
         if (paths.HUMAN_MODELS_DIR).is_dir():
             assert ("builtin", "movenet-lightning") in names
         assert ("user", "my-poses") in names
+        mine = next(m for m in models.json()["models"] if m["name"] == "my-poses")
+        assert mine["kind"] == "classify" and mine["url"] == "/models/user/my-poses/model.json"
     r = client.get("/models/user/my-poses/model.json")
     assert r.status_code == 200 and r.json()["format"] == "layers-model" and r.headers["cache-control"] == "no-cache"
     r = client.get("/models/user/my-poses/group1-shard1of1.bin")

@@ -118,8 +118,9 @@ def _user_models(data_dir: Path) -> list[dict]:
                 except (OSError, ValueError):
                     doc = {}
                 meta = doc.get("userDefinedMetadata") or {}
+                huia_meta = meta.get("huia") if isinstance(meta.get("huia"), dict) else {}
                 out.append({"name": d.name, "source": "user", "format": doc.get("format"),
-                            "kind": meta.get("task") or meta.get("kind") or "user",
+                            "kind": huia_meta.get("task") or meta.get("task") or meta.get("kind") or "user",
                             "description": meta.get("description", ""),
                             "url": f"/models/user/{d.name}/model.json", "metadata": meta})
     return out
