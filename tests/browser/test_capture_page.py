@@ -134,12 +134,13 @@ def test_capture_page_tensors_flat(studio_server, page):
     open_capture(page, studio_server, "e2e-memory")
     add_class(page, "a")
     page.evaluate("window.__huia.waitFrames(20)")
-    before = page.evaluate("window.__huia.numTensors()")
+    before = page.evaluate("window.__huia.tensorsBetweenFrames()")
     page.evaluate("window.__huia.startTimer(1)")
     frames0 = page.evaluate("window.__huia.frames")
     page.evaluate("window.__huia.waitFrames(500)", )
     page.evaluate("window.__huia.stopTimer()")
-    after = page.evaluate("window.__huia.numTensors()")
+    page.wait_for_function("window.__huia.pending === 0")
+    after = page.evaluate("window.__huia.tensorsBetweenFrames()")
     frames = page.evaluate("window.__huia.frames") - frames0
     fps = page.evaluate("window.__huia.fps")
     print(f"numTensors {before} -> {after} over {frames} frames ({fps:.1f} FPS), "

@@ -26,6 +26,7 @@ const state = {
   frames: 0,
   lastPoses: [],
   requests: [], // pending capture requests, served by the frame loop
+  frameWaiters: [], // resolved with tf.memory().numTensors at the end of the next frame
   captured: 0,
   pending: 0,
   skipped: 0,
@@ -254,6 +255,8 @@ async function loop(gen) {
     ctx.clearRect(0, 0, overlay.width, overlay.height);
     drawPoses(ctx, poses, { minScore: 0.3, lineWidth: Math.max(2, overlay.width / 160) });
     fps.tick();
+    // between two frames no tensor of the pipeline is alive: the right moment to count them
+    for (const w of state.frameWaiters.splice(0)) w(state.tf.memory().numTensors);
     if (state.frames % 10 === 0) {
       $('fps').textContent = `${fps.fps.toFixed(1)} FPS`;
       $('pose-score').textContent = poses.length ? poses[0].score.toFixed(2) : 'none';
@@ -502,6 +505,8 @@ window.__huia = {
   get model() { return state.modelName; },
   get timerRunning() { return !!state.timer; },
   numTensors() { return state.tf ? state.tf.memory().numTensors : null; },
+  /** numTensors measured by the frame loop between two frames (no frame's tensors in flight). */
+  tensorsBetweenFrames() { return new Promise((r) => state.frameWaiters.push(r)); },
   /** Capture the next frame into the active class; resolves with the server's sample info. */
   capture() { return requestCapture('manual'); },
   startTimer(seconds) { if (seconds) $('interval').value = String(seconds); startTimer(); },
