@@ -35,13 +35,26 @@ def _cmd_studio(args: argparse.Namespace) -> int:
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
     url = f"http://{shown_host}:{args.port}/"
     print(f"huia studio: {url}  (data: {data.resolve()}; Ctrl+C to stop)", flush=True)
-    if not args.no_browser:
+    if not args.no_browser and _has_gui():
         threading.Timer(1.0, lambda: webbrowser.open(url)).start()
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("huia studio: note: browsers only allow the camera on localhost or https; from another machine use "
+              "an SSH tunnel (ssh -L 8000:127.0.0.1:8000 ...) or a TLS proxy", file=sys.stderr)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                             timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     return 0 if server.started else 1
+
+
+def _has_gui() -> bool:
+    """Open a tab only where there is a desktop: on a headless Linux box webbrowser would start a terminal browser
+    (lynx/w3m) that takes over the console."""
+    import os
+
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def bind_socket(host: str, port: int):
