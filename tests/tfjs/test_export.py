@@ -502,3 +502,18 @@ def test_exports_run_in_huia_graph_executor(tmp_path):
         got = model(nhwc(x) if x.ndim == 4 else x.numpy())
         for (key, g), w in zip(got.items(), torch_outputs(net, x)):
             assert np.abs(np.asarray(g) - w).max() <= TOL, (name, key)
+
+
+@pytest.mark.parametrize("fmt", ["graph", "layers"])
+def test_prelu_and_elu(node_modules, fmt, tmp_path):
+    torch.manual_seed(12)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3), nn.PReLU(6), nn.Conv2d(6, 4, 1), nn.PReLU(), nn.ELU(), nn.Flatten(),
+                        nn.Linear(4 * 6 * 6, 5), nn.PReLU(5)).eval()
+    for m in net:
+        if isinstance(m, nn.PReLU):
+            m.weight.data.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 3, 8, 8)
+    fn = export_graph_model if fmt == "graph" else export_layers_model
+    path = fn(net, x if fmt == "graph" else tuple(x.shape), tmp_path / fmt)
+    got = run_tfjs(path, nhwc(x), kind=fmt)
+    assert_close(got, torch_outputs(net, x))

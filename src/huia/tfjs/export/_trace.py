@@ -86,7 +86,7 @@ ACTIVATION_METHODS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
 PASSTHROUGH_METHODS = {"contiguous", "clone", "float"}
 
 SUPPORTED_HINT = ("supported: Conv2d (incl. depthwise/grouped), BatchNorm1d/2d, ReLU, ReLU6, Sigmoid, Hardswish, "
-                  "Hardsigmoid, LeakyReLU, Tanh, SiLU, Softmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Linear, "
+                  "Hardsigmoid, LeakyReLU, PReLU, ELU, Tanh, SiLU, Softmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Linear, "
                   "Dropout, Flatten, Upsample/interpolate, Identity, add/sub/mul/div, clamp, cat, mean over H,W, "
                   "constant buffers as operands")
 
@@ -168,6 +168,12 @@ def _describe_module(node, m, gm) -> Op:
         return Op(node, "act", [x], dict(fn="leaky_relu", alpha=float(m.negative_slope)), m)
     if isinstance(m, nn.Hardtanh) and float(m.min_val) == 0.0 and float(m.max_val) == 6.0:
         return Op(node, "act", [x], dict(fn="relu6"), m)
+    if isinstance(m, nn.ELU):
+        if float(m.alpha) != 1.0:
+            raise HuiaError(f"cannot export module {node.target!r}: ELU(alpha={m.alpha}) (TF.js's elu has alpha 1)")
+        return Op(node, "act", [x], dict(fn="elu"), m)
+    if isinstance(m, nn.PReLU):
+        return Op(node, "prelu", [x], dict(alpha=m.weight.detach().float().cpu().numpy()), m)
     if isinstance(m, nn.Softmax):
         return Op(node, "softmax", [x], dict(dim=m.dim), m)
     if isinstance(m, nn.Conv2d):

@@ -25,7 +25,7 @@ from huia.tfjs.export._trace import (NCHW_TO_NHWC_AXIS, Op, flatten_feeds_only_l
 
 # Activations TF.js can fuse into a conv / matmul (fused_ops[1]) and their TF op names.
 FUSABLE = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "leaky_relu": "LeakyRelu"}
-SIMPLE_ACT = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+SIMPLE_ACT = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "tanh": "Tanh", "elu": "Elu"}
 FLOAT32_LOWEST = np.finfo(np.float32).min  # "minus infinity" for max-pool padding that survives quantization
 TF_PRODUCER = 1482
 
@@ -297,6 +297,16 @@ class _GraphExporter:
     def op_act(self, op: Op):
         x = op.inputs[0]
         self.env[op.node] = _Val(self._act(op, self.operand(x), _base_name(op)), shape_of(op.node))
+
+    def op_prelu(self, op: Op):
+        alpha = op.params["alpha"]
+        shape = shape_of(op.inputs[0])
+        if alpha.size > 1 and (len(shape) < 2 or alpha.size != shape[1]):
+            raise HuiaError(f"cannot export {op.where}: PReLU with {alpha.size} parameters on shape {list(shape)}")
+        name = _base_name(op)
+        a = self.b.const(f"{name}/alpha", alpha.reshape(-1) if alpha.size > 1 else alpha.reshape(()))
+        out = self.b.node(f"{name}/Prelu", "Prelu", [self.operand(op.inputs[0]), a], {"T": T_FLOAT})
+        self.env[op.node] = _Val(out, shape_of(op.node))
 
     def op_softmax(self, op: Op):
         shape = shape_of(op.inputs[0])

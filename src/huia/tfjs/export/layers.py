@@ -29,7 +29,7 @@ TFJS_LAYERS_VERSION = "tfjs-layers 4.22.0"
 _GLOROT = {"class_name": "GlorotUniform", "config": {"seed": None}}
 _ZEROS = {"class_name": "Zeros", "config": {}}
 _ONES = {"class_name": "Ones", "config": {}}
-ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "silu": "swish"}
+ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "silu": "swish", "elu": "elu"}
 
 
 @dataclass
@@ -260,6 +260,21 @@ class _LayersExporter:
         x = self.ref(op.inputs[0])
         out = self._act(fn, x, self.lname(op), op.params.get("alpha"))
         self.env[op.node] = _LVal(out, shape_of(op.node))
+
+    def op_prelu(self, op: Op):
+        alpha = op.params["alpha"]
+        shape = shape_of(op.inputs[0])
+        if len(shape) not in (2, 4) or alpha.size not in (1, shape[1]):
+            raise HuiaError(f"cannot export {op.where}: PReLU with {alpha.size} parameters on shape {list(shape)}")
+        c = shape[1]
+        per_channel = np.broadcast_to(alpha.reshape(-1), (c,)).astype(np.float32)
+        x = self.ref(op.inputs[0])
+        if len(shape) == 4:  # one alpha per channel, shared over H and W
+            cfg, w = {"shared_axes": [1, 2]}, per_channel.reshape(1, 1, c)
+        else:
+            cfg, w = {"shared_axes": None}, per_channel
+        cfg.update(alpha_initializer=_ZEROS, alpha_regularizer=None, alpha_constraint=None)
+        self.env[op.node] = _LVal(self.add("PReLU", self.lname(op), cfg, [x], {"alpha": w}), shape_of(op.node))
 
     def op_softmax(self, op: Op):
         shape = shape_of(op.inputs[0])
