@@ -12,9 +12,4 @@ __all__ = ["Keypoint", "Pose", "COCO_NAMES", "keypoint_spec", "signal_spec", "es
            "list_estimators"]
 
 
-def __getattr__(name):  # lazy: importing huia.pose must not load torch or the models
-    if name in ("estimate", "create_estimator", "list_estimators"):
-        from huia.pose import estimate as _est
-
-        return getattr(_est, name)
-    raise AttributeError(name)
+from huia.pose.estimate import create_estimator, estimate, list_estimators  # noqa: E402  (function shadows module)

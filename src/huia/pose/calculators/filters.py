@@ -57,7 +57,7 @@ class OneEuroFilter:
         self.frequency = float(frequency)
         self.x = LowPassFilter(self._alpha(self.min_cutoff))
         self.dx = LowPassFilter(self._alpha(self.d_cutoff))
-        self.last_t: float | None = None
+        self.last_t = 0.0  # as MediaPipe / TF.js: time 0 means "unset", a frame at t=0 passes through untouched
 
     def _alpha(self, cutoff):
         return 1.0 / (1.0 + self.frequency / (2 * math.pi * cutoff))
@@ -65,13 +65,13 @@ class OneEuroFilter:
     def reset(self) -> None:
         self.x.reset()
         self.dx.reset()
-        self.last_t = None
+        self.last_t = 0.0
 
     def apply(self, value, t: float):
         value = np.asarray(value, dtype=np.float64)
-        if self.last_t is not None:
-            if t <= self.last_t:
-                return value
+        if self.last_t >= t:
+            return value
+        if self.last_t != 0 and t != 0:
             self.frequency = 1.0 / (t - self.last_t)
         self.last_t = t
         dvalue = (value - self.x.raw) * self.frequency if self.x.initialized else np.zeros_like(value)

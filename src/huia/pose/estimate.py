@@ -1,0 +1,145 @@
+"""One entry point for every pose model: a small registry (timm-style `create_estimator`) and `estimate()`.
+
+    estimate(image, model="movenet-lightning")            # one person
+    estimate(image, model="posenet", multi=True)          # many people, PersonLab greedy decoding
+    create_estimator("movenet-thunder").estimate(frame, t=seconds)   # video: crop tracking + smoothing
+
+All estimators return poses in input-image pixels with COCO-17 keypoint names (BlazePose keeps its 33 landmarks in
+`pose.extra["landmarks"]`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from huia.errors import HuiaError
+from huia.pose.types import Pose
+
+_REGISTRY: dict[str, Callable] = {}
+_DESCRIPTIONS: dict[str, str] = {}
+
+
+def register(name: str, description: str):
+    def deco(fn):
+        _REGISTRY[name] = fn
+        _DESCRIPTIONS[name] = description
+        return fn
+
+    return deco
+
+
+def list_estimators() -> dict[str, str]:
+    """name -> one-line description."""
+    return dict(_DESCRIPTIONS)
+
+
+@lru_cache(maxsize=None)
+def load_bundled(name: str):
+    """A bundled TF.js graph model as a huia GraphModel (cached per process: loading takes a moment)."""
+    from huia.models import load_model
+
+    return load_model(name)
+
+
+@register("movenet-lightning", "MoveNet SinglePose Lightning, 192 px, one person (fast)")
+def _movenet_lightning(multi: bool = False, **opts):
+    from huia.pose.movenet import MoveNetMultiPose, MoveNetSinglePose
+
+    if multi:
+        return MoveNetMultiPose(**_pick(opts, "flip_horizontal", "max_poses", "min_pose_score"))
+    return MoveNetSinglePose("lightning", **_pick(opts, "flip_horizontal", "smoothing"))
+
+
+@register("movenet-thunder", "MoveNet SinglePose Thunder, 256 px, one person (accurate)")
+def _movenet_thunder(multi: bool = False, **opts):
+    from huia.pose.movenet import MoveNetMultiPose, MoveNetSinglePose
+
+    if multi:
+        return MoveNetMultiPose(**_pick(opts, "flip_horizontal", "max_poses", "min_pose_score"))
+    return MoveNetSinglePose("thunder", **_pick(opts, "flip_horizontal", "smoothing"))
+
+
+@register("movenet-multipose", "MoveNet MultiPose Lightning, up to 6 people with boxes")
+def _movenet_multipose(multi: bool = True, **opts):
+    from huia.pose.movenet import MoveNetMultiPose
+
+    return MoveNetMultiPose(**_pick(opts, "flip_horizontal", "max_poses", "min_pose_score"))
+
+
+@register("posenet", "PoseNet MobileNetV1 (output stride 8/16/32), single or multi-person decoding")
+def _posenet(multi: bool = False, **opts):
+    from huia.pose.posenet.model import PoseNet
+
+    return PoseNet(multi=multi, **_pick(opts, "output_stride", "input_resolution", "image_scale_factor",
+                                        "flip_horizontal", "max_poses", "score_threshold", "nms_radius",
+                                        "smoothing"))
+
+
+@register("blazepose", "BlazePose full: person detector + 33 landmarks (also as COCO-17), one person")
+def _blazepose(multi: bool = False, **opts):
+    from huia.pose.blazepose import BlazePose
+
+    return BlazePose(**_pick(opts, "flip_horizontal", "smoothing", "min_detection_score"))
+
+
+def _pick(opts: dict, *names: str) -> dict:
+    return {k: opts[k] for k in names if k in opts and opts[k] is not None}
+
+
+def create_estimator(model: str = "movenet-lightning", multi: bool = False, **opts):
+    """A stateful estimator with `.estimate(image, t=None) -> list[Pose]` and `.reset()`."""
+    if model not in _REGISTRY:
+        raise HuiaError(f"unknown pose model {model!r} (choose from {', '.join(sorted(_REGISTRY))})")
+    return _REGISTRY[model](multi=multi, **opts)
+
+
+def load_rgb(image) -> np.ndarray:
+    """A path or an array -> H x W x 3 RGB uint8 (HuiaError naming the file when it cannot be read)."""
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        try:
+            from huia.data.images import load_image  # H5's loader (truncated-JPEG handling)
+        except ImportError:  # pragma: no cover - data package absent
+            load_image = None
+        if load_image is not None:
+            return load_image(path)
+        import cv2
+
+        if not path.is_file():
+            raise HuiaError("no such file", path)
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise HuiaError("cannot read as an image", path)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] not in (3, 4) or img.shape[0] == 0 or img.shape[1] == 0:
+        raise HuiaError(f"expected an H x W x 3 RGB image, got shape {tuple(img.shape)}")
+    img = img[:, :, :3]
+    if img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    return img
+
+
+_CACHE: dict = {}
+
+
+def estimate(image, model: str = "movenet-lightning", multi: bool = False, **opts) -> list[Pose]:
+    """Poses in one image (path or HxWx3 RGB uint8), in input-image pixels.
+
+    PoseNet options: output_stride (8/16/32), input_resolution or image_scale_factor, flip_horizontal, max_poses,
+    score_threshold, nms_radius. MoveNet/BlazePose: flip_horizontal. `multi=True` = several people (PoseNet's
+    multi-person decoding, or MoveNet MultiPose for the movenet models).
+    """
+    img = load_rgb(image)
+    key = (model, multi, tuple(sorted(opts.items())))
+    est = _CACHE.get(key)
+    if est is None:
+        est = _CACHE[key] = create_estimator(model, multi=multi, **opts)
+    est.reset()
+    return est.estimate(img)
