@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "huia.export_cli",
     "huia.classify.cli",
     "huia.detect.cli",
+    "huia.pose.cli",
 ]
 
 

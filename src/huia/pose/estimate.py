@@ -76,7 +76,7 @@ def _posenet(multi: bool = False, **opts):
 
     return PoseNet(multi=multi, **_pick(opts, "output_stride", "input_resolution", "image_scale_factor",
                                         "flip_horizontal", "max_poses", "score_threshold", "nms_radius",
-                                        "smoothing"))
+                                        "min_pose_score", "smoothing"))
 
 
 @register("blazepose", "BlazePose full: person detector + 33 landmarks (also as COCO-17), one person")

@@ -30,6 +30,7 @@ from huia.pose.types import Pose
 
 MOBILENET_V1_STRIDES = [2, 1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1]
 BUNDLED_STRIDE = 16
+MIN_MULTI_POSE_SCORE = 0.15
 DEFAULT_INPUT_RESOLUTION = 385  # what the bundled graph was exported at (any k * stride + 1 works)
 OUTPUTS = {
     "heatmap": "MobilenetV1/heatmap_2/BiasAdd",
@@ -143,7 +144,8 @@ class PoseNet:
 
     def __init__(self, multi: bool = False, output_stride: int = 16, input_resolution=None,
                  image_scale_factor: float | None = None, flip_horizontal: bool = False, max_poses: int = 5,
-                 score_threshold: float = 0.5, nms_radius: float = 20, smoothing: bool = False, model=None):
+                 score_threshold: float = 0.5, nms_radius: float = 20, min_pose_score: float | None = None,
+                 smoothing: bool = False, model=None):
         self.multi = multi
         self.output_stride = check_stride(int(output_stride))
         if image_scale_factor is not None and not (0.05 <= float(image_scale_factor) <= 2.0):
@@ -158,6 +160,9 @@ class PoseNet:
         if max_poses <= 0:
             raise HuiaError(f"max_poses must be > 0, got {max_poses}")
         self.max_poses, self.score_threshold, self.nms_radius = int(max_poses), float(score_threshold), nms_radius
+        # multi-person: the decoder returns up to max_poses poses whatever their instance score (its roots only
+        # need score_threshold); like the PoseNet demos, drop the weak leftovers (0.15 = the demo's default)
+        self.min_pose_score = (MIN_MULTI_POSE_SCORE if multi else 0.0) if min_pose_score is None else min_pose_score
         self.model = model if model is not None else load_posenet_graph(self.output_stride)
         self.smoothing = smoothing
         self._smoother = None
@@ -199,7 +204,7 @@ class PoseNet:
         else:
             poses = [decode_single_pose(maps["heatmap"], maps["offsets"], self.output_stride)]
         w = img.shape[1]
-        poses = [p.scaled(sx, sy, -left, -top) for p in poses]
+        poses = [p.scaled(sx, sy, -left, -top) for p in poses if p.score >= self.min_pose_score]
         if self.flip_horizontal:
             poses = [p.flipped(w) for p in poses]
         if self.smoothing and t is not None and not self.multi and poses:
