@@ -517,3 +517,30 @@ def test_prelu_and_elu(node_modules, fmt, tmp_path):
     path = fn(net, x if fmt == "graph" else tuple(x.shape), tmp_path / fmt)
     got = run_tfjs(path, nhwc(x), kind=fmt)
     assert_close(got, torch_outputs(net, x))
+
+
+class PoolVariants(nn.Module):
+    """torch pooling corner cases TF has no single op for: ceil_mode windows, count_include_pad=False borders,
+    asymmetric kernels (graph export: padding + VALID pooling + a divisor correction map)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pools = nn.ModuleDict({
+            "avg_exclude_pad": nn.AvgPool2d(3, 2, 1, count_include_pad=False),
+            "avg_ceil": nn.AvgPool2d(2, 2, ceil_mode=True),
+            "avg_ceil_pad": nn.AvgPool2d(3, 2, 1, ceil_mode=True),
+            "max_ceil": nn.MaxPool2d(3, 2, 0, ceil_mode=True),
+            "max_ceil_pad": nn.MaxPool2d(2, 2, 1, ceil_mode=True),
+            "max_rect": nn.MaxPool2d((3, 2), (2, 1), (1, 0)),
+        })
+
+    def forward(self, x):
+        return {k: p(x) for k, p in self.pools.items()}
+
+
+@pytest.mark.parametrize("hw", [(9, 12), (10, 11)])
+def test_graph_pooling_variants(node_modules, hw, tmp_path):
+    net = PoolVariants().eval()
+    x = torch.randn(2, 3, *hw, generator=torch.Generator().manual_seed(13))
+    path = export_graph_model(net, x, tmp_path / "pools")
+    assert_close(run_tfjs(path, nhwc(x)), torch_outputs(net, x), names=list(net.pools))

@@ -99,6 +99,16 @@ def _base_name(op: Op) -> str:
     return str(n.target).replace(".", "/") if n.op == "call_module" else n.name
 
 
+def _avg_divisors(size: int, k: int, s: int, p: int, out: int, include_pad: bool) -> np.ndarray:
+    """torch's average-pooling divisor along one axis, per output position (see ATen AvgPoolKernel)."""
+    d = []
+    for o in range(out):
+        start = o * s - p
+        end = min(start + k, size + p)
+        d.append(end - start if include_pad else min(end, size) - max(start, 0))
+    return np.array(d, np.float64)
+
+
 class _GraphExporter:
     def __init__(self, traced, input_name: str, output_names: list[str]):
         self.t = traced
@@ -332,17 +342,7 @@ class _GraphExporter:
         pr2 = max(0, (ow - 1) * sw + kw - (w + pl))
         ref = x.ref
         padding = "VALID"
-        if tf_op == "AvgPool" and (pb2 > pb or pr2 > pr):
-            raise HuiaError(f"cannot export {op.where}: ceil_mode average pooling that adds windows is not supported")
-        if tf_op == "AvgPool" and not p["count_include_pad"] and (pt or pb or pl or pr):
-            # TF's SAME pooling excludes padding from the average: usable when it pads exactly like torch here
-            tf_oh, tf_ow = -(-h // sh), -(-w // sw)
-            tot_h, tot_w = max((tf_oh - 1) * sh + kh - h, 0), max((tf_ow - 1) * sw + kw - w, 0)
-            if (tf_oh, tf_ow) != (oh, ow) or tot_h // 2 != pt or tot_w // 2 != pl:
-                raise HuiaError(f"cannot export {op.where}: count_include_pad=False with this padding has no TF "
-                                "equivalent")
-            padding = "SAME"
-        elif pt or pb2 or pl or pr2:
+        if pt or pb2 or pl or pr2:
             pads = np.array([[0, 0], [pt, pb2], [pl, pr2], [0, 0]], np.int32)
             if tf_op == "MaxPool":
                 ref = self.b.node(f"{name}/pad", "PadV2", [ref, self.b.const(f"{name}/paddings", pads),
@@ -355,6 +355,15 @@ class _GraphExporter:
                                                              "data_format": {"s": _b64("NHWC")}})
         if shape_of(op.node)[2:] != (oh, ow):
             raise HuiaError(f"internal: pooling size mismatch at {op.where}")
+        if tf_op == "AvgPool":
+            # TF divided every window by kh*kw; torch divides by the window's size within the padded input
+            # (count_include_pad) or within the input, so rescale where they differ (borders, ceil_mode windows)
+            div = np.outer(_avg_divisors(h, kh, sh, pt, oh, p["count_include_pad"]),
+                           _avg_divisors(w, kw, sw, pl, ow, p["count_include_pad"]))
+            if np.any(div != kh * kw):
+                fix = (kh * kw / div).astype(np.float32).reshape(1, oh, ow, 1)
+                out = self.b.node(f"{name}/divisor", "Mul", [out, self.b.const(f"{name}/divisor_fix", fix)],
+                                  {"T": T_FLOAT})
         self.env[op.node] = _Val(out, shape_of(op.node))
 
     def op_maxpool(self, op: Op):
