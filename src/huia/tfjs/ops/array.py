@@ -324,3 +324,94 @@ def _sparse_to_dense(ctx: BuildContext) -> Op:
         out[tuple(idx.t())] = vals
         return out
     return Op(fn, [ctx.input(i) for i in range(4)])
+
+
+@register("Where")
+def _where(ctx: BuildContext) -> Op:
+    """Coordinates of true (non-zero) elements, [N, rank] int32 in row-major order (dynamic shape)."""
+    return Op(lambda x: torch.nonzero(x).to(torch.int32), [ctx.input(0)])
+
+
+@register("SpaceToBatchND")
+def _space_to_batch(ctx: BuildContext) -> Op:
+    """Older TF graphs express dilated (atrous) convs as SpaceToBatchND -> conv -> BatchToSpaceND."""
+    block = const_list(ctx, 1)
+    pads = np.asarray(ctx.const(2)).reshape(-1, 2).tolist()
+    m = len(block)
+
+    def fn(x):
+        tp = [0, 0] * (x.dim() - 1 - m)
+        for b, a in reversed(pads):
+            tp += [int(b), int(a)]
+        x = F.pad(x, tp) if any(tp) else x
+        n, rest = x.shape[0], list(x.shape[m + 1:])
+        shape = [n]
+        for i, b in enumerate(block):
+            shape += [x.shape[1 + i] // b, b]
+        y = x.reshape(shape + rest)
+        # -> [b_1..b_m, n, s_1..s_m, rest]
+        perm = [2 + 2 * i for i in range(m)] + [0] + [1 + 2 * i for i in range(m)] + \
+            list(range(1 + 2 * m, y.dim()))
+        y = y.permute(perm)
+        prod = 1
+        for b in block:
+            prod *= b
+        return y.reshape([n * prod] + [x.shape[1 + i] // block[i] for i in range(m)] + rest)
+    return Op(fn, [ctx.input(0)])
+
+
+@register("BatchToSpaceND")
+def _batch_to_space(ctx: BuildContext) -> Op:
+    block = const_list(ctx, 1)
+    crops = np.asarray(ctx.const(2)).reshape(-1, 2).tolist()
+    m = len(block)
+    prod = 1
+    for b in block:
+        prod *= b
+
+    def fn(x):
+        n = x.shape[0] // prod
+        spatial, rest = list(x.shape[1:m + 1]), list(x.shape[m + 1:])
+        y = x.reshape(list(block) + [n] + spatial + rest)
+        # -> [n, s_1, b_1, ..., s_m, b_m, rest]
+        perm = [m]
+        for i in range(m):
+            perm += [m + 1 + i, i]
+        perm += list(range(2 * m + 1, y.dim()))
+        y = y.permute(perm).reshape([n] + [s * b for s, b in zip(spatial, block)] + rest)
+        index = [slice(None)] + [slice(int(c0), y.shape[1 + i] - int(c1)) for i, (c0, c1) in enumerate(crops)]
+        return y[tuple(index)]
+    return Op(fn, [ctx.input(0)])
+
+
+@register("Cumsum")
+def _cumsum(ctx: BuildContext) -> Op:
+    exclusive = bool(ctx.node.attr("exclusive", False))
+    reverse = bool(ctx.node.attr("reverse", False))
+    axis0 = const_list(ctx, 1)[0]
+
+    def fn(x):
+        a = _axis(axis0, x.dim())
+        y = torch.flip(x, [a]) if reverse else x
+        c = torch.cumsum(y, a, dtype=x.dtype)
+        if exclusive:
+            c = c - y
+        return torch.flip(c, [a]) if reverse else c
+    return Op(fn, [ctx.input(0)])
+
+
+@register("LinSpace")
+def _linspace(ctx: BuildContext) -> Op:
+    return Op(lambda a, b, n: torch.linspace(float(a), float(b), int(n)), [ctx.input(0), ctx.input(1), ctx.input(2)])
+
+
+@register("BroadcastArgs")
+def _broadcast_args(ctx: BuildContext) -> Op:
+    return Op(lambda a, b: torch.tensor(torch.broadcast_shapes(tuple(a.tolist()), tuple(b.tolist())),
+                                        dtype=torch.int32), [ctx.input(0), ctx.input(1)])
+
+
+@register("Einsum")
+def _einsum(ctx: BuildContext) -> Op:
+    eq = ctx.node.attr("equation", "")
+    return Op(lambda *xs: torch.einsum(eq, *xs), [ctx.input(i) for i in range(ctx.num_inputs)])
