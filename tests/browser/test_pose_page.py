@@ -185,6 +185,25 @@ def test_posenet_page_finds_the_person(page, studio_server, video_frames, refere
     page.screenshot(path=str(out_dir / f"posenet_s{stride}_m{multi}.png"))
 
 
+def test_blazepose_page_tracks_the_person(page, studio_server, video_frames, reference, out_dir):
+    open_page(page, f"{studio_server.url}/pose.html?model=blazepose&backend=wasm")
+    wait_frames(page, 10)
+    n0 = page.evaluate("window.__huia.numTensors()")
+    errs = []
+    for g in grab_frames(page, 4, gap_frames=5):
+        idx, dist = nearest_frame(decode_png(g["png"]), video_frames)
+        assert dist < 6.0 and len(g["poses"]) == 1
+        assert len(g["poses"][0]["keypoints33"]) == 33
+        err = np.linalg.norm(pose_xy(g["poses"][0]) - reference[idx], axis=1)
+        errs.append(float(err.mean()))
+    wait_frames(page, page.evaluate("window.__huia.frames") + 30)
+    assert page.evaluate("window.__huia.numTensors()") == n0
+    page.screenshot(path=str(out_dir / "blazepose.png"))
+    (out_dir / "errors.json").write_text(json.dumps(errs))
+    # a different model than the MoveNet reference: all 17 mapped joints within 15 px on average per frame
+    assert max(errs) < 15.0, errs
+
+
 # -- the JS PoseNet decoders equal the reference decoders -------------------------------------------------------------
 DECODE_JS = r"""
 import fs from 'node:fs';

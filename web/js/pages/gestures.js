@@ -1,6 +1,6 @@
 // Gesture trainer (the "number hand gestures" article, done well): frozen extractor + small head trained here.
 // Samples are stored as feature vectors (Float32Array), not images or tensors, so hundreds per class are cheap.
-import { initTF } from '../tfjs.js';
+import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera } from '../camera.js';
 import { FpsMeter } from '../draw.js';
 import { EXTRACTORS, createExtractor, extractorFromMetadata, centerSquare } from '../features.js';
@@ -28,7 +28,7 @@ const fps = new FpsMeter();
 
 function setStatus(t) { $('status').textContent = t; }
 function showError(e) { console.warn(e); errors.textContent = String(e && e.message ? e.message : e); }
-const yieldToBrowser = () => new Promise((r) => setTimeout(r, 0));
+
 
 // -- classes and samples -------------------------------------------------------------------------------------------
 function counts() {

@@ -1,7 +1,7 @@
 // The Huia experience: webcam -> pose -> signals (head direction, both arms raised, pose class) -> a 3D bird.
 // Computing (pose, signals) is separate from showing (bird.js, draw.js). Mouse fallback without a camera.
 // Query: ?camera=0 forces the mouse, ?model=..., ?classifier=/models/user/NAME/model.json, ?backend=...
-import { initTF } from '../tfjs.js';
+import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera } from '../camera.js';
 import { drawPoses, FpsMeter } from '../draw.js';
 import { loadSignals, loadSpec } from '../spec.js';
@@ -36,7 +36,7 @@ let generation = 0;
 
 function setStatus(t) { $('status').textContent = t; }
 function showError(e) { console.warn(e); $('errors').textContent = String(e && e.message ? e.message : e); }
-const yieldToBrowser = () => new Promise((r) => setTimeout(r, 0));
+
 
 function flash(text) {
   const el = $('event');

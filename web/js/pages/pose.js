@@ -1,7 +1,7 @@
 // Live pose page: webcam -> pose estimator -> skeleton overlay, with model/backend/decoder pickers.
 // Settings also come from the query string (?model=posenet&backend=wasm&stride=16&res=257&multi=1) so a link
 // (or a test) can open the page in a given configuration.
-import { initTF } from '../tfjs.js';
+import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera } from '../camera.js';
 import { drawPoses, FpsMeter } from '../draw.js';
 import { createPoseEstimator } from '../pose/index.js';
@@ -9,7 +9,8 @@ import { createPoseEstimator } from '../pose/index.js';
 const $ = (id) => document.getElementById(id);
 const video = $('video');
 const overlay = $('overlay');
-const ctx = overlay.getContext('2d');
+// a CPU-backed canvas: redrawing it does not go through the GPU process (software GL when headless)
+const ctx = overlay.getContext('2d', { willReadFrequently: true });
 const errors = $('errors');
 const fps = new FpsMeter();
 
@@ -21,6 +22,7 @@ let frames = 0;
 let lastPoses = [];
 let lastMs = 0;
 let grabRequest = null;
+let paused = false;
 
 function setStatus(t) { $('status').textContent = t; }
 function showError(e) {
@@ -76,7 +78,7 @@ async function configure() {
   }
 }
 
-const yieldToBrowser = () => new Promise((r) => setTimeout(r, 0));
+
 
 function renderKeypointTable(pose) {
   const body = $('kp').tBodies[0];
@@ -87,7 +89,7 @@ function renderKeypointTable(pose) {
 async function loop(gen) {
   const grabCanvas = document.createElement('canvas');
   while (running && gen === generation) {
-    if (video.readyState < 2) { await yieldToBrowser(); continue; }
+    if (video.readyState < 2 || paused) { await (paused ? new Promise((r) => setTimeout(r, 20)) : yieldToBrowser()); continue; }
     const t0 = performance.now();
     const flipHorizontal = $('flip').checked;
     let poses;
@@ -150,6 +152,11 @@ window.__huia = {
   /** Wait until `n` more frames have been processed. */
   async waitFrames(n) { const target = frames + n; while (frames < target) await new Promise((r) => setTimeout(r, 20)); return frames; },
   configure,
+  /** The live estimator ({name, model, inputSize, estimate, ...}) for benchmarks and tests. */
+  get estimator() { return estimator; },
+  /** Pause / resume the page loop (the camera keeps streaming), e.g. to time a bare model loop in this page. */
+  pause() { paused = true; },
+  resume() { paused = false; },
 };
 
 async function main() {

@@ -8,7 +8,7 @@ export const POSE_MODELS = ['movenet-lightning', 'movenet-thunder', 'posenet', '
  * createPoseEstimator(tf, {model, ...options}) -> {name, estimate(source, {flipHorizontal, timestamp, still}),
  * reset(), dispose()}.
  * Options: movenet: smoothing; posenet: outputStride (8|16|32), inputResolution, multi, maxPoses,
- * scoreThreshold, nmsRadius; blazepose: smoothing.
+ * scoreThreshold, nmsRadius. BlazePose poses also carry `keypoints33` (all landmarks, with z).
  * `source` is a <video>, <canvas>, <img>, ImageData or an int32/float [H,W,3] tensor.
  */
 export async function createPoseEstimator(tf, { model = 'movenet-lightning', ...opts } = {}) {

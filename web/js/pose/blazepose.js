@@ -1,0 +1,146 @@
+// BlazePose (full): person detector (224 px SSD, 2254 anchors) -> rotated square ROI from its two alignment
+// keypoints -> landmark model (256 px) -> 33 landmarks (+2 alignment points), mapped to the COCO-17 names.
+// Follows MediaPipe / tfjs-models pose-detection: on video the next ROI comes from this frame's alignment
+// landmarks, so the detector only runs when tracking is lost.
+import { loadBuiltinModel } from '../tfjs.js';
+import { sourceSize } from './movenet.js';
+
+const DET_SIZE = 224;
+const LM_SIZE = 256;
+const DET_SCORE = 0.5;
+const POSE_FLAG = 0.5;
+const ROI_SCALE = 1.25;
+
+/** BlazePose landmark index for each COCO-17 keypoint (same order as /spec/keypoints.json coco17.names). */
+export const BLAZEPOSE_TO_COCO = {
+  nose: 0, left_eye: 2, right_eye: 5, left_ear: 7, right_ear: 8, left_shoulder: 11, right_shoulder: 12,
+  left_elbow: 13, right_elbow: 14, left_wrist: 15, right_wrist: 16, left_hip: 23, right_hip: 24,
+  left_knee: 25, right_knee: 26, left_ankle: 27, right_ankle: 28,
+};
+
+/** SSD anchors of the BlazePose detector (strides 8,16,32,32,32; fixed size; 2 per cell, 6 for the 7x7 maps). */
+export function blazeposeAnchors() {
+  const strides = [8, 16, 32, 32, 32];
+  const anchors = [];
+  let layer = 0;
+  while (layer < strides.length) {
+    let perCell = 0;
+    let last = layer;
+    while (last < strides.length && strides[last] === strides[layer]) { perCell += 2; last++; }
+    const size = Math.ceil(DET_SIZE / strides[layer]);
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        for (let a = 0; a < perCell; a++) anchors.push([(x + 0.5) / size, (y + 0.5) / size]);
+      }
+    }
+    layer = last;
+  }
+  return anchors;
+}
+
+const sigmoid = (v) => 1 / (1 + Math.exp(-Math.max(-100, Math.min(100, v))));
+const normalizeRadians = (a) => a - 2 * Math.PI * Math.floor((a + Math.PI) / (2 * Math.PI));
+
+/** Square ROI (pixels) centred on p0, side 2*|p1-p0|*ROI_SCALE, rotated so that p0->p1 points up. */
+function roiFromAlignment(p0, p1) {
+  const r = Math.hypot(p1[0] - p0[0], p1[1] - p0[1]);
+  const rotation = normalizeRadians(Math.PI / 2 - Math.atan2(-(p1[1] - p0[1]), p1[0] - p0[0]));
+  const size = 2 * r * ROI_SCALE;
+  return { cx: p0[0], cy: p0[1], w: size, h: size, rotation };
+}
+
+export async function createBlazePose(tf, spec) {
+  const [detector, landmarker] = await Promise.all([
+    loadBuiltinModel(tf, 'blazepose-detector'), loadBuiltinModel(tf, 'blazepose-full'),
+  ]);
+  const anchors = blazeposeAnchors();
+  const names = spec.coco17.names;
+  let roi = null; // tracked ROI for the next frame
+
+  async function detect(img, W, H) {
+    // letterbox the frame into a square, scale to 224, values to [-1, 1]
+    const S = Math.max(W, H);
+    const box = [(H / 2 - S / 2) / H, (W / 2 - S / 2) / W, (H / 2 + S / 2) / H, (W / 2 + S / 2) / W];
+    const out = tf.tidy(() => {
+      const x = tf.image.cropAndResize(tf.expandDims(img, 0), [box], [0], [DET_SIZE, DET_SIZE], 'bilinear', 0);
+      return detector.execute(tf.sub(tf.div(x, 127.5), 1));
+    });
+    const raw = await out.data();
+    out.dispose();
+    let best = -1; let bestScore = DET_SCORE;
+    for (let i = 0; i < anchors.length; i++) {
+      const s = sigmoid(raw[i * 13]);
+      if (s > bestScore) { bestScore = s; best = i; }
+    }
+    if (best < 0) return null;
+    const o = best * 13 + 1;
+    const [ax, ay] = anchors[best];
+    const kp = (k) => {
+      const nx = raw[o + 4 + 2 * k] / DET_SIZE + ax;
+      const ny = raw[o + 4 + 2 * k + 1] / DET_SIZE + ay;
+      return [W / 2 + (nx - 0.5) * S, H / 2 + (ny - 0.5) * S]; // undo the letterbox
+    };
+    return { score: bestScore, roi: roiFromAlignment(kp(0), kp(1)) };
+  }
+
+  async function landmarks(img, r) {
+    const c = Math.cos(r.rotation); const s = Math.sin(r.rotation);
+    const k = 1 / LM_SIZE;
+    const m = [c * r.w * k, -s * r.h * k, r.cx - 0.5 * c * r.w + 0.5 * s * r.h,
+      s * r.w * k, c * r.h * k, r.cy - 0.5 * s * r.w - 0.5 * c * r.h, 0, 0];
+    const [ld, flag] = tf.tidy(() => {
+      const x = tf.image.transform(tf.expandDims(tf.cast(img, 'float32'), 0), tf.tensor2d([m]), 'bilinear', 'constant', 0,
+        [LM_SIZE, LM_SIZE]);
+      return landmarker.execute(tf.div(x, 255), ['Identity_2', 'Identity_3']);
+    });
+    const [raw, f] = await Promise.all([ld.data(), flag.data()]);
+    ld.dispose(); flag.dispose();
+    const pts = [];
+    for (let i = 0; i < 35; i++) {
+      const lx = raw[5 * i] / LM_SIZE - 0.5; const ly = raw[5 * i + 1] / LM_SIZE - 0.5;
+      pts.push({
+        x: r.cx + (lx * c - ly * s) * r.w, y: r.cy + (lx * s + ly * c) * r.h,
+        z: raw[5 * i + 2] / LM_SIZE * r.w, score: sigmoid(raw[5 * i + 3]),
+      });
+    }
+    return { flag: f[0], pts };
+  }
+
+  async function estimate(source, { flipHorizontal = false, still = false } = {}) {
+    const { width: W, height: H } = sourceSize(source);
+    const img = source.shape ? source : tf.browser.fromPixels(source);
+    try {
+      let r = still ? null : roi;
+      let detScore = null;
+      if (!r) {
+        const det = await detect(img, W, H);
+        if (!det) { if (!still) roi = null; return []; }
+        r = det.roi; detScore = det.score;
+      }
+      let lm = await landmarks(img, r);
+      if (lm.flag < POSE_FLAG && detScore == null) {
+        // lost track: one detector pass on this frame
+        const det = await detect(img, W, H);
+        if (!det) { roi = null; return []; }
+        r = det.roi;
+        lm = await landmarks(img, r);
+      }
+      if (lm.flag < POSE_FLAG) { if (!still) roi = null; return []; }
+      if (!still) roi = roiFromAlignment([lm.pts[33].x, lm.pts[33].y], [lm.pts[34].x, lm.pts[34].y]);
+      const fx = (x) => (flipHorizontal ? W - 1 - x : x);
+      const keypoints = names.map((n) => {
+        const p = lm.pts[BLAZEPOSE_TO_COCO[n]];
+        return { name: n, x: fx(p.x), y: p.y, score: p.score };
+      });
+      const keypoints33 = lm.pts.slice(0, 33).map((p, i) => ({ index: i, x: fx(p.x), y: p.y, z: p.z, score: p.score }));
+      return [{ score: lm.flag, keypoints, keypoints33 }];
+    } finally {
+      if (!source.shape) img.dispose();
+    }
+  }
+
+  return {
+    name: 'blazepose', inputSize: [LM_SIZE, LM_SIZE], models: [detector, landmarker], model: landmarker,
+    estimate, reset() { roi = null; }, dispose() { detector.dispose(); landmarker.dispose(); },
+  };
+}
