@@ -8,9 +8,11 @@
     DATA/datasets/<dataset>/.trash/...           deleted samples and classes (never destroyed)
 
 Why this order on upload: image and JSON are written to temp files, fsynced, renamed, the directory fsynced, and
-only then is the row committed (synchronous=FULL) and the request acknowledged. A killed server therefore never
-loses an acknowledged sample; at worst it leaves an unacknowledged file, which `reconcile()` indexes at start-up
-(the folder is the truth, the index is rebuilt from it).
+only then is the row committed and the request acknowledged. A killed server therefore never loses an
+acknowledged sample; at worst it leaves an unacknowledged file, which `reconcile()` indexes at start-up (the folder
+is the truth, the index is rebuilt from it). That is also why the index runs with WAL + synchronous=NORMAL: a commit
+survives a killed process, and the few commits a power cut could roll back are re-indexed from the already-fsynced
+files at the next start. One fsync fewer per sample.
 """
 
 from __future__ import annotations
@@ -161,7 +163,8 @@ class Dataset:
         db = sqlite3.connect(self.root / INDEX, check_same_thread=False, isolation_level=None, timeout=30)
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before the request is acknowledged
+            # NORMAL: survives a killed process; after a power cut reconcile() re-adds rows from the fsynced files
+            db.execute("PRAGMA synchronous=NORMAL")
             db.executescript("""
                 CREATE TABLE IF NOT EXISTS classes (name TEXT PRIMARY KEY, created REAL NOT NULL);
                 CREATE TABLE IF NOT EXISTS samples (
