@@ -334,7 +334,12 @@ class GraphModel(nn.Module):
             self._node_slots[node.name] = [self._slot_of_ref(node.inputs[0], node)]
             return
         ctx = _Ctx(self, node)
-        built: Op = OPS[op](ctx)
+        try:
+            built: Op = OPS[op](ctx)
+        except HuiaError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - malformed attributes or weights: one line naming the node
+            raise ctx.error(f"cannot be built: {type(exc).__name__}: {exc}") from None
         outs = tuple(self._new_slot() for _ in range(built.n_out))
         self._node_slots[node.name] = list(outs)
         ins = tuple(built.inputs)
