@@ -66,8 +66,9 @@ def run_inputs(run: Run, samples: list[Sample]) -> np.ndarray:
 def predict_proba(run: Run, samples: list[Sample], batch: int = 16, desc: str = "predict") -> np.ndarray:
     """[N, C] class probabilities — the same numbers the exported model gives (softmax(head(features)));
     backbone features come from the shared feature cache when this content was seen before."""
-    from huia.classify.train import compute_features
+    from huia.classify.train import compute_features, limit_threads
 
+    limit_threads()
     if not samples:
         return np.zeros((0, len(run.labels)), np.float32)
     feats, _ = compute_features(run.model, run.task, samples, run.input_size, views=0, batch=batch, desc=desc)

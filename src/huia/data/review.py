@@ -126,7 +126,9 @@ def _features(samples, images, space: str) -> tuple[np.ndarray, str]:
 
     from huia.classify.dataset import prepare_image
     from huia.classify.models import Backbone, get_backbone_spec
+    from huia.classify.train import limit_threads
 
+    limit_threads()
     spec = get_backbone_spec(space)
     bb = Backbone(spec, use_landmarks=False)
     out = []
