@@ -20,7 +20,7 @@ from PIL import Image
 
 from huia.errors import HuiaError
 from huia.tfjs.artifacts import ModelArtifacts, load_artifacts, save_artifacts
-from huia.tfjs.graph import GraphModel, load_graph_model
+from huia.tfjs.graph import GraphModel, load_graph_model, set_input_shapes
 from tests.oracles.tfjs_node import run_tfjs
 
 MODELS = ["posenet", "movenet-lightning", "movenet-thunder", "handlandmark-full", "blazepose-detector",
@@ -124,6 +124,31 @@ def test_multi_output_node(runs):
     np.testing.assert_array_equal(got["tower_0/mod"], ref["tower_0/mod"])
     np.testing.assert_array_equal(got["tower_0/floordiv"], ref["tower_0/floordiv"])
     _assert_close({k: got[k] for k in names}, ref, "centernet topk")
+
+
+def test_edited_artifacts_atrous_posenet(node_modules, out_dir):
+    """GraphModel(artifacts) on a caller-edited graph: PoseNet at 257x257 with output stride 8 (later stride-2
+    layers turned to stride 1, depthwise convs dilated), as TF.js runs the same edited model."""
+    art = set_input_shapes(load_artifacts(_models_dir(node_modules) / "posenet.json"), {"image": [1, 257, 257, 3]})
+    rate, stride = 1, 1
+    for node in art.model_topology["node"]:
+        if node["op"] in ("_FusedConv2D", "FusedDepthwiseConv2dNative"):
+            s = int(node["attr"]["strides"]["list"]["i"][1])
+            if stride >= 8 and s > 1:
+                rate *= s
+                node["attr"]["strides"]["list"]["i"] = ["1", "1", "1", "1"]
+            else:
+                stride *= s
+            if rate > 1 and node["op"] == "FusedDepthwiseConv2dNative":
+                node["attr"]["dilations"]["list"]["i"] = ["1", str(rate), str(rate), "1"]
+    model = GraphModel(art)
+    assert model.input_specs["image"] == ((1, 257, 257, 3), "float32")
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 257, 257, 3)).astype(np.float32)
+    ours = model(x)
+    assert ours["MobilenetV1/heatmap_2/BiasAdd"].shape == (1, 33, 33, 17)
+    _assert_close(ours, run_tfjs(save_artifacts(art, out_dir / "posenet_os8"), x), "posenet os8")
+    with pytest.raises(HuiaError, match="no input named"):
+        set_input_shapes(art, {"input": [1, 2, 3]})
 
 
 # ---- a synthetic graph for op semantics ------------------------------------------------------------------------

@@ -558,6 +558,27 @@ class GraphModel(nn.Module):
                                    quantization=quant)
 
 
+def set_input_shapes(artifacts: ModelArtifacts, shapes: dict[str, list[int] | tuple[int, ...]]) -> ModelArtifacts:
+    """A copy of a graph model whose inputs declare new shapes (placeholder attr and signature), e.g. PoseNet at
+    257x257: fully convolutional models run at any size, but TF.js (and huia) check inputs against the declared
+    shape. -1 marks a free dimension."""
+    topo = copy.deepcopy(artifacts.model_topology)
+    sig = copy.deepcopy(artifacts.signature)
+    found = set()
+    for node in topo.get("node", []):
+        if node.get("op") in ("Placeholder", "PlaceholderWithDefault") and node["name"] in shapes:
+            dims = [{"size": str(int(d))} for d in shapes[node["name"]]]
+            node.setdefault("attr", {})["shape"] = {"shape": {"dim": dims}}
+            found.add(node["name"])
+            for spec in ((sig or {}).get("inputs") or {}).values():
+                if _split_ref(spec.get("name", ""))[0] == node["name"]:
+                    spec["tensorShape"] = {"dim": [dict(d) for d in dims]}
+    missing = set(shapes) - found
+    if missing:
+        raise HuiaError(f"model has no input named {', '.join(sorted(missing))}", artifacts.path)
+    return dataclasses.replace(artifacts, model_topology=topo, signature=sig)
+
+
 def load_graph_model(path_or_artifacts: str | Path | ModelArtifacts, *, trainable: bool = False) -> GraphModel:
     """Load a TF.js graph model (model.json path, folder, or ModelArtifacts). Fails at load, in one line, when the
     graph needs ops huia lacks (listing all of them)."""
