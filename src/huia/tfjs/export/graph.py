@@ -58,6 +58,7 @@ class _Builder:
         self.weights: dict[str, np.ndarray] = {}
         self.used: set[str] = set(reserved)
         self._scalars: dict[float, str] = {}
+        self.params: set[str] = set()
 
     def unique(self, name: str) -> str:
         base, i = name, 1
@@ -85,6 +86,13 @@ class _Builder:
         self.weights[name] = arr
         self.node(name, "Const", [], {"value": {"tensor": {"dtype": dt, "tensorShape": _shape_attr(arr.shape)}},
                                       "dtype": {"type": dt}}, exact=True)
+        return name
+
+    def param(self, name: str, arr: np.ndarray) -> str:
+        """A learned weight (kernel, bias, folded BN, PReLU alpha): the only constants quantization touches;
+        scalars, pooling divisors and buffers such as normalization mean/std stay exact."""
+        name = self.const(name, arr)
+        self.params.add(name)
         return name
 
     def scalar(self, value: float) -> str:
@@ -154,7 +162,7 @@ class _GraphExporter:
             return users[0]
         return None
 
-    def fold_and_fuse(self, op: Op, w_scale_axis_out: callable):
+    def fold_and_fuse(self, op: Op):
         """Fold a following BatchNorm and find a fusable activation. Returns (last fx node, scale, shift, act op)."""
         last, scale, shift, act = op.node, None, None, None
         bn = self.sole_user(last, ("bn",))
@@ -209,7 +217,7 @@ class _GraphExporter:
             raise HuiaError(f"cannot export {op.where}: input is rank {len(x.shape)}")
         w = p["weight"].astype(np.float64)
         b = (p["bias"] if p["bias"] is not None else np.zeros(p["out_channels"], np.float32)).astype(np.float64)
-        last, scale, shift, act = self.fold_and_fuse(op, None)
+        last, scale, shift, act = self.fold_and_fuse(op)
         if scale is not None:
             w = w * scale.astype(np.float64)[:, None, None, None]
             b = b * scale + shift
@@ -231,13 +239,13 @@ class _GraphExporter:
             attr["explicit_paddings"] = _ints([0, 0, pt, pb, pl, pr, 0, 0])
         groups, cin, cout = p["groups"], p["in_channels"], p["out_channels"]
         fused = self.fused_attrs(act)
-        bias = self.b.const(f"{name}/bias", b)
+        bias = self.b.param(f"{name}/bias", b)
         if groups == 1:
-            kernel = self.b.const(f"{name}/kernel", w.transpose(2, 3, 1, 0))  # OIHW -> HWIO
+            kernel = self.b.param(f"{name}/kernel", w.transpose(2, 3, 1, 0))  # OIHW -> HWIO
             out = self.b.node(f"{name}/Conv2D", "_FusedConv2D", [x.ref, kernel, bias], {**attr, **fused})
         elif groups == cin and cout % cin == 0:
             mult = cout // cin
-            kernel = self.b.const(f"{name}/depthwise_kernel",
+            kernel = self.b.param(f"{name}/depthwise_kernel",
                                   w.reshape(cin, mult, kh, kw).transpose(2, 3, 0, 1))  # -> H W C multiplier
             out = self.b.node(f"{name}/depthwise", "FusedDepthwiseConv2dNative", [x.ref, kernel, bias],
                               {**attr, **fused})
@@ -247,7 +255,7 @@ class _GraphExporter:
             og = cout // groups
             parts = []
             for g in range(groups):
-                kg = self.b.const(f"{name}/kernel_g{g}", w[g * og:(g + 1) * og].transpose(2, 3, 1, 0))
+                kg = self.b.param(f"{name}/kernel_g{g}", w[g * og:(g + 1) * og].transpose(2, 3, 1, 0))
                 parts.append(self.b.node(f"{name}/Conv2D_g{g}", "Conv2D", [f"{split}:{g}", kg], {**attr, "T": T_FLOAT}))
             axis = self.b.const(f"{name}/concat_axis", np.array(3, np.int32))
             cat = self.b.node(f"{name}/concat", "ConcatV2", parts + [axis], {"N": {"i": str(groups)}, "T": T_FLOAT})
@@ -265,13 +273,13 @@ class _GraphExporter:
         b = (op.params["bias"] if op.params["bias"] is not None else np.zeros(w.shape[1])).astype(np.float64)
         if x.perm is not None:
             w = w[x.perm]
-        last, scale, shift, act = self.fold_and_fuse(op, None)
+        last, scale, shift, act = self.fold_and_fuse(op)
         if scale is not None:
             w = w * scale[None, :]
             b = b * scale + shift
         name = _base_name(op)
-        kernel = self.b.const(f"{name}/kernel", w.astype(np.float32))
-        bias = self.b.const(f"{name}/bias", b.astype(np.float32))
+        kernel = self.b.param(f"{name}/kernel", w.astype(np.float32))
+        bias = self.b.param(f"{name}/bias", b.astype(np.float32))
         out = self.b.node(f"{name}/MatMul", "_FusedMatMul", [x.ref, kernel, bias],
                           {"transpose_a": {"b": False}, "transpose_b": {"b": False}, **self.fused_attrs(act)})
         self.env[last] = _Val(out, shape_of(last))
@@ -279,9 +287,9 @@ class _GraphExporter:
     def op_bn(self, op: Op):
         x = self.val(op.inputs[0])
         name = _base_name(op)
-        mul = self.b.node(f"{name}/mul", "Mul", [x.ref, self.b.const(f"{name}/scale", op.params["scale"])],
+        mul = self.b.node(f"{name}/mul", "Mul", [x.ref, self.b.param(f"{name}/scale", op.params["scale"])],
                           {"T": T_FLOAT})
-        out = self.b.node(f"{name}/add", "AddV2", [mul, self.b.const(f"{name}/shift", op.params["shift"])],
+        out = self.b.node(f"{name}/add", "AddV2", [mul, self.b.param(f"{name}/shift", op.params["shift"])],
                           {"T": T_FLOAT})
         self.env[op.node] = _Val(out, shape_of(op.node))
 
@@ -314,7 +322,7 @@ class _GraphExporter:
         if alpha.size > 1 and (len(shape) < 2 or alpha.size != shape[1]):
             raise HuiaError(f"cannot export {op.where}: PReLU with {alpha.size} parameters on shape {list(shape)}")
         name = _base_name(op)
-        a = self.b.const(f"{name}/alpha", alpha.reshape(-1) if alpha.size > 1 else alpha.reshape(()))
+        a = self.b.param(f"{name}/alpha", alpha.reshape(-1) if alpha.size > 1 else alpha.reshape(()))
         out = self.b.node(f"{name}/Prelu", "Prelu", [self.operand(op.inputs[0]), a], {"T": T_FLOAT})
         self.env[op.node] = _Val(out, shape_of(op.node))
 
@@ -467,7 +475,7 @@ class _GraphExporter:
                                                   "tensorShape": _shape_attr(self.input_shape)}},
                      "outputs": outputs}
         topology = {"node": self.b.nodes, "library": {}, "versions": {"producer": TF_PRODUCER}}
-        return topology, self.b.weights, signature
+        return topology, self.b.weights, signature, self.b.params
 
 
 RESERVED_METADATA = ("signature", "structuredOutputKeys")  # TF.js reads these from userDefinedMetadata
@@ -486,8 +494,14 @@ def _check_metadata(metadata: dict | None) -> dict | None:
 
 
 def build_graph_artifacts(module: nn.Module, example_input: torch.Tensor, *, metadata: dict | None = None,
-                          input_name: str = "input", output_names: list[str] | None = None) -> ModelArtifacts:
-    """The in-memory graph model (for callers that want to inspect or post-process before saving)."""
+                          input_name: str = "input", output_names: list[str] | None = None,
+                          quantize: str | None = None) -> ModelArtifacts:
+    """The in-memory graph model (for callers that want to inspect or post-process before saving).
+    ``quantize`` marks the learned weights for quantization by a later ``save_artifacts(art, dir)``."""
+    if quantize == "float32":
+        quantize = None
+    if quantize not in (None, "uint8", "uint16", "float16"):
+        raise HuiaError(f"unknown quantization {quantize!r} (choose uint8, uint16 or float16)")
     traced = trace(module, example_input)
     n_out = len(traced.outputs)
     if output_names is None:
@@ -498,9 +512,11 @@ def build_graph_artifacts(module: nn.Module, example_input: torch.Tensor, *, met
     names = [input_name, *output_names]
     if len(set(names)) != len(names) or any(not n or ":" in n or "/" in n for n in names):
         raise HuiaError(f"input/output names must be distinct and contain no ':' or '/': {names}")
-    topology, weights, signature = _GraphExporter(traced, input_name, output_names).run()
+    topology, weights, signature, params = _GraphExporter(traced, input_name, output_names).run()
+    # quantization applies to learned weights only; save_artifacts(art, dir) (quantize=None) honours this
+    quant = {name: {"dtype": quantize} for name in params if weights[name].size >= 2} if quantize else {}
     return ModelArtifacts(format="graph-model", model_topology=topology, weights=weights, signature=signature,
-                          user_defined_metadata=_check_metadata(metadata),
+                          quantization=quant, user_defined_metadata=_check_metadata(metadata),
                           generated_by=f"torch {torch.__version__}", converted_by="huia")
 
 
@@ -511,14 +527,15 @@ def export_graph_model(module: nn.Module, example_input: torch.Tensor, out_dir, 
 
     ``example_input`` is a torch NCHW (or (N, features)) tensor; in TF.js the input is NHWC float32 named
     ``input_name`` with a free batch axis, and rank-4 outputs come out NHWC. ``quantize``: None (float32),
-    "uint8", "uint16" or "float16" for every float weight (scalars stay float32). ``metadata`` is stored as
+    "uint8", "uint16" or "float16" for the learned weights (kernels, biases, folded batch norm, PReLU alphas);
+    scalars, pooling divisors and constant buffers (e.g. normalization mean/std) stay float32. ``metadata`` is stored as
     userDefinedMetadata (JSON-serializable).
     """
     if quantize not in (None, "float32", "uint8", "uint16", "float16"):
         raise HuiaError(f"unknown quantization {quantize!r} (choose uint8, uint16 or float16)")
     art = build_graph_artifacts(module, example_input, metadata=metadata, input_name=input_name,
-                                output_names=output_names)
-    return save_artifacts(art, out_dir, quantize=quantize or "float32", shard_bytes=shard_bytes, quantize_min_size=2)
+                                output_names=output_names, quantize=quantize)
+    return save_artifacts(art, out_dir, quantize=None, shard_bytes=shard_bytes)
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -551,13 +568,15 @@ def prune_graph(art: ModelArtifacts, outputs: list[str]) -> ModelArtifacts:
 
 def append_graph_head(base: ModelArtifacts, feature_node: str, head: nn.Module, head_example: torch.Tensor, *,
                       output_names: list[str] | None = None, prefix: str = "head", keep_base_outputs: bool = False,
-                      metadata: dict | None = None) -> ModelArtifacts:
+                      metadata: dict | None = None, quantize: str | None = None) -> ModelArtifacts:
     """Graft a PyTorch ``head`` onto an existing TF.js graph model (e.g. a bundled backbone): one graph model,
     input = the base's inputs, outputs = the head's (plus the base's with keep_base_outputs).
 
     ``feature_node`` is the base node ('name' or 'name:1') whose output feeds the head; ``head_example`` is an
     example head input in torch layout (NCHW for a feature map; the base's NHWC map is used as is). Nodes the new
-    outputs do not need are pruned. Save the result with ``huia.tfjs.save_artifacts``.
+    outputs do not need are pruned. ``quantize`` marks the head's learned weights; the base keeps its own
+    storage. Save the result with ``huia.tfjs.save_artifacts(art, out_dir)`` (or quantize="uint8" etc. there to
+    re-quantize every float weight).
     """
     if not base.is_graph_model:
         raise HuiaError("append_graph_head needs a graph model as the base", base.path)
@@ -565,7 +584,8 @@ def append_graph_head(base: ModelArtifacts, feature_node: str, head: nn.Module, 
     if _split_ref(feature_node)[0] not in base_nodes:
         raise HuiaError(f"feature node {feature_node!r} is not in the base graph", base.path)
     placeholder = "__huia_head_input__"
-    head_art = build_graph_artifacts(head, head_example, input_name=placeholder, output_names=output_names)
+    head_art = build_graph_artifacts(head, head_example, input_name=placeholder, output_names=output_names,
+                                     quantize=quantize)
     out_names = list(head_art.signature["outputs"])
     rename = {n["name"]: (n["name"] if n["name"] in out_names else f"{prefix}/{n['name']}")
               for n in head_art.model_topology["node"] if n["op"] != "Placeholder"}
@@ -599,6 +619,8 @@ def append_graph_head(base: ModelArtifacts, feature_node: str, head: nn.Module, 
     else:
         meta = _check_metadata(metadata)
     merged = ModelArtifacts(format="graph-model", model_topology=topo, weights=weights,
-                            quantization=dict(base.quantization), signature={"inputs": inputs, "outputs": outputs},
+                            quantization={**base.quantization,
+                                          **{rename[k]: v for k, v in head_art.quantization.items()}},
+                            signature={"inputs": inputs, "outputs": outputs},
                             user_defined_metadata=meta, generated_by=base.generated_by, converted_by="huia")
     return prune_graph(merged, [v["name"] for v in outputs.values()] + [v["name"] for v in inputs.values()])
