@@ -103,9 +103,10 @@ async function loop(gen) {
         const timestamp = video.currentTime * 1000;
         poses = await estimator.estimate(grabCanvas, { flipHorizontal, timestamp });
         const still = await estimator.estimate(grabCanvas, { flipHorizontal, still: true });
+        const single = await estimator.estimate(grabCanvas, { flipHorizontal, still: true, singlePass: true });
         grab.resolve({
           png: grabCanvas.toDataURL('image/png'), width: grabCanvas.width, height: grabCanvas.height,
-          videoTime: video.currentTime, poses, stillPoses: still, frame: frames,
+          videoTime: video.currentTime, poses, stillPoses: still, singlePassPoses: single, frame: frames,
         });
       } else {
         poses = await estimator.estimate(video, { flipHorizontal });

@@ -37,18 +37,8 @@ export async function createMoveNet(tf, names, { variant = 'lightning', smoothin
     return { yMin, xMin, yMax, xMax, height: yMax - yMin, width: xMax - xMin };
   }
 
-  /**
-   * One frame. timestamp (ms) drives smoothing; for a <video> its currentTime is used, for other sources
-   * without a timestamp no smoothing happens. {still: true}: a lone image (first-frame crop, no smoothing),
-   * the video tracking state is left untouched.
-   */
-  async function estimate(source, { flipHorizontal = false, timestamp = null, still = false } = {}) {
-    let us = null;
-    if (timestamp != null) us = timestamp * 1000;
-    else if (typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement) us = source.currentTime * 1e6;
-    const size = sourceSize(source);
-    // a still image is estimated from the first-frame crop and leaves the video tracking state untouched
-    const region = still ? initCropRegion(true, size) : (crop || initCropRegion(true, size));
+  /** Model on one normalised crop box -> {kps (x, y normalised to the image), score}. */
+  async function runCrop(source, region) {
     const box = [region.yMin, region.xMin, region.yMax, region.xMax];
     const out = tf.tidy(() => {
       const img = source.shape ? source : tf.browser.fromPixels(source);
@@ -57,7 +47,7 @@ export async function createMoveNet(tf, names, { variant = 'lightning', smoothin
     });
     const raw = await out.data();
     out.dispose();
-    let kps = [];
+    const kps = [];
     let score = 0; let valid = 0;
     for (let i = 0; i < names.length; i++) {
       const s = raw[3 * i + 2];
@@ -67,10 +57,49 @@ export async function createMoveNet(tf, names, { variant = 'lightning', smoothin
       });
       if (s > MIN_CROP_KEYPOINT_SCORE) { score += s; valid += 1; }
     }
-    if (valid > 0) score /= valid;
-    if (score === 0) { if (!still) reset(); return []; }
-    if (!still) {
-      if (!crop) crop = region;
+    return { kps, score: valid > 0 ? score / valid : 0 };
+  }
+
+  function torsoVisible(kps) {
+    const ok = (n) => kps[idx[n]].score > MIN_CROP_KEYPOINT_SCORE;
+    return (ok('left_hip') || ok('right_hip')) && (ok('left_shoulder') || ok('right_shoulder'));
+  }
+
+  /**
+   * A lone image (same semantics as huia.pose's MoveNet on stills): the whole image padded to a square, then a
+   * second pass on the crop around the body it found, kept unless its score drops below 0.8x the first.
+   */
+  async function estimateStill(source, size) {
+    let r = await runCrop(source, initCropRegion(false, size));
+    if (torsoVisible(r.kps)) {
+      const r2 = await runCrop(source, determineNextCropRegion(null, r.kps, idx, names, size));
+      if (r2.score >= r.score * 0.8) r = r2;
+    }
+    return r;
+  }
+
+  /**
+   * One frame. timestamp (ms) drives smoothing; for a <video> its currentTime is used, for other sources
+   * without a timestamp no smoothing happens. {still: true}: a lone image (see estimateStill); the video
+   * tracking state is left untouched; with singlePass only its first pass runs.
+   */
+  async function estimate(source, { flipHorizontal = false, timestamp = null, still = false, singlePass = false } = {}) {
+    let us = null;
+    if (timestamp != null) us = timestamp * 1000;
+    else if (typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement) us = source.currentTime * 1e6;
+    const size = sourceSize(source);
+    let kps; let score;
+    if (still && singlePass) {
+      // only the first still pass (whole image padded to a square): a deterministic check of the numerics
+      ({ kps, score } = await runCrop(source, initCropRegion(false, size)));
+      if (score === 0) return [];
+    } else if (still) {
+      ({ kps, score } = await estimateStill(source, size));
+      if (score === 0) return [];
+    } else {
+      if (!crop) crop = initCropRegion(true, size);
+      ({ kps, score } = await runCrop(source, crop));
+      if (score === 0) { reset(); return []; }
       if (us != null && smoothing) kps = kpFilter.apply(kps, us);
       crop = filterCrop(determineNextCropRegion(crop, kps, idx, names, size));
     }
