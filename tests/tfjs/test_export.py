@@ -546,3 +546,18 @@ def test_graph_pooling_variants(node_modules, hw, tmp_path):
     x = torch.randn(2, 3, *hw, generator=torch.Generator().manual_seed(13))
     path = export_graph_model(net, x, tmp_path / "pools")
     assert_close(run_tfjs(path, nhwc(x)), torch_outputs(net, x), names=list(net.pools))
+
+
+def test_layers_resnet_stem_max_pool_padding(node_modules, tmp_path):
+    """conv-bn-relu-maxpool(3, 2, 1): padded max pooling maps to ZeroPadding2D only because the input is >= 0;
+    on a signed input it is refused rather than exported wrong."""
+    torch.manual_seed(14)
+    net = _randomize_bn(nn.Sequential(nn.Conv2d(3, 8, 7, 2, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
+                                      nn.MaxPool2d(3, 2, 1), nn.Conv2d(8, 4, 3, padding=1), nn.ReLU(),
+                                      nn.MaxPool2d(2, 2, 1, ceil_mode=True)))
+    x = torch.randn(2, 3, 33, 30)
+    path = export_layers_model(net, tuple(x.shape), tmp_path / "stem")
+    assert_close(run_tfjs(path, nhwc(x), kind="layers"), torch_outputs(net, x))
+    signed = nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(3, 2, 1))
+    with pytest.raises(HuiaError, match="no Keras equivalent"):
+        export_layers_model(signed, (1, 3, 16, 16), tmp_path / "signed")

@@ -307,11 +307,29 @@ class _LayersExporter:
             x, padding = self._pad_layer(x, self.lname(op), p["pad"]), "valid"  # zeros count in the mean, like torch
         elif tf_same == (oh, ow) and same_pad == (pt, pl) and (cls == "MaxPooling2D" or not p["count_include_pad"]):
             padding = "same"
+        elif cls == "MaxPooling2D" and self.nonnegative(op.inputs[0]):
+            # e.g. the ResNet stem conv-bn-relu-maxpool(3, 2, 1): after a ReLU, zero padding never wins a max
+            pb2 = max(0, (oh - 1) * sh + kh - (h + pt))
+            pr2 = max(0, (ow - 1) * sw + kw - (w + pl))
+            x, padding = self._pad_layer(x, self.lname(op), ((pt, pb2), (pl, pr2))), "valid"
         else:
             raise HuiaError(f"cannot export {op.where} to a layers model: this padding/ceil_mode has no Keras "
                             "equivalent; use the graph export")
         cfg = {"pool_size": [kh, kw], "strides": [sh, sw], "padding": padding, "data_format": "channels_last"}
         self.env[op.node] = _LVal(self.add(cls, self.lname(op), cfg, [x]), shape_of(op.node))
+
+    def nonnegative(self, node) -> bool:
+        """Whether node's values are >= 0 by construction (ReLU-family output, possibly fused or pooled)."""
+        op = self.t.by_node.get(node)
+        if op is None:
+            return False
+        if op.kind == "act":
+            return op.params["fn"] in ("relu", "relu6", "sigmoid", "hardsigmoid")
+        if op.kind in ("softmax", "clamp"):
+            return op.kind == "softmax" or (op.params["min"] is not None and op.params["min"] >= 0)
+        if op.kind in ("maxpool", "avgpool", "global_avg", "dropout", "identity", "flatten"):
+            return self.nonnegative(op.inputs[0])
+        return False
 
     def op_maxpool(self, op):
         self._pool(op, "MaxPooling2D")
