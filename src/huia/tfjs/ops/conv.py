@@ -69,6 +69,31 @@ class _Padder:
         return got
 
 
+def _onednn_fused():
+    """torch.ops.mkldnn._convolution_pointwise: oneDNN conv with the activation fused in (what Inductor emits on
+    CPU). Inference only (no autograd); None when this PyTorch build lacks it."""
+    global _FUSED
+    if _FUSED is None:
+        _FUSED = False
+        try:
+            op = torch.ops.mkldnn._convolution_pointwise
+            x = torch.ones(1, 2, 3, 3).contiguous(memory_format=torch.channels_last)
+            w = torch.ones(2, 2, 1, 1).contiguous(memory_format=torch.channels_last)
+            with torch.no_grad():
+                y = op(x, w, None, [0, 0], [1, 1], [1, 1], 1, "hardtanh", [0.0, 1.0], "")
+            if torch.equal(y, torch.ones_like(y)):
+                _FUSED = op
+        except (AttributeError, RuntimeError):
+            pass
+    return _FUSED or None
+
+
+_FUSED = None
+# TF fused activation -> (oneDNN post-op name, scalars); others run as a separate op after the conv
+_ONEDNN_ACT = {None: ("none", []), "relu": ("relu", []), "relu6": ("hardtanh", [0.0, 6.0]),
+               "sigmoid": ("sigmoid", []), "tanh": ("tanh", [])}
+
+
 def _conv(ctx: BuildContext, depthwise: bool, fused: bool) -> Op:
     node = ctx.node
     fmt = node.attr("data_format", "NHWC")
@@ -78,68 +103,69 @@ def _conv(ctx: BuildContext, depthwise: bool, fused: bool) -> Op:
     dil = _spatial(node.attr("dilations"), fmt)
     kshape = ctx.static_shape(1)
     kh, kw = kshape[0], kshape[1]
-    fused_args = parse_fused(ctx, 2) if fused else (None, None, None, None)
-    if not depthwise and kh == kw == 1 and stride == (1, 1) and fmt == "NHWC" and \
-            node.attr("padding", "VALID") in ("SAME", "VALID") and fused_args[1] is None:
-        return _pointwise(ctx, kshape, fused_args)
     if depthwise:
         cin, mult = kshape[2], kshape[3]
-        groups = cin
+        groups, cout = cin, cin * mult
         w_slot = ctx.prep(1, lambda w: w.reshape(kh, kw, cin * mult).permute(2, 0, 1).unsqueeze(1)
                           .contiguous(memory_format=torch.channels_last))
     else:
-        groups = 1
+        groups, cin, cout = 1, kshape[2], kshape[3]
         w_slot = ctx.prep(1, lambda w: w.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last))
     padder = _Padder(ctx, (kh, kw), stride, dil, fmt)
-    bias, bn, act, alpha = fused_args
+    bias, bn, act, alpha = parse_fused(ctx, 2) if fused else (None, None, None, None)
+    act_name = None
+    if fused:
+        names = [s.lower() for s in node.attr("fused_ops", [])]
+        act_name = next((n for n in names if n not in ("biasadd", "fusedbatchnorm", "fusedbatchnormv3")), None)
     eps = float(node.attr("epsilon", 1e-3))
     ins = [ctx.input(0), w_slot] + ([bias] if bias is not None else []) + (bn or []) + \
           ([alpha] if alpha is not None else [])
     nhwc = fmt == "NHWC"
     has_bias = bias is not None
+    onednn = _onednn_fused() if nhwc and bn is None else None
+    post = _ONEDNN_ACT.get(act_name)
+    after = act if post is None else None         # activation oneDNN cannot fuse: applied afterwards
+    post_name, post_scalars = post or ("none", [])
+    gemm = not depthwise and kh == kw == 1 and stride == (1, 1) and \
+        (padder.mode in ("SAME", "VALID") or padder.fixed == (0, 0, 0, 0))
+    stride_l, dil_l = list(stride), list(dil)
 
     def fn(x, w, *extra):
-        if nhwc:
-            h, wd = x.shape[1], x.shape[2]
-        else:
-            h, wd = x.shape[2], x.shape[3]
-        pad, pre = padder(h, wd)
-        if pre is not None:
-            t, b, l_, r = pre
-            x = F.pad(x, (0, 0, l_, r, t, b)) if nhwc else F.pad(x, (l_, r, t, b))
-        xc = x.permute(0, 3, 1, 2) if nhwc else x
-        y = F.conv2d(xc, w, extra[0] if has_bias else None, stride, pad, dil, groups)
-        if nhwc:
+        b = extra[0] if has_bias else None
+        if onednn is not None and not torch.is_grad_enabled():
+            pad, pre = padder(x.shape[1], x.shape[2])
+            if pre is not None:
+                t, bt, l_, r = pre
+                x = F.pad(x, (0, 0, l_, r, t, bt))
+            y = onednn(x.permute(0, 3, 1, 2), w, b, list(pad), stride_l, dil_l, groups, post_name, post_scalars, "")
             y = y.permute(0, 2, 3, 1)
+            if after is not None:
+                y = after(y, extra[-1] if alpha is not None else None)
+            return y
+        if gemm and nhwc:
+            # 1x1 stride-1 conv = one GEMM on the [N*H*W, Cin] view (autograd-friendly, no layout change)
+            x2 = x.reshape(-1, cin)
+            w2 = w.reshape(cout, cin).t()
+            y = (torch.addmm(b, x2, w2) if b is not None else torch.mm(x2, w2)).view(*x.shape[:-1], cout)
+        else:
+            h, wd = (x.shape[1], x.shape[2]) if nhwc else (x.shape[2], x.shape[3])
+            pad, pre = padder(h, wd)
+            if pre is not None:
+                t, bt, l_, r = pre
+                x = F.pad(x, (0, 0, l_, r, t, bt)) if nhwc else F.pad(x, (l_, r, t, bt))
+            y = F.conv2d(x.permute(0, 3, 1, 2) if nhwc else x, w, b, stride, pad, dil, groups)
+            if nhwc:
+                y = y.permute(0, 2, 3, 1)
         if bn is not None:
-            s, o, m, v = extra[:4]
-            y = batch_norm(y, s, o, m, v, eps) if nhwc else \
-                batch_norm(y.permute(0, 2, 3, 1), s, o, m, v, eps).permute(0, 3, 1, 2)
+            s_, o, m, v = extra[:4]
+            y = batch_norm(y, s_, o, m, v, eps) if nhwc else \
+                batch_norm(y.permute(0, 2, 3, 1), s_, o, m, v, eps).permute(0, 3, 1, 2)
         if act is not None:
             a = extra[-1] if alpha is not None else None
             if a is not None and not nhwc:
                 y = act(y.permute(0, 2, 3, 1), a).permute(0, 3, 1, 2)
             else:
                 y = act(y, a)
-        return y
-    return Op(fn, ins)
-
-
-def _pointwise(ctx: BuildContext, kshape, fused_args) -> Op:
-    """1x1 stride-1 NHWC convolution = one GEMM on the [N*H*W, Cin] view: no layout change, and MKL's sgemm beats
-    the convolution paths PyTorch picks for 1x1 kernels (THNN im2col when single-threaded)."""
-    cin, cout = kshape[2], kshape[3]
-    bias, _, act, alpha = fused_args
-    w_slot = ctx.prep(1, lambda w: w.reshape(cin, cout))
-    ins = [ctx.input(0), w_slot] + ([bias] if bias is not None else []) + ([alpha] if alpha is not None else [])
-    has_bias = bias is not None
-
-    def fn(x, w, *extra):
-        x2 = x.reshape(-1, cin)
-        y = torch.addmm(extra[0], x2, w) if has_bias else torch.mm(x2, w)
-        y = y.view(*x.shape[:-1], cout)
-        if act is not None:
-            y = act(y, extra[-1] if alpha is not None else None)
         return y
     return Op(fn, ins)
 
