@@ -377,3 +377,26 @@ def test_cross_site_writes_refused(client):
                     data={"label": "ok"}, headers=own)
     assert r.status_code == 201, r.text
     assert client.get("/api/datasets/d/samples", headers=evil).status_code == 200  # reads are harmless
+
+
+def test_failed_store_leaves_nothing_and_says_why(client, monkeypatch):
+    """A write failure (here: disk full on the JSON) is a clear JSON error and leaves no half-stored sample."""
+    import errno as errno_mod
+
+    import huia.server.capture as cap
+
+    client.post("/api/datasets", json={"name": "d"})
+    good = upload(client, dataset="d", label="a").json()
+    real = cap._write_durable
+
+    def failing(path, data):
+        if path.suffix == ".json":
+            raise OSError(errno_mod.ENOSPC, "No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(cap, "_write_durable", failing)
+    before = snapshot(client.data_dir)
+    r = upload(client, dataset="d", label="a")
+    assert r.status_code == 507 and "No space left" in r.json()["error"]
+    assert snapshot(client.data_dir) == before
+    assert [s["id"] for s in client.get("/api/datasets/d/samples").json()["samples"]] == [good["id"]]

@@ -170,6 +170,11 @@ def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_u
     async def http_error(_: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(Exception)
+    async def unexpected_error(_: Request, exc: Exception):
+        # still JSON, still one line: the page shows it instead of "Internal Server Error"
+        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError):
         parts = []

@@ -17,6 +17,7 @@ files at the next start. One fsync fewer per sample.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -77,11 +78,15 @@ def _fsync_dir(path: Path) -> None:
 def _write_durable(path: Path, data: bytes) -> None:
     """temp file in the same folder -> fsync -> rename: the final name only ever holds complete content."""
     tmp = path.with_name(f".tmp-{path.name}-{secrets.token_hex(4)}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def verify_image(data: bytes) -> tuple[bytes, int, int]:
@@ -297,13 +302,24 @@ class Dataset:
         meta = {"id": sid, "label": label, "timestamp": datetime.fromtimestamp(now, timezone.utc).isoformat(),
                 "model": model, "width": width, "height": height, "score": pose_score, "keypoints": keypoints,
                 "image": f"{sid}.jpg"}
-        _write_durable(d / f"{sid}.jpg", jpeg)
-        _write_durable(d / f"{sid}.json", json.dumps(meta).encode())
-        _fsync_dir(d)
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, now))
-            self._db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?)",
-                             (sid, label, now, width, height, len(jpeg), int(bool(keypoints)), model))
+        try:
+            _write_durable(d / f"{sid}.jpg", jpeg)
+            _write_durable(d / f"{sid}.json", json.dumps(meta).encode())
+            _fsync_dir(d)
+            with self._lock:
+                self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, now))
+                self._db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?)",
+                                 (sid, label, now, width, height, len(jpeg), int(bool(keypoints)), model))
+        except BaseException as exc:
+            # not acknowledged: leave nothing half-stored behind (disk full, class trashed mid-upload, ...)
+            for ext in (".jpg", ".json"):
+                (d / f"{sid}{ext}").unlink(missing_ok=True)
+            if isinstance(exc, FileNotFoundError):
+                raise ApiError(409, f"class {label!r} was renamed or deleted during the upload") from None
+            if isinstance(exc, OSError):
+                raise ApiError(507 if exc.errno == errno.ENOSPC else 500,
+                               f"could not store the sample: {exc.strerror or exc}") from None
+            raise
         return self._row_dict((sid, label, now, width, height, len(jpeg), int(bool(keypoints)), model))
 
     def _row_dict(self, row) -> dict:
