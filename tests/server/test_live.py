@@ -101,7 +101,10 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path):
     async def main():
         async with httpx.AsyncClient(timeout=30) as client:
             tasks = [asyncio.create_task(worker(client, w)) for w in range(16)]
+            deadline = time.monotonic() + 120
             while len(acked) < 60:
+                assert time.monotonic() < deadline, f"only {len(acked)} uploads acknowledged:\n{s.log()}"
+                assert not all(t.done() for t in tasks), f"all uploaders stopped:\n{s.log()}"
                 await asyncio.sleep(0.01)
             os.kill(s.proc.pid, signal.SIGKILL)  # mid-flight: other requests are half-written right now
             killed.set()
@@ -115,6 +118,7 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path):
         s.proc.wait(10)
     assert s.proc.returncode == -signal.SIGKILL
     assert len(acked) >= 60
+    print(f"kill -9 after {len(acked)} acknowledged uploads (16 uploaders in flight)")
 
     root = s.data_dir / "datasets" / "poses"
     rows = index_rows(s.data_dir)
@@ -128,6 +132,8 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path):
         listed = httpx.get(s2.url + "/api/datasets/poses/samples", params={"limit": 1000}).json()
         listed_ids = {x["id"] for x in listed["samples"]}
         assert {a["id"] for a in acked} <= listed_ids
+        print(f"restart lists {len(listed_ids)} samples: all {len(acked)} acknowledged + "
+              f"{len(listed_ids) - len(acked)} stored but never acknowledged")
         for a in acked[:5]:
             assert httpx.get(s2.url + a["image_url"]).status_code == 200
         # every listed sample is a complete, decodable pair on disk (no half-written files left visible)
