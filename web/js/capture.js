@@ -87,6 +87,7 @@ async function loadDatasets(preferred) {
 }
 
 async function selectDataset(name) {
+  stopTimer();
   state.dataset = name;
   localStorage.setItem('huia.capture.dataset', name);
   $('dataset-path').textContent = `stored in DATA/datasets/${name}/<class>/ (JPEG + keypoints JSON)`;
@@ -117,6 +118,7 @@ function renderClasses() {
     del.addEventListener('click', async (ev) => {
       ev.stopPropagation();
       if (!confirm(`Move class "${c.name}" and its ${c.count} samples to the trash?`)) return;
+      if (c.name === state.active) stopTimer(); // never let the timer silently fall through to another class
       try { await api('DELETE', dsUrl(`/classes/${enc(c.name)}`)); await refreshAll(); } catch (e) { showError(e); }
     });
     li.addEventListener('click', () => { state.active = c.name; renderClasses(); });
@@ -269,7 +271,7 @@ function requestCapture(source) {
   return new Promise((resolve, reject) => {
     if (!state.active) { reject(new Error('add or pick a class first')); return; }
     if (!state.running) { reject(new Error('the camera or the pose model is not running')); return; }
-    state.requests.push({ source, label: state.active, resolve, reject });
+    state.requests.push({ source, label: state.active, dataset: state.dataset, resolve, reject });
   });
 }
 
@@ -308,10 +310,12 @@ async function handleCapture(req, poses) {
   // upload in the background: the frame loop keeps running while the server fsyncs
   state.pending += 1;
   updateStats();
-  api('POST', dsUrl('/samples'), form).then((info) => {
+  api('POST', `/api/datasets/${enc(req.dataset)}/samples`, form).then((info) => {
     state.captured += 1;
-    bumpCount(info.label, +1);
-    prependToReview(info);
+    if (req.dataset === state.dataset) {
+      bumpCount(info.label, +1);
+      prependToReview(info);
+    }
     req.resolve(info);
   }, (e) => {
     showError(`capture not saved: ${e.message}`);
@@ -415,6 +419,7 @@ function figureFor(s) {
       fig.remove();
       state.review.selected.delete(s.id);
       state.review.total -= 1;
+      state.review.offset -= 1;
       bumpCount(s.label, -1);
       updateReviewHeader();
     } catch (e) { showError(e); }
