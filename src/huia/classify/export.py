@@ -125,6 +125,13 @@ def build_pipeline_graph(run, metadata: dict) -> ModelArtifacts:
     if len(placeholders) != 1:
         raise HuiaError(f"backbone {spec.model} has {len(placeholders)} inputs; expected one")
     old = placeholders[0]
+    if old["name"] == INPUT_NAME:  # PoseNet's input is already called "image": rename it and its uses
+        renamed = g._name("backbone_input")
+        for n in g.nodes:
+            n["input"] = [renamed + i[len(INPUT_NAME):] if i == INPUT_NAME or i.startswith(INPUT_NAME + ":") else i
+                          for i in n.get("input", [])]
+        g.names.discard(INPUT_NAME)
+        old["name"] = renamed
     g.nodes.append({"name": INPUT_NAME, "op": "Placeholder", "attr": {
         "dtype": {"type": "DT_FLOAT"}, "shape": {"shape": {"dim": [{"size": s} for s in ("-1", str(size), str(size), "3")]}}}})
     g.names.add(INPUT_NAME)

@@ -1,0 +1,71 @@
+"""Pose classifiers (the Huia article's task) on a labelled data set built from pose_1.mp4: (a) skeleton images ->
+pretrained MobileNetV1, (b) normalized keypoints -> MLP; both scored on frames held out in time, both exported."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from huia.classify.export import export_run
+from huia.classify.predict import collect_images, load_run, run_inputs
+from huia.classify.train import train_run
+from huia.cli import main
+from tests.oracles.tfjs_node import run_tfjs
+
+
+def test_pose_dataset_is_capture_format_split_in_time(pose_dataset):
+    from huia.data.folders import read_class_folders
+
+    train, problems = read_class_folders(pose_dataset / "train")
+    test, _ = read_class_folders(pose_dataset / "test")
+    assert not problems
+    assert {s.label for s in train} == {s.label for s in test} == {"arms_down", "hands_chest", "arms_up"}
+    assert all(s.keypoints is not None and s.keypoints.shape == (17, 3) for s in train + test)
+    frame = lambda s: int(s.image_path.stem[5:9])  # noqa: E731
+    for label in ("arms_down", "hands_chest", "arms_up"):
+        tr = [frame(s) for s in train if s.label == label]
+        te = [frame(s) for s in test if s.label == label]
+        assert max(tr) + 3 < min(te)  # no neighbouring frames across the split
+    up = next(s for s in train if s.label == "arms_up" and not s.image_path.stem.endswith("m"))
+    names = up.keypoint_names
+    k = dict(zip(names, up.keypoints[:, 1]))
+    assert k["left_wrist"] < k["left_shoulder"] and k["right_wrist"] < k["right_shoulder"]  # image y grows down
+    mirrored = next(s for s in train if s.image_path.stem == up.image_path.stem + "m")
+    w = mirrored.width
+    left = names.index("left_wrist")
+    right = names.index("right_wrist")
+    assert mirrored.keypoints[left, 0] == pytest.approx(w - up.keypoints[right, 0], abs=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task,min_acc", [("keypoints", 0.95), ("skeleton", 0.85)])
+def test_pose_classifier_on_held_out_frames(task, min_acc, pose_dataset, feature_cache, tmp_path, capsys,
+                                            node_modules):
+    run = tmp_path / task
+    m = train_run(pose_dataset / "train", run, task=task, views=2, epochs=150, seed=0, quiet=True)
+    assert m["held_out_samples"] == 0 and m["train_samples"] > 100
+    assert main(["classify", "eval", str(run), "--data", str(pose_dataset / "test"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rep["samples"] >= 60 and rep["skipped_trained_on"] == 0
+    assert rep["accuracy"] >= min_acc, rep
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["keypoint_features"]["names"][0] == "nose"
+
+    # export: the browser gets the same probabilities
+    r = load_run(run)
+    samples = collect_images(pose_dataset / "test" / "arms_up")[:3]
+    x = run_inputs(r, samples)
+    with torch.no_grad():
+        want = r.model(torch.from_numpy(x)).numpy()
+    path = export_run(run, tmp_path / "export")
+    meta = json.loads(path.read_text())["userDefinedMetadata"]
+    feed = {"features": x} if task == "keypoints" else {"image": x}
+    got = run_tfjs(path, feed, ["probabilities"])["probabilities"]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    if task == "skeleton":
+        assert meta["backbone"]["bundled_model"] == "posenet" and meta["skeleton"]["size"] == 224
+    else:
+        assert meta["keypoints"]["kind"] == "bbox-normalized" and meta["input"] == "features"
