@@ -19,9 +19,9 @@ def test_measures_by_hand():
     assert blank_score(flat) == 0.0
     ramp = np.tile(np.linspace(0, 255, 80, dtype=np.uint8)[None, :, None], (50, 1, 3))
     assert blank_score(ramp) > 50
-    h = dhash(ramp)
+    h = dhash(ramp, bits=8)
     assert h.shape == (64,) and h.all()  # brightness rises left to right everywhere
-    assert not dhash(ramp[:, ::-1]).any()
+    assert not dhash(ramp[:, ::-1], bits=8).any()
     feats = np.array([[0, 1], [0, 1.1], [0, 0.9], [1, 0], [1.1, 0], [0.05, 1]], np.float32)
     labels = ["a", "a", "a", "b", "b", "b"]  # the last one sits among the a's
     res = knn_disagreement(feats, labels, k=3)
