@@ -216,6 +216,31 @@ def test_blazepose_page_tracks_the_person(page, studio_server, video_frames, ref
     assert max(errs) < 15.0, errs
 
 
+def test_js_crop_equals_tfjs_crop_and_resize(page, studio_server):
+    """The page crops MoveNet's input in JS from RGBA bytes (cheaper than a whole-frame TF.js cast); it must give
+    exactly tf.image.cropAndResize's int32 input, boxes inside, across and outside the frame."""
+    open_page(page, f"{studio_server.url}/pose.html?model=movenet-lightning&backend=wasm")
+    wait_frames(page, 3)
+    res = page.evaluate("""async () => {
+      window.__huia.pause();
+      const tf = await (await import('/js/tfjs.js')).initTF('wasm');
+      const im = await import('/js/pose/calculators/image.js');
+      const px = im.rgbaPixels(document.getElementById('video'));
+      const t4 = tf.tensor3d(new Int32Array(px.data), [px.height, px.width, 4], 'int32');
+      const out = [];
+      for (const box of [[0, 0, 1, 1], [0.1, 0.23, 0.77, 0.9], [-0.2, -0.1, 1.1, 1.3], [0.3, 0.3, 0.31, 0.305]]) {
+        const a = im.cropAndResizeRGBA(px, box, 192, 192, 0);
+        const b = await tf.tidy(() => tf.cast(im.rgb(tf, tf.image.cropAndResize(tf.expandDims(t4, 0), [box], [0],
+          [192, 192], 'bilinear', 0)), 'int32')).data();
+        let n = 0; let sum = 0; for (let i = 0; i < a.length; i++) { if (a[i] !== b[i]) n++; sum += a[i]; }
+        out.push({ ndiff: n, mean: sum / a.length });
+      }
+      t4.dispose(); window.__huia.resume();
+      return out; }""")
+    assert all(r["ndiff"] == 0 for r in res), res
+    assert all(r["mean"] > 10 for r in res), res  # real image content, not an empty frame
+
+
 # -- the JS PoseNet decoders equal the reference decoders -------------------------------------------------------------
 DECODE_JS = r"""
 import fs from 'node:fs';

@@ -82,8 +82,16 @@ async function configure() {
 
 function renderKeypointTable(pose) {
   const body = $('kp').tBodies[0];
-  if (!pose) { body.innerHTML = '<tr><td>no pose</td></tr>'; return; }
-  body.innerHTML = pose.keypoints.map((k) => `<tr><td>${k.name}</td><td>${k.x.toFixed(0)}, ${k.y.toFixed(0)}</td><td>${k.score.toFixed(2)}</td></tr>`).join('');
+  if (!pose) { body.textContent = ''; return; }
+  if (body.rows.length !== pose.keypoints.length) {
+    body.innerHTML = pose.keypoints.map(() => '<tr><td></td><td></td><td></td></tr>').join('');
+  }
+  pose.keypoints.forEach((k, i) => {
+    const c = body.rows[i].cells;
+    c[0].textContent = k.name;
+    c[1].textContent = `${k.x.toFixed(0)}, ${k.y.toFixed(0)}`;
+    c[2].textContent = k.score.toFixed(2);
+  });
 }
 
 async function loop(gen) {
@@ -121,13 +129,14 @@ async function loop(gen) {
     lastMs = performance.now() - t0;
     lastPoses = poses;
     frames += 1;
-    if (overlay.width !== video.videoWidth || overlay.height !== video.videoHeight) {
-      overlay.width = video.videoWidth; overlay.height = video.videoHeight;
-    }
-    ctx.clearRect(0, 0, overlay.width, overlay.height);
-    drawPoses(ctx, poses, { minScore: Number($('minScore').value), lineWidth: Math.max(2, overlay.width / 160) });
+    // the overlay is drawn at <= 360 px and stretched by CSS: a quarter of the pixels to upload each frame
+    const scale = Math.min(1, 360 / Math.max(video.videoWidth, video.videoHeight));
+    const ow = Math.round(video.videoWidth * scale); const oh = Math.round(video.videoHeight * scale);
+    if (overlay.width !== ow || overlay.height !== oh) { overlay.width = ow; overlay.height = oh; }
+    ctx.clearRect(0, 0, ow, oh);
+    drawPoses(ctx, poses, { minScore: Number($('minScore').value), lineWidth: Math.max(2, ow / 140), radius: Math.max(2, ow / 160), scale });
     fps.tick();
-    if (frames % 10 === 0) {
+    if (frames % 15 === 0) {
       $('fps').textContent = `${fps.fps.toFixed(1)} FPS`;
       $('npose').textContent = String(poses.length);
       $('ms').textContent = lastMs.toFixed(0);

@@ -4,6 +4,7 @@
 // landmarks, so the detector only runs when tracking is lost.
 import { loadBuiltinModel } from '../tfjs.js';
 import { sourceSize } from './movenet.js';
+import { readPixels, rgb } from './calculators/image.js';
 
 const DET_SIZE = 224;
 const LM_SIZE = 256;
@@ -62,7 +63,7 @@ export async function createBlazePose(tf, spec) {
     const S = Math.max(W, H);
     const box = [(H / 2 - S / 2) / H, (W / 2 - S / 2) / W, (H / 2 + S / 2) / H, (W / 2 + S / 2) / W];
     const out = tf.tidy(() => {
-      const x = tf.image.cropAndResize(tf.expandDims(img, 0), [box], [0], [DET_SIZE, DET_SIZE], 'bilinear', 0);
+      const x = rgb(tf, tf.image.cropAndResize(tf.expandDims(img, 0), [box], [0], [DET_SIZE, DET_SIZE], 'bilinear', 0));
       return detector.execute(tf.sub(tf.div(x, 127.5), 1));
     });
     const raw = await out.data();
@@ -89,8 +90,8 @@ export async function createBlazePose(tf, spec) {
     const m = [c * r.w * k, -s * r.h * k, r.cx - 0.5 * c * r.w + 0.5 * s * r.h,
       s * r.w * k, c * r.h * k, r.cy - 0.5 * s * r.w - 0.5 * c * r.h, 0, 0];
     const [ld, flag] = tf.tidy(() => {
-      const x = tf.image.transform(tf.expandDims(tf.cast(img, 'float32'), 0), tf.tensor2d([m]), 'bilinear', 'constant', 0,
-        [LM_SIZE, LM_SIZE]);
+      const x = rgb(tf, tf.image.transform(tf.expandDims(tf.cast(img, 'float32'), 0), tf.tensor2d([m]), 'bilinear', 'constant', 0,
+        [LM_SIZE, LM_SIZE]));
       return landmarker.execute(tf.div(x, 255), ['Identity_2', 'Identity_3']);
     });
     const [raw, f] = await Promise.all([ld.data(), flag.data()]);
@@ -108,7 +109,7 @@ export async function createBlazePose(tf, spec) {
 
   async function estimate(source, { flipHorizontal = false, still = false } = {}) {
     const { width: W, height: H } = sourceSize(source);
-    const img = source.shape ? source : tf.browser.fromPixels(source);
+    const img = readPixels(tf, source);
     try {
       let r = still ? null : roi;
       let detScore = null;

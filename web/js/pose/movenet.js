@@ -3,6 +3,7 @@
 // crop, map keypoints back, smooth them with a one-euro filter and low-pass the next crop box.
 import { loadBuiltinModel } from '../tfjs.js';
 import { KeypointsOneEuroFilter, LowPassFilter } from './calculators/filters.js';
+import { cropAndResizeRGBA, rgb, rgbaPixels } from './calculators/image.js';
 import { determineNextCropRegion, initCropRegion, MIN_CROP_KEYPOINT_SCORE } from './calculators/crop.js';
 
 export const MOVENET_RESOLUTION = { lightning: 192, thunder: 256 };
@@ -37,12 +38,19 @@ export async function createMoveNet(tf, names, { variant = 'lightning', smoothin
     return { yMin, xMin, yMax, xMax, height: yMax - yMin, width: xMax - xMin };
   }
 
-  /** Model on one normalised crop box -> {kps (x, y normalised to the image), score}. */
-  async function runCrop(source, region) {
+  /**
+   * Model on one normalised crop box -> {kps (x, y normalised to the image), score}. `pixels` is an RGBA frame
+   * ({data, width, height}, cropped in JS) or an [H, W, C] tensor (cropped by TF.js); both give the same input.
+   */
+  async function runCrop(pixels, region) {
     const box = [region.yMin, region.xMin, region.yMax, region.xMax];
     const out = tf.tidy(() => {
-      const img = source.shape ? source : tf.browser.fromPixels(source);
-      const input = tf.cast(tf.image.cropAndResize(tf.expandDims(img, 0), [box], [0], [res, res], 'bilinear', 0), 'int32');
+      let input;
+      if (pixels.shape) {
+        input = tf.cast(rgb(tf, tf.image.cropAndResize(tf.expandDims(pixels, 0), [box], [0], [res, res], 'bilinear', 0)), 'int32');
+      } else {
+        input = tf.tensor4d(cropAndResizeRGBA(pixels, box, res, res, 0), [1, res, res, 3], 'int32');
+      }
       return model.execute(input);
     });
     const raw = await out.data();
@@ -69,10 +77,10 @@ export async function createMoveNet(tf, names, { variant = 'lightning', smoothin
    * A lone image (same semantics as huia.pose's MoveNet on stills): the whole image padded to a square, then a
    * second pass on the crop around the body it found, kept unless its score drops below 0.8x the first.
    */
-  async function estimateStill(source, size) {
-    let r = await runCrop(source, initCropRegion(false, size));
+  async function estimateStill(pixels, size) {
+    let r = await runCrop(pixels, initCropRegion(false, size));
     if (torsoVisible(r.kps)) {
-      const r2 = await runCrop(source, determineNextCropRegion(null, r.kps, idx, names, size));
+      const r2 = await runCrop(pixels, determineNextCropRegion(null, r.kps, idx, names, size));
       if (r2.score >= r.score * 0.8) r = r2;
     }
     return r;
@@ -88,17 +96,18 @@ export async function createMoveNet(tf, names, { variant = 'lightning', smoothin
     if (timestamp != null) us = timestamp * 1000;
     else if (typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement) us = source.currentTime * 1e6;
     const size = sourceSize(source);
+    const pixels = source.shape ? source : rgbaPixels(source);
     let kps; let score;
     if (still && singlePass) {
       // only the first still pass (whole image padded to a square): a deterministic check of the numerics
-      ({ kps, score } = await runCrop(source, initCropRegion(false, size)));
+      ({ kps, score } = await runCrop(pixels, initCropRegion(false, size)));
       if (score === 0) return [];
     } else if (still) {
-      ({ kps, score } = await estimateStill(source, size));
+      ({ kps, score } = await estimateStill(pixels, size));
       if (score === 0) return [];
     } else {
       if (!crop) crop = initCropRegion(true, size);
-      ({ kps, score } = await runCrop(source, crop));
+      ({ kps, score } = await runCrop(pixels, crop));
       if (score === 0) { reset(); return []; }
       if (us != null && smoothing) kps = kpFilter.apply(kps, us);
       crop = filterCrop(determineNextCropRegion(crop, kps, idx, names, size));

@@ -2,6 +2,7 @@
 // ported to plain JS over typed arrays (Apache-2.0, (c) Google LLC). Maps are HxWxC Float32Arrays:
 // scores (sigmoid applied) [H,W,K], offsets [H,W,2K] (y first, then x), displacements [H,W,2E].
 import { loadGraphModel } from '../tfjs.js';
+import { readPixels, rgb } from './calculators/image.js';
 
 export const VALID_OUTPUT_STRIDES = [8, 16, 32];
 const LOCAL_MAXIMUM_RADIUS = 1;
@@ -202,7 +203,7 @@ export async function createPoseNet(tf, spec, {
   const model = await loadGraphModel(tf, '/models/builtin/posenet.json', { patch: (j) => patchPoseNetGraph(j, outputStride) });
 
   async function estimate(source, { flipHorizontal = false } = {}) {
-    const img = source.shape ? null : tf.browser.fromPixels(source);
+    const img = source.shape ? null : readPixels(tf, source);
     const t = source.shape ? source : img;
     const [height, width] = t.shape;
     // pad to the target aspect (square) then resize, exactly as posenet's padAndResizeTo
@@ -210,7 +211,7 @@ export async function createPoseNet(tf, spec, {
     if (width / height < 1) { padL = padR = Math.round(0.5 * (height - width)); } else { padT = padB = Math.round(0.5 * (width - height)); }
     const outs = tf.tidy(() => {
       const padded = tf.pad3d(t, [[padT, padB], [padL, padR], [0, 0]]);
-      const resized = tf.image.resizeBilinear(padded, [res, res]);
+      const resized = rgb(tf, tf.image.resizeBilinear(padded, [res, res]));
       const x = tf.expandDims(tf.sub(tf.div(tf.cast(resized, 'float32'), 127.5), 1), 0);
       const [hm, off, fwd, bwd] = model.execute(x, [OUT.heatmap, OUT.offsets, OUT.fwd, OUT.bwd]);
       return [tf.sigmoid(hm), off, fwd, bwd];

@@ -1,0 +1,82 @@
+// Reading pixels cheaply: for DOM sources we ask TF.js for RGBA (a native Int32Array copy of the canvas bytes)
+// instead of RGB (a per-pixel JS loop over the whole frame), resample the 4-channel image, and drop alpha on the
+// small result. The values the model sees are identical.
+
+/** [H, W, C] int32 tensor of `source` (C = 4 for DOM sources, as given for tensors). Caller disposes. */
+export function readPixels(tf, source) {
+  return source.shape ? source : tf.browser.fromPixels(source, 4);
+}
+
+/** Keep the first 3 channels of an NHWC tensor (no-op when it already has 3). */
+export function rgb(tf, x) {
+  const c = x.shape[x.shape.length - 1];
+  if (c === 3) return x;
+  const begin = x.shape.map(() => 0);
+  const size = x.shape.slice();
+  size[size.length - 1] = 3;
+  return tf.slice(x, begin, size);
+}
+
+let frameCtx = null;
+
+/**
+ * RGBA bytes of a DOM source ({data, width, height}) through one CPU-backed canvas (willReadFrequently keeps
+ * getImageData off the GPU). ImageData passes through.
+ */
+export function rgbaPixels(source) {
+  if (typeof ImageData !== 'undefined' && source instanceof ImageData) return source;
+  const width = source.videoWidth || source.naturalWidth || source.width;
+  const height = source.videoHeight || source.naturalHeight || source.height;
+  if (!frameCtx) frameCtx = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
+  const c = frameCtx.canvas;
+  if (c.width !== width || c.height !== height) { c.width = width; c.height = height; }
+  frameCtx.drawImage(source, 0, 0, width, height);
+  return frameCtx.getImageData(0, 0, width, height);
+}
+
+/**
+ * tf.image.cropAndResize(image, [[y1, x1, y2, x2]], [0], [outH, outW], 'bilinear', extrapolation) followed by a cast
+ * to int32 (truncation), computed in JS straight from RGBA bytes: only the sampled pixels are touched, instead of
+ * converting and casting the whole frame in TF.js first. Returns RGB Int32Array [outH * outW * 3].
+ */
+export function cropAndResizeRGBA({ data, width: W, height: H }, box, outH, outW, extrapolation = 0) {
+  // float32 arithmetic step by step (Math.fround), as TF.js's kernels compute, so the bytes match exactly
+  const f = Math.fround;
+  const [y1, x1, y2, x2] = box.map(f);
+  const out = new Int32Array(outH * outW * 3);
+  const hs = outH > 1 ? f(f(f(y2 - y1) * (H - 1)) / (outH - 1)) : 0;
+  const ws = outW > 1 ? f(f(f(x2 - x1) * (W - 1)) / (outW - 1)) : 0;
+  const xs0 = new Int32Array(outW); const xs1 = new Int32Array(outW);
+  const xl = new Float32Array(outW); const xok = new Uint8Array(outW);
+  for (let j = 0; j < outW; j++) {
+    const inX = outW > 1 ? f(f(x1 * (W - 1)) + f(j * ws)) : f(f(0.5 * f(x1 + x2)) * (W - 1));
+    if (inX < 0 || inX > W - 1) continue;
+    xok[j] = 1;
+    const l = Math.floor(inX);
+    xs0[j] = l * 4; xs1[j] = Math.ceil(inX) * 4; xl[j] = f(inX - l);
+  }
+  const ext = Math.trunc(extrapolation);
+  let o = 0;
+  for (let i = 0; i < outH; i++) {
+    const inY = outH > 1 ? f(f(y1 * (H - 1)) + f(i * hs)) : f(f(0.5 * f(y1 + y2)) * (H - 1));
+    if (inY < 0 || inY > H - 1) {
+      for (let j = 0; j < outW * 3; j++) out[o++] = ext;
+      continue;
+    }
+    const t = Math.floor(inY);
+    const rowT = t * W * 4; const rowB = Math.ceil(inY) * W * 4;
+    const yl = f(inY - t);
+    for (let j = 0; j < outW; j++) {
+      if (!xok[j]) { out[o++] = ext; out[o++] = ext; out[o++] = ext; continue; }
+      const a = rowT + xs0[j]; const b = rowT + xs1[j]; const c = rowB + xs0[j]; const d = rowB + xs1[j];
+      const fx = xl[j];
+      for (let ch = 0; ch < 3; ch++) {
+        const tl = data[a + ch]; const bl = data[c + ch];
+        const top = f(tl + f((data[b + ch] - tl) * fx));
+        const bot = f(bl + f((data[d + ch] - bl) * fx));
+        out[o++] = Math.trunc(f(top + f(f(bot - top) * yl)));
+      }
+    }
+  }
+  return out;
+}
