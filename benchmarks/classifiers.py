@@ -83,6 +83,7 @@ def gesture(args) -> dict:
 
 def plot_curve(rows: list[dict], out_png: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -96,6 +97,7 @@ def plot_curve(rows: list[dict], out_png: Path) -> None:
     ax.set_xscale("log")
     ax.set_xticks(shots)
     ax.set_xticklabels([str(n) for n in shots])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("training photos per class")
     ax.set_ylabel("held-out top-1 accuracy (%)")
     ax.set_title("Sign-language digits (10 classes), held-out photos")

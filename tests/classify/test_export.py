@@ -72,3 +72,26 @@ def test_export_cli_reads_run_config(run_and_images, tmp_path, capsys):
     rc = main(["export", str(run), "--out", str(tmp_path / "cli"), "--quantize", "uint16"])
     assert rc == 0, capsys.readouterr().err
     assert (tmp_path / "cli" / "model.json").is_file()
+
+
+@pytest.mark.slow
+def test_finetuned_backbone_exports_its_new_weights(digits_small, feature_cache, tmp_path, node_modules):
+    """Phase 2 (all layers trainable) changes the backbone; the graph export must carry those weights."""
+    run = tmp_path / "ft"
+    assert main(["classify", "train", "--data", str(digits_small), "--out", str(run), "--shots", "2", "--views", "0",
+                 "--epochs", "20", "--finetune-epochs", "1", "--seed", "0"]) == 0
+    r = load_run(run)
+    state = torch.load(run / "model.pt", weights_only=False)
+    assert "backbone" in state
+    from huia.classify.models import Backbone
+
+    fresh = Backbone(r.model.backbone.spec, use_landmarks=True)
+    samples = collect_images(digits_small / "1")[-2:]
+    x = run_inputs(r, samples)
+    with torch.no_grad():
+        tuned, orig = r.model.backbone(torch.from_numpy(x)), fresh(torch.from_numpy(x))
+        want = r.model(torch.from_numpy(x)).numpy()
+    assert not torch.allclose(tuned, orig)  # fine-tuning moved the features
+    path = export_run(run, tmp_path / "export")
+    got = run_tfjs(path, {"image": x}, ["probabilities"])["probabilities"]
+    np.testing.assert_allclose(got, want, atol=1e-4)

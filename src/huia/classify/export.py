@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -269,5 +270,54 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None
     else:
         art = build_head_layers(run, meta, run.model.head.in_dim)
     path = save_artifacts(art, out_dir, quantize=quantize or "float32")
+    if quantize and quantize != "float32":
+        check = quantization_check(run, art, path, fmt)
+        if check:
+            art.user_defined_metadata["huia"]["quantization_check"] = check
+            path = save_artifacts(art, out_dir, quantize=quantize)
+            if check["agreement"] < 1.0:
+                print(f"huia: warning: {quantize} export changes {1 - check['agreement']:.0%} of predictions on "
+                      f"{check['samples']} training samples (max probability change {check['max_abs_diff']:.3f}); "
+                      f"per-tensor {quantize} is too coarse for this backbone — prefer uint16 or float16",
+                      file=sys.stderr)
     (Path(out_dir) / "labels.json").write_text(json.dumps(run.labels))
     return path
+
+
+def quantization_check(run, art: ModelArtifacts, path: Path, fmt: str, n: int = 8) -> dict | None:
+    """Run the quantized export (huia's graph executor, which matches TF.js) and the float model on up to ``n``
+    of the run's own images: how often the top class survives quantization, and the largest probability change.
+    Stored in the export's metadata so a quantization that breaks the model does not ship silently."""
+    import torch
+
+    from huia.classify.predict import run_inputs
+    from huia.tfjs.artifacts import load_artifacts
+    from huia.tfjs.graph import GraphModel
+    from huia.types import Sample
+
+    if fmt != "graph":
+        return None
+    files = [Path(t["path"]) for t in run.config.get("trained_on", [])]
+    files = [f for f in files if f.is_file()][:: max(1, len(files) // n)][:n]
+    if not files:
+        return None
+    samples = []
+    for f in files:
+        s = Sample(image_path=f)
+        side = f.with_suffix(".json")
+        if run.task != "image" and side.is_file():
+            from huia.data.folders import parse_keypoints_json
+
+            s.keypoints, s.keypoint_names, _ = parse_keypoints_json(json.loads(side.read_text()), side)
+        samples.append(s)
+    try:
+        x = run_inputs(run, samples)
+    except HuiaError:
+        return None
+    with torch.no_grad():
+        want = run.model(torch.from_numpy(x)).numpy()
+    g = GraphModel(load_artifacts(path))
+    feed = "features" if run.task == "keypoints" else INPUT_NAME
+    got = g({feed: x}, outputs=[OUTPUT_NAME])[OUTPUT_NAME]
+    return {"samples": len(samples), "agreement": float((got.argmax(1) == want.argmax(1)).mean()),
+            "max_abs_diff": float(np.abs(got - want).max())}
