@@ -260,7 +260,7 @@ for (const c of job.cases) {
         { maxPoseDetections: c.maxPoses, scoreThreshold: c.scoreThreshold, nmsRadius: c.nmsRadius });
   out.push(poses.map((p) => ({ score: p.score, keypoints: p.keypoints.map((k) => ({ y: k.y, x: k.x, score: k.score })) })));
 }
-process.stdout.write(JSON.stringify(out));
+process.stdout.write(JSON.stringify(out), () => process.exit(0));
 """
 
 

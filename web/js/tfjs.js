@@ -96,13 +96,16 @@ export async function loadGraphModel(tf, url, { patch } = {}) {
   return tf.loadGraphModel(handler);
 }
 
-const yieldChannel = new MessageChannel();
+let yieldChannel = null;
 const yieldQueue = [];
-yieldChannel.port1.onmessage = () => { const r = yieldQueue.shift(); if (r) r(); };
 /**
  * Let the browser run events/rendering between frames without setTimeout's 4 ms clamp on chained timers
  * (a MessageChannel task is not clamped), so a back-to-back inference loop stays close to bare model speed.
  */
 export function yieldToBrowser() {
+  if (!yieldChannel) {
+    yieldChannel = new MessageChannel();
+    yieldChannel.port1.onmessage = () => { const r = yieldQueue.shift(); if (r) r(); };
+  }
   return new Promise((resolve) => { yieldQueue.push(resolve); yieldChannel.port2.postMessage(0); });
 }
