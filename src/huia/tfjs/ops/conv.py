@@ -4,6 +4,11 @@ Why no copies: a contiguous NHWC tensor permuted to NCHW is exactly a channels_l
 convolves fast and returns channels_last; permuting that back is again a contiguous NHWC tensor. Filters are
 re-laid out once at load (HWIO -> OIHW channels_last). TF's SAME padding puts the odd pixel after
 (pad_before = total // 2), which PyTorch's symmetric padding cannot express, so those convs pad explicitly first.
+
+At inference (no autograd) convs go straight to oneDNN with the fused activation as a post-op
+(torch.ops.mkldnn._convolution_pointwise, what Inductor emits): this halves PoseNet's CPU time versus F.conv2d +
+clamp, mostly because PyTorch sends single-threaded 1x1 convs to a slow im2col path. With autograd on, plain
+F.conv2d (and one GEMM for 1x1 convs) keep gradients working; both paths are checked against each other.
 """
 
 from __future__ import annotations
