@@ -58,9 +58,9 @@ def zero_shot(data: Path, size: int, test) -> dict:
     return coco_evaluate(gts, dets, class_names=["kangaroo"])
 
 
-def train_subprocess(data: Path, out: Path, size: int, epochs: int, seed: int) -> dict:
+def train_subprocess(data: Path, out: Path, size: int, epochs: int, seed: int, extra: list[str]) -> dict:
     cmd = [sys.executable, "-m", "huia", "detect", "train", "--data", str(data), "--out", str(out),
-           "--epochs", str(epochs), "--seed", str(seed), "--input-size", str(size), "--json"]
+           "--epochs", str(epochs), "--seed", str(seed), "--input-size", str(size), "--json", *extra]
     env = dict(os.environ, HUIA_PROGRESS="0", PYTHONWARNINGS="ignore")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
@@ -82,6 +82,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(REPO / "test-output" / "bench-detector"))
     ap.add_argument("--runs", type=int, default=20, help="timed inference runs")
+    ap.add_argument("--mode", default=None, help="training mode passed to huia detect train (head|tail)")
+    ap.add_argument("--views", type=int, default=None)
+    ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--reuse", action="store_true", help="reuse finished runs in --out (skip training)")
     args = ap.parse_args()
 
@@ -111,13 +114,16 @@ def main() -> int:
         print(f"COCO centernet, no training {size}: {fmt(zs)}")
         run = out / f"run{size}"
         if args.reuse and (run / "metrics.json").is_file():
-            tr = {"metrics": json.loads((run / "metrics.json").read_text()), "wall_s": float("nan"),
-                  "cpu_s": float("nan"), "peak_rss_mb": float("nan")}
+            m0 = json.loads((run / "metrics.json").read_text())
+            tr = {"metrics": m0, "wall_s": m0.get("train_seconds", float("nan")),
+                  "cpu_s": m0.get("cpu_seconds", float("nan")), "peak_rss_mb": m0.get("peak_rss_mb", float("nan"))}
         else:
             if run.exists():
                 import shutil
                 shutil.rmtree(run)
-            tr = train_subprocess(data, run, size, args.epochs, args.seed)
+            extra = (["--mode", args.mode] if args.mode else []) + (["--views", str(args.views)] if args.views else []) \
+                + (["--lr", str(args.lr)] if args.lr else [])
+            tr = train_subprocess(data, run, size, args.epochs, args.seed, extra)
         m = tr["metrics"]
         print(f"huia fine-tuned {size}:          {fmt(m)}")
         print(f"  training: {tr['wall_s']:.0f} s wall ({m.get('train_seconds', float('nan')):.0f} s in the loop), "

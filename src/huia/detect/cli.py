@@ -32,6 +32,11 @@ def register(sub) -> None:
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine decay, warm-up)")
     t.add_argument("--train-fraction", type=float, default=0.8, help="share of images used for training")
+    t.add_argument("--mode", choices=("head", "tail"), default=None,
+                   help="head (default): train the CenterNet head on images augmented every step; tail: cache the "
+                        "head's last feature map for --views augmented views per image and train only the output "
+                        "layers (several times cheaper, slightly less accurate)")
+    t.add_argument("--views", type=int, default=4, help="tail mode: augmented views per image (default 4)")
     t.add_argument("--train-backbone", action="store_true",
                    help="also fine-tune the early backbone (slower; rarely helps on small data sets)")
     t.add_argument("--max-images", type=int, default=None, help=argparse.SUPPRESS)
@@ -72,7 +77,8 @@ def _cmd_train(args) -> int:
     cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, seed=args.seed,
                       input_size=size or DEFAULT_INPUT_SIZE, batch_size=args.batch_size, lr=args.lr,
                       train_fraction=args.train_fraction, train_backbone=args.train_backbone,
-                      max_images=args.max_images, steps_per_epoch=args.steps_per_epoch)
+                      max_images=args.max_images, steps_per_epoch=args.steps_per_epoch,
+                      mode=args.mode or TrainConfig.mode, views=args.views)
     if cfg.epochs < 1:
         raise HuiaError(f"--epochs must be at least 1, got {cfg.epochs}")
     metrics = train(cfg)

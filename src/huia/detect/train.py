@@ -23,12 +23,14 @@ import numpy as np
 import torch
 
 from huia.detect import dataset as D
-from huia.detect.model import (BASE_MODEL, COCO_ANIMALS, DEFAULT_INPUT_SIZE, HEATMAP, INPUT, STRIDE,
-                               CenterNetDetector, adapt_centernet, load_base_artifacts)
+from huia.detect.model import (BASE_MODEL, BOXES, CLS_LOGITS, COCO_ANIMALS, DEFAULT_INPUT_SIZE, HEATMAP, INPUT,
+                               STRIDE, TAPS, CenterNetDetector, _ancestors, adapt_centernet, load_base_artifacts,
+                               split_at_taps)
 from huia.errors import HuiaError
 from huia.types import Detections
 
 LOC_WEIGHT = 5.0
+TAIL_TAP = "tower_0/CenternetHead/Relu_2"  # "tail" mode: cached feature map feeding squeeze-excite + output convs
 
 
 @dataclass
@@ -44,6 +46,8 @@ class TrainConfig:
     train_fraction: float = 0.8
     train_backbone: bool = False
     score_threshold: float = 0.3
+    mode: str = "head"  # "head": train the head on augmented images; "tail": cached features, output convs only
+    views: int = 4  # "tail" mode: augmented views per image (view 0 = the image itself), cycled over epochs
     max_images: int | None = None  # use only the first N training images (tests, smoke runs)
     steps_per_epoch: int | None = None  # cap (tests)
     task: str = "detect"
@@ -52,7 +56,7 @@ class TrainConfig:
 
     def resume_keys(self) -> list[str]:
         return ["data", "epochs", "seed", "input_size", "batch_size", "lr", "weight_decay", "train_fraction",
-                "train_backbone", "max_images", "steps_per_epoch", "base_model"]
+                "train_backbone", "max_images", "steps_per_epoch", "base_model", "mode", "views"]
 
 
 # --- losses ----------------------------------------------------------------------------------------------------------
@@ -177,19 +181,24 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
     config["test_images"] = [sample_key(s) for s in test_s]
     run.save_config(config)
 
+    if cfg.mode not in ("head", "tail"):
+        raise HuiaError(f"unknown training mode {cfg.mode!r} (head or tail)")
     model = CenterNetDetector(adapt_centernet(base, input_size=cfg.input_size, class_channels=chans), names,
                               cfg.input_size, train_backbone=cfg.train_backbone)
-    if not cfg.train_backbone:
-        # freeze everything the stride-16 taps depend on (not only the MobileNet prefix: nothing before the taps)
-        from huia.detect.model import TAPS, _ancestors
-        nodes = {n["name"]: n for n in model.graph._artifacts.model_topology["node"]}
-        frozen = _ancestors(nodes, TAPS)
-        for name, p in model.named_weights():
-            p.requires_grad_(name not in frozen)
-    params = model.trainable_parameters()
+    augmenter = D.train_augmenter(cfg.input_size)
+    if cfg.mode == "tail":
+        net = TailTrainer(model, images, boxes, [sample_key(s) for s in train_s], augmenter, cfg)
+    else:
+        if not cfg.train_backbone:
+            # freeze everything the stride-16 taps depend on (not only the MobileNet prefix)
+            nodes = {nd["name"]: nd for nd in model.graph._artifacts.model_topology["node"]}
+            frozen = _ancestors(nodes, TAPS)
+            for name, p in model.named_weights():
+                p.requires_grad_(name not in frozen)
+        net = HeadTrainer(model, images, boxes, [sample_key(s) for s in train_s], augmenter, cfg)
+    params = net.parameters()
     start = [p.detach().clone() for p in params]
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    augmenter = D.train_augmenter(cfg.input_size)
 
     n = len(train_s)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -198,11 +207,7 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
     total = steps_per_epoch * cfg.epochs
     start_epoch, step = 0, 0
     if resuming:
-        init = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        ck = run.load_checkpoint(model, opt)
-        # the L2-SP anchor is the COCO start, not the checkpoint
-        keys = {id(p): k for k, p in model.named_parameters()}
-        start = [init[keys[id(p)]] for p in params]
+        ck = run.load_checkpoint(net.module, opt)  # (the L2-SP anchor stays the COCO start)
         start_epoch, step = int(ck["epoch"]) + 1, int(ck["step"])
     t_start = time.time()
     prior = float(run.load_config().get("_elapsed", 0.0)) if resuming else 0.0
@@ -212,8 +217,7 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
         order = np.random.default_rng([cfg.seed, epoch, 7]).permutation(n)
         for bi in range(steps_per_epoch):
             idx = order[bi * cfg.batch_size:(bi + 1) * cfg.batch_size]
-            rngs = [sample_rng(cfg.seed, sample_key(train_s[i]), epoch) for i in idx]
-            x, bxs = D.augment_batch([images[i] for i in idx], [boxes[i] for i in idx], augmenter, rngs)
+            x, bxs = net.batch(idx, epoch)
             tg = [D.make_targets(b, len(names), cfg.input_size) for b in bxs]
             heat = torch.from_numpy(np.stack([t.heat for t in tg]))
             tbox = torch.from_numpy(np.stack([t.boxes for t in tg]))
@@ -221,7 +225,7 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
             lr = _lr_at(step, total, cfg.lr, warmup=min(20, max(2, total // 5)))
             for g in opt.param_groups:
                 g["lr"] = lr
-            logits, ltrb = model(torch.from_numpy(x))
+            logits, ltrb = net.forward(x)
             l_cls = focal_loss(logits, heat)
             l_loc = LOC_WEIGHT * box_loss(ltrb, tbox, wgt)
             l_reg = l2_regularization(params, start, cfg.weight_decay)
@@ -242,13 +246,90 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
         c = run.load_config()
         c["_elapsed"] = prior + time.time() - t_start
         run.save_config(c)
-        run.save_checkpoint(model, opt, epoch=epoch, step=step)
+        run.save_checkpoint(net.module, opt, epoch=epoch, step=step)
         if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs and epoch + 1 < cfg.epochs:
             bar.close()
             return None
     bar.close()
+    net.write_back()
     elapsed = float(run.load_config().get("_elapsed", time.time() - t_start))
     return finish(run, model, test_s, names, cfg, train_seconds=elapsed)
+
+
+class HeadTrainer:
+    """Images augmented on the fly each step, forward/backward through the graph from the input (frozen backbone
+    parameters simply do not require grad)."""
+
+    def __init__(self, model, images, boxes, keys, augmenter, cfg):
+        self.model, self.images, self.boxes, self.keys, self.aug, self.cfg = model, images, boxes, keys, augmenter, cfg
+        self.module = model
+
+    def parameters(self):
+        return self.model.trainable_parameters()
+
+    def batch(self, idx, epoch):
+        from huia.data.augment import sample_rng
+
+        rngs = [sample_rng(self.cfg.seed, self.keys[i], epoch) for i in idx]
+        x, bxs = D.augment_batch([self.images[i] for i in idx], [self.boxes[i] for i in idx], self.aug, rngs)
+        return torch.from_numpy(x), bxs
+
+    def forward(self, x):
+        return self.model(x)
+
+    def write_back(self):
+        pass
+
+
+class TailTrainer(HeadTrainer):
+    """Cheapest mode: the graph up to the head's last feature map (stride 4, 128 channels) runs once per
+    (image, view) and is cached in float16; only the squeeze-excite and the two output convolutions train.
+    Epoch ``e`` uses view ``e % views`` (view 0 = the plain image, others = seeded augmentations)."""
+
+    def __init__(self, model, images, boxes, keys, augmenter, cfg):
+        from huia.tfjs.graph import load_graph_model
+
+        super().__init__(model, images, boxes, keys, augmenter, cfg)
+        self.tail = load_graph_model(split_at_taps(model.graph._artifacts, taps=(TAIL_TAP,)), trainable=True)
+        # start from the model's current values (the adapted class head)
+        own = dict(model.named_weights())
+        with torch.no_grad():
+            for name, key in self.tail._param_names.items():
+                self.tail.weights[key].copy_(own[name])
+        self.module = self.tail
+        self.cache: dict = {}
+
+    def parameters(self):
+        return list(self.tail.weights.values())
+
+    def batch(self, idx, epoch):
+        from huia.data.augment import sample_rng
+
+        view = epoch % max(1, self.cfg.views)
+        feats, bxs = [], []
+        for i in idx:
+            if (view, i) not in self.cache:
+                if view == 0:
+                    x, b = D.resize_batch([self.images[i]], [self.boxes[i]], self.cfg.input_size)
+                else:
+                    x, b = D.augment_batch([self.images[i]], [self.boxes[i]], self.aug,
+                                           [sample_rng(self.cfg.seed, self.keys[i], 10_000 + view)])
+                f = self.model.graph({INPUT: x}, outputs=[TAIL_TAP])[TAIL_TAP]
+                self.cache[(view, i)] = (torch.from_numpy(np.ascontiguousarray(f[0])).half(), b[0])
+            f, b = self.cache[(view, i)]
+            feats.append(f)
+            bxs.append(b)
+        return torch.stack(feats).float(), bxs
+
+    def forward(self, x):
+        out = self.tail({TAIL_TAP: x}, outputs=[CLS_LOGITS, BOXES])
+        return out[CLS_LOGITS], out[BOXES]
+
+    def write_back(self):
+        own = dict(self.model.named_weights())
+        with torch.no_grad():
+            for name, key in self.tail._param_names.items():
+                own[name].copy_(self.tail.weights[key])
 
 
 def finish(run, model: CenterNetDetector, test_s, names, cfg: TrainConfig, *, train_seconds: float) -> dict:
