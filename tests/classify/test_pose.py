@@ -69,3 +69,17 @@ def test_pose_classifier_on_held_out_frames(task, min_acc, pose_dataset, feature
         assert meta["backbone"]["bundled_model"] == "posenet" and meta["skeleton"]["size"] == 224
     else:
         assert meta["keypoints"]["kind"] == "bbox-normalized" and meta["input"] == "features"
+
+
+@pytest.mark.slow
+def test_predict_runs_the_pose_estimator_when_no_keypoints_json(pose_dataset, feature_cache, tmp_path, capsys):
+    """A plain photo (no capture JSON) goes through MoveNet first, as in the live studio."""
+    import shutil
+
+    run = tmp_path / "kp"
+    train_run(pose_dataset / "train", run, task="keypoints", views=2, epochs=150, seed=0, quiet=True)
+    photo = tmp_path / "photo.jpg"
+    shutil.copy(sorted((pose_dataset / "test" / "arms_up").glob("*.jpg"))[0], photo)
+    assert main(["classify", "predict", str(run), str(photo), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out[0]["label"] == "arms_up", out
