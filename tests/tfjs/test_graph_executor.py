@@ -371,6 +371,7 @@ def test_trainable_gradients_and_round_trip(node_modules, shared_data, out_dir):
     model = load_graph_model(path, trainable=True)
     params = dict(model.named_parameters())
     assert len(params) >= 100, "conv kernels, biases and matmul weights should all be parameters"
+    assert set(model.weight_params) <= set(load_artifacts(path).weights) and len(model.weight_params) == len(params)
     x_np = _image_input(shared_data, "handlandmark-full", model.input_specs["input_1"])
     x = torch.from_numpy(x_np)
     before = model.to_artifacts()

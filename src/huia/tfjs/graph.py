@@ -373,6 +373,16 @@ class GraphModel(nn.Module):
         return dict(self._input_specs)
 
     @property
+    def artifacts(self) -> ModelArtifacts:
+        """The artifacts this model was built from (weights as loaded; see to_artifacts for current values)."""
+        return self._artifacts
+
+    @property
+    def weight_params(self) -> dict[str, nn.Parameter]:
+        """TF weight (Const node) name -> its nn.Parameter (empty unless trainable=True)."""
+        return {name: self.weights[key] for name, key in self._param_names.items()}
+
+    @property
     def node_names(self) -> list[str]:
         return [n.name for n in self._order]
 
@@ -498,7 +508,8 @@ class GraphModel(nn.Module):
         plan = self._plan(out_slots)
         if to_numpy:
             mode = torch.inference_mode()
-        elif torch.is_grad_enabled() and (self.trainable or any(t.requires_grad for t in feeds.values())):
+        elif torch.is_grad_enabled() and (any(t.requires_grad for t in feeds.values()) or
+                                          any(p.requires_grad for p in self.weights.values())):
             mode = contextlib.nullcontext()
         else:
             mode = torch.no_grad()
