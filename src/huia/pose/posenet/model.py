@@ -139,13 +139,14 @@ class PoseNet:
 
     input_resolution (int or (h, w)): the image is padded to that aspect and resized, as posenet 2.x does
     (default 385, the bundled graph's size). image_scale_factor (0.2..1): posenet 1.x's knob instead: each side is
-    scaled by the factor (rounded to a valid size) without padding.
+    scaled by the factor (rounded to a valid size) without padding. Video frames (t given) of a single-pose
+    estimator are smoothed with the one-euro keypoint filter of web/spec/signals.json unless smoothing=False.
     """
 
     def __init__(self, multi: bool = False, output_stride: int = 16, input_resolution=None,
                  image_scale_factor: float | None = None, flip_horizontal: bool = False, max_poses: int = 5,
                  score_threshold: float = 0.5, nms_radius: float = 20, min_pose_score: float | None = None,
-                 smoothing: bool = False, model=None):
+                 smoothing: bool = True, model=None):
         self.multi = multi
         self.output_stride = check_stride(int(output_stride))
         if image_scale_factor is not None and not (0.05 <= float(image_scale_factor) <= 2.0):
