@@ -39,7 +39,7 @@ ALTERNATE_JS = """async ([rounds, windowMs]) => {
   const dtype = m.inputs[0].dtype === 'int32' ? 'int32' : 'float32';
   const x = tf.tidy(() => tf.cast(tf.randomUniform([1, ih, iw, 3], 0, 255), dtype));
   const bareOnce = async () => {
-    const out = m.execute(x);
+    const out = est.outputs ? m.execute(x, est.outputs) : m.execute(x);
     const list = Array.isArray(out) ? out : [out];
     await Promise.all(list.map((t) => t.data()));
     list.forEach((t) => t.dispose());

@@ -142,6 +142,8 @@ export async function createBlazePose(tf, spec) {
 
   return {
     name: 'blazepose', inputSize: [LM_SIZE, LM_SIZE], models: [detector, landmarker], model: landmarker,
+    /** The landmark outputs the pipeline reads (a bare benchmark loop should request the same). */
+    outputs: ['Identity_2', 'Identity_3'],
     estimate, reset() { roi = null; }, dispose() { detector.dispose(); landmarker.dispose(); },
   };
 }

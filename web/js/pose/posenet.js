@@ -2,7 +2,7 @@
 // ported to plain JS over typed arrays (Apache-2.0, (c) Google LLC). Maps are HxWxC Float32Arrays:
 // scores (sigmoid applied) [H,W,K], offsets [H,W,2K] (y first, then x), displacements [H,W,2E].
 import { loadGraphModel } from '../tfjs.js';
-import { readPixels, rgb } from './calculators/image.js';
+import { padResizeBilinearRGBA, rgb, rgbaPixels } from './calculators/image.js';
 
 export const VALID_OUTPUT_STRIDES = [8, 16, 32];
 const LOCAL_MAXIMUM_RADIUS = 1;
@@ -203,20 +203,21 @@ export async function createPoseNet(tf, spec, {
   const model = await loadGraphModel(tf, '/models/builtin/posenet.json', { patch: (j) => patchPoseNetGraph(j, outputStride) });
 
   async function estimate(source, { flipHorizontal = false } = {}) {
-    const img = source.shape ? null : readPixels(tf, source);
-    const t = source.shape ? source : img;
-    const [height, width] = t.shape;
+    // DOM sources are padded + resized in JS from RGBA bytes (bit-exact with tf.pad3d + resizeBilinear, without a
+    // whole-frame float tensor); tensors go through TF.js
+    const pixels = source.shape ? null : rgbaPixels(source);
+    const [height, width] = source.shape ? source.shape : [pixels.height, pixels.width];
     // pad to the target aspect (square) then resize, exactly as posenet's padAndResizeTo
     let padT = 0; let padB = 0; let padL = 0; let padR = 0;
     if (width / height < 1) { padL = padR = Math.round(0.5 * (height - width)); } else { padT = padB = Math.round(0.5 * (width - height)); }
     const outs = tf.tidy(() => {
-      const padded = tf.pad3d(t, [[padT, padB], [padL, padR], [0, 0]]);
-      const resized = rgb(tf, tf.image.resizeBilinear(padded, [res, res]));
+      const resized = pixels
+        ? tf.tensor3d(padResizeBilinearRGBA(pixels, { top: padT, bottom: padB, left: padL, right: padR }, res, res), [res, res, 3])
+        : rgb(tf, tf.image.resizeBilinear(tf.pad3d(source, [[padT, padB], [padL, padR], [0, 0]]), [res, res]));
       const x = tf.expandDims(tf.sub(tf.div(tf.cast(resized, 'float32'), 127.5), 1), 0);
       const [hm, off, fwd, bwd] = model.execute(x, [OUT.heatmap, OUT.offsets, OUT.fwd, OUT.bwd]);
       return [tf.sigmoid(hm), off, fwd, bwd];
     });
-    if (img) img.dispose();
     const shapes = outs.map((o) => o.shape);
     const datas = await Promise.all(outs.map((o) => o.data()));
     outs.forEach((o) => o.dispose());

@@ -80,3 +80,41 @@ export function cropAndResizeRGBA({ data, width: W, height: H }, box, outH, outW
   }
   return out;
 }
+
+/**
+ * tf.image.resizeBilinear(pad(image), [outH, outW]) (alignCorners = halfPixelCenters = false) of an RGBA frame zero-
+ * padded by {top, bottom, left, right}, computed in JS with float32 steps: PoseNet's padAndResizeTo without
+ * converting the whole frame to a float tensor first. Returns RGB Float32Array [outH * outW * 3] (0..255).
+ */
+export function padResizeBilinearRGBA({ data, width: W, height: H }, pad, outH, outW) {
+  const f = Math.fround;
+  const Hp = H + pad.top + pad.bottom; const Wp = W + pad.left + pad.right;
+  const hs = f(Hp / outH); const ws = f(Wp / outW);
+  const out = new Float32Array(outH * outW * 3);
+  const col = (x) => x - pad.left; const row = (y) => y - pad.top;
+  const x0 = new Int32Array(outW); const x1 = new Int32Array(outW); const xl = new Float32Array(outW);
+  for (let j = 0; j < outW; j++) {
+    const sx = f(j * ws);
+    const l = Math.floor(sx);
+    x0[j] = col(l); x1[j] = col(Math.min(Wp - 1, Math.ceil(sx))); xl[j] = f(sx - l);
+  }
+  const px = (r, c, ch) => (r < 0 || r >= H || c < 0 || c >= W ? 0 : data[(r * W + c) * 4 + ch]);
+  let o = 0;
+  for (let i = 0; i < outH; i++) {
+    const sy = f(i * hs);
+    const t = Math.floor(sy);
+    const r0 = row(t); const r1 = row(Math.min(Hp - 1, Math.ceil(sy)));
+    const yl = f(sy - t);
+    for (let j = 0; j < outW; j++) {
+      const fx = xl[j];
+      for (let ch = 0; ch < 3; ch++) {
+        const tl = px(r0, x0[j], ch); const tr = px(r0, x1[j], ch);
+        const bl = px(r1, x0[j], ch); const br = px(r1, x1[j], ch);
+        const top = f(tl + f(f(tr - tl) * fx));
+        const bot = f(bl + f(f(br - bl) * fx));
+        out[o++] = f(top + f(f(bot - top) * yl));
+      }
+    }
+  }
+  return out;
+}
