@@ -12,7 +12,9 @@ How it differs from the Huia article's recipe, and why:
   and the cached-feature head already meets the gesture targets (benchmarks/classifiers.py). A fine-tuned
   backbone is saved in model.pt and exported with its new weights.
 - The hand-gesture backbone also contributes its 21 hand landmarks (normalized) as features: the digit a hand
-  shows is mostly finger configuration, which the landmarks encode directly.
+  shows is mostly finger configuration. Measured at 5 shots over 3 seeds they are about neutral (98.72 % with,
+  98.64 % without: noise level); they cost one extra output of a pass that runs anyway (``--no-landmarks``).
+- Most of the gain over a linear probe comes from the MLP head + augmented views (5 shots: 96.5 % -> 99.1 %).
 """
 
 from __future__ import annotations
