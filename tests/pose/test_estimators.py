@@ -173,3 +173,27 @@ def test_bad_input_errors(tmp_path, rgb):
         estimate(rgb["pose.jpg"], model="openpose")
     with pytest.raises(HuiaError, match="output stride"):
         create_estimator("posenet", output_stride=12)
+
+
+@pytest.mark.usefixtures("node_modules")
+def test_real_posenet_maps_decode_like_js(rgb):
+    """On real PoseNet outputs (three people), the numpy decoders give the reference JS decoders' poses."""
+    from huia.pose.posenet import decode_multiple_poses, decode_single_pose
+    from huia.pose.posenet.model import PoseNet
+    from tests.oracles.posenet_oracle import run_js_decoder
+
+    pn = PoseNet(multi=True, input_resolution=513)
+    x, *_ = pn.prepare(rgb["three_people.jpg"])
+    m = pn.run_model(x.astype(np.float32))
+    cases = [dict(scores=m["heatmap"], offsets=m["offsets"], fwd=m["fwd"], bwd=m["bwd"], stride=16, mode="multi",
+                  max_poses=10, score_threshold=0.3, nms_radius=20),
+             dict(scores=m["heatmap"], offsets=m["offsets"], stride=16, mode="single")]
+    ref, _ = run_js_decoder(cases)
+    ours = [decode_multiple_poses(m["heatmap"], m["offsets"], m["fwd"], m["bwd"], 16, 10, 0.3, 20),
+            [decode_single_pose(m["heatmap"], m["offsets"], 16)]]
+    assert len(ours[0]) == len(ref[0]) >= 3
+    for got, want in zip(ours, ref):
+        for p, q in zip(got, want):
+            np.testing.assert_allclose(p.to_array(), [[k["x"], k["y"], k["score"]] for k in q["keypoints"]],
+                                       atol=1e-3, rtol=0)
+            assert p.score == pytest.approx(q["score"], abs=1e-6)
