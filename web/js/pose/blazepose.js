@@ -4,7 +4,7 @@
 // landmarks, so the detector only runs when tracking is lost.
 import { loadBuiltinModel } from '../tfjs.js';
 import { sourceSize } from './movenet.js';
-import { readPixels, rgb } from './calculators/image.js';
+import { padResizeBilinearRGBA, rgb, rgbaPixels, warpAffineRGBA } from './calculators/image.js';
 
 const DET_SIZE = 224;
 const LM_SIZE = 256;
@@ -58,12 +58,16 @@ export async function createBlazePose(tf, spec) {
   const names = spec.coco17.names;
   let roi = null; // tracked ROI for the next frame
 
-  async function detect(img, W, H) {
-    // letterbox the frame into a square, scale to 224, values to [-1, 1]
+  async function detect(img, rgba, W, H) {
+    // letterbox the frame into a square (zero padding), resize to 224 (TF's legacy bilinear), values to [-1, 1]
     const S = Math.max(W, H);
-    const box = [(H / 2 - S / 2) / H, (W / 2 - S / 2) / W, (H / 2 + S / 2) / H, (W / 2 + S / 2) / W];
+    const top = Math.floor((S - H) / 2); const left = Math.floor((S - W) / 2);
+    const pad = { top, bottom: S - H - top, left, right: S - W - left };
     const out = tf.tidy(() => {
-      const x = rgb(tf, tf.image.cropAndResize(tf.expandDims(img, 0), [box], [0], [DET_SIZE, DET_SIZE], 'bilinear', 0));
+      const x = rgba
+        ? tf.tensor4d(padResizeBilinearRGBA(rgba, pad, DET_SIZE, DET_SIZE), [1, DET_SIZE, DET_SIZE, 3])
+        : tf.expandDims(rgb(tf, tf.image.resizeBilinear(tf.pad3d(tf.cast(img, 'float32'),
+          [[pad.top, pad.bottom], [pad.left, pad.right], [0, 0]]), [DET_SIZE, DET_SIZE])), 0);
       return detector.execute(tf.sub(tf.div(x, 127.5), 1));
     });
     const raw = await out.data();
@@ -79,19 +83,21 @@ export async function createBlazePose(tf, spec) {
     const kp = (k) => {
       const nx = raw[o + 4 + 2 * k] / DET_SIZE + ax;
       const ny = raw[o + 4 + 2 * k + 1] / DET_SIZE + ay;
-      return [W / 2 + (nx - 0.5) * S, H / 2 + (ny - 0.5) * S]; // undo the letterbox
+      return [nx * S - left, ny * S - top]; // undo the letterbox
     };
     return { score: bestScore, roi: roiFromAlignment(kp(0), kp(1)) };
   }
 
-  async function landmarks(img, r) {
+  async function landmarks(img, rgba, r) {
     const c = Math.cos(r.rotation); const s = Math.sin(r.rotation);
     const k = 1 / LM_SIZE;
     const m = [c * r.w * k, -s * r.h * k, r.cx - 0.5 * c * r.w + 0.5 * s * r.h,
       s * r.w * k, c * r.h * k, r.cy - 0.5 * s * r.w - 0.5 * c * r.h, 0, 0];
     const [ld, flag] = tf.tidy(() => {
-      const x = rgb(tf, tf.image.transform(tf.expandDims(tf.cast(img, 'float32'), 0), tf.tensor2d([m]), 'bilinear', 'constant', 0,
-        [LM_SIZE, LM_SIZE]));
+      const x = rgba
+        ? tf.tensor4d(warpAffineRGBA(rgba, m, LM_SIZE, LM_SIZE), [1, LM_SIZE, LM_SIZE, 3])
+        : rgb(tf, tf.image.transform(tf.expandDims(tf.cast(img, 'float32'), 0), tf.tensor2d([m]), 'bilinear', 'constant', 0,
+          [LM_SIZE, LM_SIZE]));
       return landmarker.execute(tf.div(x, 255), ['Identity_2', 'Identity_3']);
     });
     const [raw, f] = await Promise.all([ld.data(), flag.data()]);
@@ -109,35 +115,32 @@ export async function createBlazePose(tf, spec) {
 
   async function estimate(source, { flipHorizontal = false, still = false } = {}) {
     const { width: W, height: H } = sourceSize(source);
-    const img = readPixels(tf, source);
-    try {
-      let r = still ? null : roi;
-      let detScore = null;
-      if (!r) {
-        const det = await detect(img, W, H);
-        if (!det) { if (!still) roi = null; return []; }
-        r = det.roi; detScore = det.score;
-      }
-      let lm = await landmarks(img, r);
-      if (lm.flag < POSE_FLAG && detScore == null) {
-        // lost track: one detector pass on this frame
-        const det = await detect(img, W, H);
-        if (!det) { roi = null; return []; }
-        r = det.roi;
-        lm = await landmarks(img, r);
-      }
-      if (lm.flag < POSE_FLAG) { if (!still) roi = null; return []; }
-      if (!still) roi = roiFromAlignment([lm.pts[33].x, lm.pts[33].y], [lm.pts[34].x, lm.pts[34].y]);
-      const fx = (x) => (flipHorizontal ? W - 1 - x : x);
-      const keypoints = names.map((n) => {
-        const p = lm.pts[BLAZEPOSE_TO_COCO[n]];
-        return { name: n, x: fx(p.x), y: p.y, score: p.score };
-      });
-      const keypoints33 = lm.pts.slice(0, 33).map((p, i) => ({ index: i, x: fx(p.x), y: p.y, z: p.z, score: p.score }));
-      return [{ score: lm.flag, keypoints, keypoints33 }];
-    } finally {
-      if (!source.shape) img.dispose();
+    const rgba = source.shape ? null : rgbaPixels(source);
+    const img = source.shape ? source : null; // DOM frames stay RGBA bytes: resize and warp run in JS
+    let r = still ? null : roi;
+    let detScore = null;
+    if (!r) {
+      const det = await detect(img, rgba, W, H);
+      if (!det) { if (!still) roi = null; return []; }
+      r = det.roi; detScore = det.score;
     }
+    let lm = await landmarks(img, rgba, r);
+    if (lm.flag < POSE_FLAG && detScore == null) {
+      // lost track: one detector pass on this frame
+      const det = await detect(img, rgba, W, H);
+      if (!det) { roi = null; return []; }
+      r = det.roi;
+      lm = await landmarks(img, rgba, r);
+    }
+    if (lm.flag < POSE_FLAG) { if (!still) roi = null; return []; }
+    if (!still) roi = roiFromAlignment([lm.pts[33].x, lm.pts[33].y], [lm.pts[34].x, lm.pts[34].y]);
+    const fx = (x) => (flipHorizontal ? W - 1 - x : x);
+    const keypoints = names.map((n) => {
+      const p = lm.pts[BLAZEPOSE_TO_COCO[n]];
+      return { name: n, x: fx(p.x), y: p.y, score: p.score };
+    });
+    const keypoints33 = lm.pts.slice(0, 33).map((p, i) => ({ index: i, x: fx(p.x), y: p.y, z: p.z, score: p.score }));
+    return [{ score: lm.flag, keypoints, keypoints33 }];
   }
 
   return {

@@ -118,3 +118,36 @@ export function padResizeBilinearRGBA({ data, width: W, height: H }, pad, outH, 
   }
   return out;
 }
+
+/**
+ * Affine warp of an RGBA frame: output pixel (x, y) samples the frame at (a0 x + a1 y + a2, b0 x + b1 y + b2) with
+ * bilinear interpolation and 0 outside (tf.image.transform's 'bilinear' / 'constant' semantics), in JS: only the
+ * sampled pixels are read. Returns RGB Float32Array [outH * outW * 3] (0..255).
+ */
+export function warpAffineRGBA({ data, width: W, height: H }, [a0, a1, a2, b0, b1, b2], outH, outW) {
+  const out = new Float32Array(outH * outW * 3);
+  const px = (r, c, ch) => (r < 0 || r >= H || c < 0 || c >= W ? 0 : data[(r * W + c) * 4 + ch]);
+  let o = 0;
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      const mx = a0 * x + a1 * y + a2; const my = b0 * x + b1 * y + b2;
+      const xf = Math.floor(mx); const yf = Math.floor(my);
+      const fx = mx - xf; const fy = my - yf;
+      if (xf >= 0 && yf >= 0 && xf + 1 < W && yf + 1 < H) {
+        const i00 = (yf * W + xf) * 4; const i01 = i00 + 4; const i10 = i00 + W * 4; const i11 = i10 + 4;
+        for (let ch = 0; ch < 3; ch++) {
+          const top = data[i00 + ch] + (data[i01 + ch] - data[i00 + ch]) * fx;
+          const bot = data[i10 + ch] + (data[i11 + ch] - data[i10 + ch]) * fx;
+          out[o++] = top + (bot - top) * fy;
+        }
+      } else {
+        for (let ch = 0; ch < 3; ch++) {
+          const top = px(yf, xf, ch) + (px(yf, xf + 1, ch) - px(yf, xf, ch)) * fx;
+          const bot = px(yf + 1, xf, ch) + (px(yf + 1, xf + 1, ch) - px(yf + 1, xf, ch)) * fx;
+          out[o++] = top + (bot - top) * fy;
+        }
+      }
+    }
+  }
+  return out;
+}
