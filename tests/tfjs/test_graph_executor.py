@@ -364,6 +364,25 @@ def test_op_semantics_hand_checked(op_graph):
     np.testing.assert_array_equal(got["splitv:1"], x[:, 1:5])
 
 
+def test_fused_batch_norm_conv_hand_checked():
+    """_FusedConv2D with FusedBatchNorm (TF emits it, TF.js refuses it): equals conv, then BN, then ReLU."""
+    g = _G()
+    conv = dict(data_format="NHWC", dilations=[1, 1, 1, 1], explicit_paddings=[], strides=[1, 2, 2, 1],
+                padding="SAME")
+    w = g.rand("w", 3, 3, 4, 6)
+    bn = [g.const("scale", g.rng.uniform(0.5, 2, 6)), g.rand("offset", 6), g.rand("mean", 6),
+          g.const("var", g.rng.uniform(0.1, 3, 6))]
+    g.op("plain", "Conv2D", ["x", w], **conv)
+    g.op("fused", "_FusedConv2D", ["x", w] + bn, fused_ops=["FusedBatchNorm", "Relu"], num_args=4, epsilon=1e-3,
+         **conv)
+    model = GraphModel(g.artifacts([1, 7, 9, 4]))
+    x = np.random.default_rng(2).normal(size=(1, 7, 9, 4)).astype(np.float32)
+    got = model({"x": x}, outputs=["plain", "fused"])
+    sc, off, mean, var = (g.weights[k] for k in ("scale", "offset", "mean", "var"))
+    expect = np.maximum((got["plain"] - mean) * sc / np.sqrt(var + 1e-3) + off, 0)
+    np.testing.assert_allclose(got["fused"], expect, rtol=1e-5, atol=1e-5)
+
+
 # ---- training -------------------------------------------------------------------------------------------------
 
 def test_trainable_gradients_and_round_trip(node_modules, shared_data, out_dir):
