@@ -279,3 +279,18 @@ def test_export_runs_in_tfjs_like_predict(tiny_run, kangaroo, tmp_path, capsys, 
         assert abs(p["score"] - j["score"]) <= 1e-3
         assert _iou(p["box"], j["box"]) >= 0.99
         assert j["label"] == "kangaroo"
+
+
+def test_tail_mode_trains_and_resumes(kangaroo, tmp_path):
+    """The cheap mode (cached head features, output convs only): runs, and resume == uninterrupted."""
+    tiny = dict(TINY, max_images=4, batch_size=2, mode="tail", views=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "a"), **tiny), quiet=True)
+        assert train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "b"), **tiny), quiet=True,
+                     stop_after_epochs=1) is None
+        b = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "b"), **tiny), quiet=True)
+    la = np.genfromtxt(tmp_path / "a" / "log.csv", delimiter=",", names=True)
+    lb = np.genfromtxt(tmp_path / "b" / "log.csv", delimiter=",", names=True)
+    np.testing.assert_allclose(la["total_loss"], lb["total_loss"], rtol=1e-5)
+    assert abs(a["ap"] - b["ap"]) < 1e-6 and (tmp_path / "b" / "model" / "model.json").is_file()
