@@ -113,3 +113,15 @@ def test_pose_quality_flags(tmp_path):
     moved = quarantine(res)
     assert len(moved) == 4 and not (tmp_path / "up" / "1.json").exists()
     assert (tmp_path / QUARANTINE / "low_pose" / "up" / "1.json").is_file()
+
+
+@pytest.mark.slow
+def test_pose_estimator_flags_photos_without_a_person(shared_data, tmp_path):
+    (tmp_path / "pose").mkdir()
+    shutil.copy(shared_data / "pose-video" / "pose.jpg", tmp_path / "pose" / "person.jpg")
+    hand = sorted((shared_data / "sign-digits" / "3").glob("*.JPG"))[0]
+    shutil.copy(hand, tmp_path / "pose" / "hand_only.jpg")
+    res = review_dataset(tmp_path, features="none", pose_model="movenet-lightning")
+    flagged = {f.path.name: f.kind for f in res.flags}
+    assert "person.jpg" not in flagged
+    assert flagged.get("hand_only.jpg") in ("low_pose", "no_pose"), res.flags

@@ -222,6 +222,7 @@ def _run_epochs(head: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, l
                 Xv=None, yv=None, patience: int = 0, log=None, phase: str = "head", ckpt: Path | None = None):
     """Adam on (X, y) for ``epochs`` (early stopping on validation loss when Xv is given and patience > 0).
     Returns (best_epoch, history). Resumes from ``ckpt`` if it holds this phase's state."""
+    limit_threads()
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=1e-4)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)

@@ -154,7 +154,8 @@ def _features(samples, images, space: str) -> tuple[np.ndarray, str]:
 def review_dataset(root: str | Path, *, blank_threshold: float = 6.0, near_dup_bits: int = 12,
                    near_dup_corr: float = 0.97,
                    pose_min_score: float = 0.3, pose_min_visible: float = 0.5, features: str = "auto",
-                   k: int = 5, mislabel_share: float = 0.6, quiet: bool = True) -> ReviewResult:
+                   k: int = 5, mislabel_share: float = 0.6, pose_model: str | None = None,
+                   quiet: bool = True) -> ReviewResult:
     from huia.data.folders import read_class_folders
     from huia.data.images import load_image
 
@@ -211,13 +212,23 @@ def review_dataset(root: str | Path, *, blank_threshold: float = 6.0, near_dup_b
                 flags.append(Flag(samples[i].image_path, samples[i].label, "near_duplicate",
                                   f"{int(dist[a, close[0]])}/{H.shape[1]} hash bits from {samples[j].image_path.name}{same}",
                                   [samples[j].image_path], score=float(dist[a, close[0]])))
-    # pose quality (capture format)
+    # pose quality (capture format; with ``pose_model`` also plain photos, through the pose estimator)
+    if pose_model:
+        from huia.pose import estimate
+
+        for i, (s, im) in enumerate(zip(samples, images)):
+            if "sidecar" in s.meta or i in blank:
+                continue
+            poses = estimate(im, model=pose_model)
+            s.keypoints = poses[0].to_array().astype(np.float32) if poses else None
+            s.meta["estimated_pose"] = pose_model
     has_sidecar = [s for s in samples if "sidecar" in s.meta]
     for i, s in enumerate(samples):
-        if "sidecar" not in s.meta or i in blank:
+        if ("sidecar" not in s.meta and "estimated_pose" not in s.meta) or i in blank:
             continue
         if s.keypoints is None or not len(s.keypoints):
-            flags.append(Flag(s.image_path, s.label, "no_pose", "no keypoints in the capture JSON"))
+            where = "found by " + s.meta["estimated_pose"] if "estimated_pose" in s.meta else "in the capture JSON"
+            flags.append(Flag(s.image_path, s.label, "no_pose", f"no keypoints {where}"))
             continue
         sc = np.asarray(s.keypoints)[:, 2]
         vis = float((sc >= pose_min_score).mean())
@@ -332,7 +343,7 @@ def quarantine(result: ReviewResult) -> list[tuple[Path, Path]]:
 
 def _cmd_review(args) -> int:
     result = review_dataset(args.dir, blank_threshold=args.blank_threshold, near_dup_bits=args.near_dup_bits,
-                            features=args.features, k=args.k, quiet=args.json)
+                            features=args.features, k=args.k, pose_model=args.pose, quiet=args.json)
     if args.report:
         write_report(result, args.report)
     moved = quarantine(result) if args.quarantine else []
@@ -362,6 +373,9 @@ def register_review(sub) -> None:
     p.add_argument("--features", default="auto",
                    help="feature space for mislabel detection: auto (keypoints if every sample has them, else "
                         "handlandmark-full), handlandmark-full, posenet-mobilenet, keypoints, pixels, none")
+    p.add_argument("--pose", default=None, metavar="MODEL",
+                   help="also run a pose estimator (movenet-lightning, movenet-thunder, posenet, blazepose) on "
+                        "photos without a keypoints JSON and flag those with no or low-confidence pose")
     p.add_argument("--k", type=int, default=5, help="neighbours consulted per sample (default 5)")
     p.add_argument("--blank-threshold", type=float, default=6.0, help="pixel spread below which a frame is blank")
     p.add_argument("--near-dup-bits", type=int, default=12,
