@@ -283,20 +283,36 @@ def _run_epochs(head: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, l
 
 
 class _Log:
-    """Appends rows to RUN/log.csv (phase, epoch, loss, accuracy, val_loss, val_accuracy)."""
+    """RUN/log.csv rows (step, phase, epoch, loss, accuracy, val_loss, val_accuracy): appended live while training,
+    rewritten cleanly from the phases' histories at the end (so a resumed run's log has no repeated epochs)."""
 
-    FIELDS = ["phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+    FIELDS = ["step", "phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
 
     def __init__(self, path: Path):
         self.path = path
+        self.rows: list[dict] = []
 
     def __call__(self, row: dict) -> None:
+        self.rows.append(row)
         new = not self.path.is_file()
         with self.path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.FIELDS)
+            w = csv.DictWriter(f, fieldnames=self.FIELDS, extrasaction="ignore")
             if new:
                 w.writeheader()
-            w.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()})
+            w.writerow(self._fmt({"step": len(self.rows), **row}))
+
+    @staticmethod
+    def _fmt(row: dict) -> dict:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
+
+    def rewrite(self, rows: list[dict]) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.FIELDS, extrasaction="ignore")
+            w.writeheader()
+            for i, row in enumerate(rows):
+                w.writerow(self._fmt({**row, "step": i + 1}))
+        tmp.replace(self.path)
 
 
 def _plots(run: Path, labels: list[str], confusion: np.ndarray | None) -> list[str]:
@@ -385,9 +401,13 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
     head.set_standardization(Xfit)
     log = _Log(run / "log.csv")
     ckpt = run / "checkpoint.pt"
+    if not ckpt.is_file() and log.path.is_file():
+        log.path.unlink()  # a fresh start: drop the log of an attempt that never checkpointed
+    all_rows: list[dict] = []
     best_epoch, hist = _run_epochs(head, Xfit, y_fit[ifit], epochs=epochs, lr=lr, batch=batch, seed=seed,
                                    Xv=Xval if val else None, yv=y_val, patience=patience, log=log,
                                    phase="head", ckpt=ckpt)
+    all_rows += hist
     val_acc = None
     confusion = None
     if val:
@@ -406,13 +426,17 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
         new_head = (fresh.head if fresh is not None else type(head)(head.in_dim, head.num_classes, head.hidden,
                                                                     head.dropout))
         new_head.set_standardization(Xall)
-        _run_epochs(new_head, Xall, yall, epochs=max(best_epoch, 1), lr=lr, batch=batch, seed=seed, log=log,
-                    phase="refit", ckpt=ckpt)
+        _, hist_refit = _run_epochs(new_head, Xall, yall, epochs=max(best_epoch, 1), lr=lr, batch=batch, seed=seed,
+                                    log=log, phase="refit", ckpt=ckpt)
+        all_rows += hist_refit
         model.head = new_head
         head = new_head
     if finetune_epochs and task != "keypoints":
+        n_before = len(log.rows)
         finetune(model, cfg, task, train, y_all, size, epochs=finetune_epochs, lr=finetune_lr, seed=seed,
                  flip=flip, batch=batch, log=log)
+        all_rows += log.rows[n_before:]
+    log.rewrite(all_rows)
     state = {"config": asdict(cfg), "labels": ds.labels, "head": model.head.state_dict()}
     if finetune_epochs and task != "keypoints":
         state["backbone"] = model.backbone.state_dict()
