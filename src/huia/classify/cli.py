@@ -33,8 +33,8 @@ def _eval(args) -> int:
     else:
         print(f"accuracy {rep['accuracy']:.4f} on {rep['samples']} held-out samples "
               f"({rep['skipped_trained_on']} training samples skipped)")
-        for lab, acc in rep["per_class"].items():
-            print(f"  {lab:>12}: {acc:.4f}" if acc is not None else f"  {lab:>12}: -")
+        for lab, m in rep["per_class"].items():
+            print(f"  {lab:>12}: recall {m['recall']:.4f}  precision {m['precision']:.4f}  ({m['support']} samples)")
     return 0
 
 

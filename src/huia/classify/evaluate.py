@@ -12,6 +12,7 @@ import numpy as np
 
 from huia.classify import dataset as D
 from huia.classify.predict import load_run, predict_proba
+from huia.eval.classification import classification_report
 from huia.errors import HuiaError
 
 
@@ -28,24 +29,6 @@ def held_out_samples(config: dict, ds: D.Dataset) -> tuple[list, int]:
     return keep, skipped
 
 
-def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
-    """accuracy, per-class accuracy (recall) and the confusion matrix (rows = truth)."""
-    try:
-        from huia.eval.classification import classification_metrics
-    except ImportError:
-        classification_metrics = None
-    if classification_metrics is not None:
-        rep = classification_metrics(y_true, y_pred, labels)
-        if isinstance(rep, dict) and "accuracy" in rep and "confusion" in rep:
-            return rep
-    n = len(labels)
-    conf = np.zeros((n, n), np.int64)
-    np.add.at(conf, (y_true, y_pred), 1)
-    per = {lab: (float(conf[i, i] / conf[i].sum()) if conf[i].sum() else None) for i, lab in enumerate(labels)}
-    return {"accuracy": float((y_true == y_pred).mean()) if len(y_true) else None, "per_class": per,
-            "confusion": conf.tolist()}
-
-
 def evaluate_run(run_dir: str | Path, data_dir: str | Path, *, plot: bool = True) -> dict:
     run = load_run(run_dir)
     ds = D.load_dataset(data_dir, labels=run.labels, quiet=True)
@@ -55,16 +38,13 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, *, plot: bool = True
     probs = predict_proba(run, samples, desc="evaluate")
     y = ds.targets(samples)
     pred = probs.argmax(1)
-    rep = classification_report(y, pred, run.labels)
+    rep = classification_report(y, pred, run.labels)  # accuracy, per-class P/R/F1, confusion (rows = truth)
     rep.update({"samples": len(samples), "skipped_trained_on": skipped, "labels": run.labels,
                 "errors": [{"file": str(s.image_path), "label": s.label, "predicted": run.labels[int(p)]}
                            for s, p, t in zip(samples, pred, y) if p != t][:50]})
     if plot:
-        try:
-            from huia.eval.plots import plot_confusion
+        from huia.eval.plots import plot_confusion
 
-            (Path(run_dir) / "plots").mkdir(exist_ok=True)
-            plot_confusion(np.asarray(rep["confusion"]), run.labels, Path(run_dir) / "plots" / "eval_confusion.png")
-        except ImportError:
-            pass
+        (Path(run_dir) / "plots").mkdir(exist_ok=True)
+        plot_confusion(np.asarray(rep["confusion"]), run.labels, Path(run_dir) / "plots" / "eval_confusion.png")
     return rep

@@ -316,11 +316,9 @@ class _Log:
 
 
 def _plots(run: Path, labels: list[str], confusion: np.ndarray | None) -> list[str]:
+    from huia.eval.plots import plot_confusion, plot_curves
+
     made = []
-    try:
-        from huia.eval.plots import plot_confusion, plot_curves
-    except ImportError:
-        return made
     (run / "plots").mkdir(exist_ok=True)
     if (run / "log.csv").is_file():
         plot_curves(run / "log.csv", run / "plots" / "curves.png")
