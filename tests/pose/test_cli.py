@@ -50,7 +50,7 @@ def test_video_and_folder(shared_data, out_dir, capsys):
         n += 1
     assert n == 4
     folder = out_dir / "images"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)  # test-output is shared with concurrent runs
     shutil.copy(shared_data / "pose-video" / "pose.jpg", folder / "a.jpg")
     shutil.copy(shared_data / "pose-video" / "three_people.jpg", folder / "b.jpg")
     (folder / "notes.txt").write_text("not an image")
