@@ -2,7 +2,7 @@
 
 For each (backend, model), inside the Live pose page: the page's full pipeline (webcam frame -> model ->
 decode/tracking -> skeleton drawing, counted by the page) and a bare TF.js loop on the same loaded model (fixed
-input tensor -> model.execute -> await data()), in alternating 1-s windows (3 s on cpu) so that load changes on a
+input tensor -> model.execute -> await data()), in alternating 1-s windows (6 s on cpu) so that load changes on a
 shared machine hit both alike. Prints medians and the median paired ratio page / bare (target >= 0.9).
 The webcam is pose_1.mp4 through Chromium's fake capture device.
 
@@ -108,7 +108,7 @@ def main() -> int:
                                          args=[*BROWSER_ARGS, f"--use-file-for-fake-video-capture={y4m}"])
             for backend in args.backends:
                 for model in args.models:
-                    window = 1000 * (3 if backend == "cpu" else 1)
+                    window = 1000 * (6 if backend == "cpu" else 1)
                     rounds = max(3, int(args.seconds * 1000 / window))
                     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
                     ctx.grant_permissions(["camera"])
