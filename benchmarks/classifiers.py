@@ -1,5 +1,5 @@
 """Classifier benchmarks: held-out accuracy and training wall time for the gesture (sign digits) and pose tasks, the
-accuracy-vs-shots curve (5/10/20/50 per class) as a PNG, and export size/accuracy for float32/uint16/uint8.
+accuracy-vs-shots curve (5/10/20/50 per class) as a PNG, and export size/accuracy for float32/float16/uint16/uint8.
 
     .venv/bin/python benchmarks/classifiers.py [--shots 5 10 20 50] [--seeds 0] [--views 4] [--quant-images 200]
 
@@ -147,7 +147,7 @@ def quantization(args, run_dir: Path) -> dict:
     y = ds.targets(held)
     x = run_inputs(run, held)
     res = {}
-    for q in ("float32", "uint16", "uint8"):
+    for q in ("float32", "float16", "uint16", "uint8"):
         path = export_run(run_dir, OUT / f"export-{q}", quantize=q)
         size = sum(p.stat().st_size for p in path.parent.iterdir())
         g = GraphModel(load_artifacts(path))
