@@ -18,8 +18,6 @@ from PIL import Image
 from huia.errors import HuiaError
 from huia.types import Sample
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
 
 def coco_spec() -> dict:
     """COCO-17 names/edges from web/spec/keypoints.json (the one source of these constants)."""

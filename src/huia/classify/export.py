@@ -134,7 +134,8 @@ def build_pipeline_graph(run, metadata: dict) -> ModelArtifacts:
         g.names.discard(INPUT_NAME)
         old["name"] = renamed
     g.nodes.append({"name": INPUT_NAME, "op": "Placeholder", "attr": {
-        "dtype": {"type": "DT_FLOAT"}, "shape": {"shape": {"dim": [{"size": s} for s in ("-1", str(size), str(size), "3")]}}}})
+        "dtype": {"type": "DT_FLOAT"},
+        "shape": {"shape": {"dim": [{"size": s} for s in ("-1", str(size), str(size), "3")]}}}})
     g.names.add(INPUT_NAME)
     x = g.op("scale", "Mul", [INPUT_NAME, g.const("scale/y", np.array(spec.scale, np.float32))])
     x = g.op("normalized", "AddV2", [x, g.const("offset/y", np.array(spec.offset, np.float32))])
@@ -160,7 +161,8 @@ def build_pipeline_graph(run, metadata: dict) -> ModelArtifacts:
                   keep_dims={"b": False})
         mx = g.op("lm/max", "Max", [d2, g.const("lm/axis1", np.array([1], np.int32))], Tidx={"type": "DT_INT32"},
                   keep_dims={"b": True})
-        sc = g.op("lm/maximum", "Maximum", [g.op("lm/sqrt", "Sqrt", [mx]), g.const("lm/eps", np.array(1e-6, np.float32))])
+        norm = g.op("lm/sqrt", "Sqrt", [mx])
+        sc = g.op("lm/maximum", "Maximum", [norm, g.const("lm/eps", np.array(1e-6, np.float32))])
         lmn = g.op("lm/normalized", "RealDiv", [rel, sc])
         feat = g.op("features", "ConcatV2", [feat, lmn, g.const("concat/axis", np.array(1, np.int32))],
                     N={"i": "2"}, Tidx={"type": "DT_INT32"})

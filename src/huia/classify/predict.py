@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from huia.classify import dataset as D
 from huia.classify.models import ModelConfig, create_model
 from huia.errors import HuiaError
 from huia.types import Sample
@@ -109,6 +108,7 @@ def predict_paths(run_dir: str | Path, target: str | Path, top: int = 3) -> list
     out = []
     for s, p in zip(samples, probs):
         order = np.argsort(-p)[:top]
-        out.append({"file": str(s.image_path), "label": run.labels[int(order[0])], "score": round(float(p[order[0]]), 4),
+        best = int(order[0])
+        out.append({"file": str(s.image_path), "label": run.labels[best], "score": round(float(p[best]), 4),
                     "top": [{"label": run.labels[int(i)], "score": round(float(p[i]), 4)} for i in order]})
     return out

@@ -210,7 +210,8 @@ def review_dataset(root: str | Path, *, blank_threshold: float = 6.0, near_dup_b
                 dup.add(i)
                 same = " (different label!)" if samples[j].label != samples[i].label else ""
                 flags.append(Flag(samples[i].image_path, samples[i].label, "near_duplicate",
-                                  f"{int(dist[a, close[0]])}/{H.shape[1]} hash bits from {samples[j].image_path.name}{same}",
+                                  f"{int(dist[a, close[0]])}/{H.shape[1]} hash bits from "
+                                  f"{samples[j].image_path.name}{same}",
                                   [samples[j].image_path], score=float(dist[a, close[0]])))
     # pose quality (capture format; with ``pose_model`` also plain photos, through the pose estimator)
     if pose_model:
