@@ -1,16 +1,26 @@
-// The keypoint spec (names, edges, colours) and signal thresholds live in web/spec/*.json, shared with
-// Python; this module only fetches and caches them.
+// The keypoint spec (names, edges, colours), signal thresholds and pose-model constants live in web/spec/*.json,
+// shared with Python (huia.pose.spec); this module only fetches and caches them. pose_models.json is a static JSON
+// module import, so pure functions (decoders, crop maths) can default to its values synchronously, in the browser
+// and in Node alike.
+import POSE_MODELS_JSON from '../spec/pose_models.json' with { type: 'json' };
+
+/** /spec/pose_models.json: MoveNet crop and filters, PoseNet defaults, BlazePose ROI constants. */
+export const POSE_MODELS = POSE_MODELS_JSON;
 let specPromise = null;
 let signalsPromise = null;
 let specCache = null;
 
+function fetchJSON(url) {
+  return fetch(url).then((r) => {
+    if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+    return r.json();
+  });
+}
+
 /** Fetch /spec/keypoints.json once. */
 export function loadSpec() {
   if (!specPromise) {
-    specPromise = fetch('/spec/keypoints.json').then((r) => {
-      if (!r.ok) throw new Error(`/spec/keypoints.json: HTTP ${r.status}`);
-      return r.json();
-    }).then((s) => { specCache = s; return s; });
+    specPromise = fetchJSON('/spec/keypoints.json').then((s) => { specCache = s; return s; });
   }
   return specPromise;
 }
@@ -20,13 +30,13 @@ export function getSpec() { return specCache; }
 
 /** Fetch /spec/signals.json once (head-direction and arm-trigger thresholds). */
 export function loadSignals() {
-  if (!signalsPromise) {
-    signalsPromise = fetch('/spec/signals.json').then((r) => {
-      if (!r.ok) throw new Error(`/spec/signals.json: HTTP ${r.status}`);
-      return r.json();
-    });
-  }
+  if (!signalsPromise) signalsPromise = fetchJSON('/spec/signals.json');
   return signalsPromise;
+}
+
+/** Fetch /spec/pose_models.json once (MoveNet crop and filters, PoseNet defaults, BlazePose ROI constants). */
+export function loadPoseModels() {
+  return Promise.resolve(POSE_MODELS);
 }
 
 /** name -> index map for the COCO-17 keypoints. */

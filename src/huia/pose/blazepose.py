@@ -4,8 +4,8 @@ sees an upright square crop of that region and returns 33 landmarks (+2 auxiliar
 Pipeline (one person, as MediaPipe's pose graph):
 1. detector (224 px, letterboxed, pixels in -1..1): 2254 SSD anchors -> best logit; keypoint 0 = hip centre,
    keypoint 1 = a point above the head whose distance gives the body size and whose direction the body's tilt;
-2. region of interest: square centred on the hip centre, side = 2 x that distance x 1.25, rotated so the body
-   is upright;
+2. region of interest: square centred on the hip centre, side = 2 x that distance x ROI_SCALE, rotated so the
+   body is upright;
 3. landmark model (256 px, pixels in 0..1) on the rotated crop -> 39 x (x, y, z, visibility, presence);
    points 33/34 give the next frame's region in video (no detector run while tracking holds).
 The 33 landmarks are kept in `pose.extra["landmarks"]` ([33, 5]: x, y, z, visibility, presence in image pixels /
@@ -22,34 +22,33 @@ import numpy as np
 from huia.errors import HuiaError
 from huia.pose.calculators.filters import KeypointSmoother
 from huia.pose.calculators.image import resize_bilinear
-from huia.pose.spec import COCO_NAMES
+from huia.pose.spec import COCO_NAMES, blazepose_names, pose_model_spec
 from huia.pose.types import Keypoint, Pose
 
-DETECTOR_SIZE = 224
-LANDMARK_SIZE = 256
-ROI_SCALE = 1.25
-MIN_DETECTION_SCORE = 0.5
-MIN_TRACKING_SCORE = 0.5  # pose-presence flag needed to keep tracking without the detector
-BLAZEPOSE_NAMES = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
-    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
-)
+# shared with web/js/pose/blazepose.js (web/spec/pose_models.json "blazepose", keypoints.json "blazepose33")
+_SPEC = pose_model_spec()["blazepose"]
+DETECTOR_SIZE: int = _SPEC["detector_size"]
+LANDMARK_SIZE: int = _SPEC["landmark_size"]
+ANCHOR_STRIDES: tuple[int, ...] = tuple(_SPEC["anchor_strides"])
+ANCHORS_PER_LAYER: int = _SPEC["anchors_per_layer"]
+ROI_SCALE: float = _SPEC["roi_scale"]
+MIN_DETECTION_SCORE: float = _SPEC["min_detection_score"]
+MIN_TRACKING_SCORE: float = _SPEC["min_tracking_score"]  # pose-presence flag needed to keep tracking
+LANDMARK_OUTPUT, FLAG_OUTPUT = _SPEC["landmark_outputs"]
+BLAZEPOSE_NAMES: tuple[str, ...] = blazepose_names()
 COCO_FROM_BLAZEPOSE = [BLAZEPOSE_NAMES.index(n) for n in COCO_NAMES]
 
 
-def ssd_anchors(input_size: int = DETECTOR_SIZE, strides=(8, 16, 32, 32, 32)) -> np.ndarray:
-    """[N, 2] (x, y) anchor centres of the pose detector (fixed-size anchors, 2 per layer at each cell; layers with
-    the same stride share one grid)."""
+def ssd_anchors(input_size: int = DETECTOR_SIZE, strides=ANCHOR_STRIDES) -> np.ndarray:
+    """[N, 2] (x, y) anchor centres of the pose detector (fixed-size anchors, ANCHORS_PER_LAYER per layer at each
+    cell; layers with the same stride share one grid)."""
     out = []
     i = 0
     while i < len(strides):
         j = i
         while j < len(strides) and strides[j] == strides[i]:
             j += 1
-        per_cell = 2 * (j - i)
+        per_cell = ANCHORS_PER_LAYER * (j - i)
         n = math.ceil(input_size / strides[i])
         ys, xs = np.meshgrid((np.arange(n) + 0.5) / n, (np.arange(n) + 0.5) / n, indexing="ij")
         grid = np.stack([xs.ravel(), ys.ravel()], axis=1)
@@ -128,9 +127,9 @@ class BlazePose:
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
                               borderValue=(0, 0, 0))
         out = self.landmarks(crop[None].astype(np.float32) / 255.0,
-                             outputs=["Identity_2", "Identity_3"])
-        ld = np.asarray(out["Identity_2"], dtype=np.float64).reshape(-1, 5)
-        flag = float(np.asarray(out["Identity_3"]).reshape(-1)[0])
+                             outputs=[LANDMARK_OUTPUT, FLAG_OUTPUT])
+        ld = np.asarray(out[LANDMARK_OUTPUT], dtype=np.float64).reshape(-1, 5)
+        flag = float(np.asarray(out[FLAG_OUTPUT]).reshape(-1)[0])
         pts = np.concatenate([ld[:, :2], np.ones((len(ld), 1))], axis=1) @ m.T
         res = np.empty_like(ld)
         res[:, :2] = pts

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from huia.errors import HuiaError
+from huia.pose.spec import pose_model_spec
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -31,17 +32,22 @@ def register(subparsers) -> None:
                    help="pose model (default: movenet-lightning)")
     p.add_argument("--multi", action="store_true",
                    help="several people: PoseNet multi-person decoding, or MoveNet MultiPose for movenet models")
-    p.add_argument("--max-poses", type=int, default=None, help="most poses per frame with --multi (default 5)")
+    pn, mp = pose_model_spec()["posenet"], pose_model_spec()["movenet_multipose"]  # defaults shown in --help
+    p.add_argument("--max-poses", type=int, default=None,
+                   help=f"most poses per frame with --multi (default {pn['max_poses']})")
     p.add_argument("--score-threshold", type=float, default=None,
-                   help="PoseNet --multi: minimum root part score to start a pose (default 0.5)")
+                   help=f"PoseNet --multi: minimum root part score to start a pose (default {pn['score_threshold']})")
     p.add_argument("--nms-radius", type=float, default=None,
-                   help="PoseNet --multi: two poses' same parts closer than this many pixels suppress (default 20)")
+                   help="PoseNet --multi: two poses' same parts closer than this many pixels suppress "
+                   f"(default {pn['nms_radius']})")
     p.add_argument("--min-pose-score", type=float, default=None,
-                   help="drop poses whose score is below this (PoseNet --multi default 0.15, MultiPose 0.25)")
-    p.add_argument("--output-stride", type=int, choices=[8, 16, 32], default=None,
-                   help="PoseNet output stride: 8 = accurate/slow, 32 = fast/coarse (default 16)")
+                   help="drop poses whose score is below this (PoseNet --multi default "
+                   f"{pn['min_multi_pose_score']}, MultiPose {mp['min_pose_score']})")
+    p.add_argument("--output-stride", type=int, choices=pn["output_strides"], default=None,
+                   help=f"PoseNet output stride: smaller = accurate/slow, larger = fast/coarse "
+                   f"(default {pn['output_stride']})")
     p.add_argument("--input-resolution", type=int, default=None,
-                   help="PoseNet input size in pixels (rounded to k*stride+1; default 385)")
+                   help=f"PoseNet input size in pixels (rounded to k*stride+1; default {pn['input_resolution']})")
     p.add_argument("--image-scale-factor", type=float, default=None,
                    help="PoseNet: scale the image by this factor instead of --input-resolution (0.2..1)")
     p.add_argument("--flip", action="store_true", help="mirror the poses horizontally (webcam selfie view)")

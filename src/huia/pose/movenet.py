@@ -18,15 +18,18 @@ from huia.errors import HuiaError
 from huia.pose.calculators.crop import MIN_CROP_KEYPOINT_SCORE, init_crop_region, next_crop_region, torso_visible
 from huia.pose.calculators.filters import LowPassFilter, OneEuroFilter
 from huia.pose.calculators.image import crop_and_resize, resize_bilinear
-from huia.pose.spec import COCO_NAMES
+from huia.pose.spec import COCO_NAMES, pose_model_spec
 from huia.pose.types import Keypoint, Pose
 
-RESOLUTION = {"lightning": 192, "thunder": 256}
-MULTIPOSE_RESOLUTION = 256
+# constants shared with web/js/pose/movenet.js (web/spec/pose_models.json)
+_SPEC = pose_model_spec()["movenet"]
+_MULTI = pose_model_spec()["movenet_multipose"]
+RESOLUTION: dict[str, int] = dict(_SPEC["input_size"])
+MULTIPOSE_RESOLUTION: int = _MULTI["input_size"]
 # Keypoint smoothing of the reference pipeline (normalized coordinates; frequency in Hz is the initial guess).
-KEYPOINT_FILTER = dict(frequency=30.0, min_cutoff=6.36, beta=636.61, d_cutoff=4.77, threshold_cutoff=0.5,
-                       threshold_beta=5.0)
-CROP_FILTER_ALPHA = 0.9
+KEYPOINT_FILTER: dict[str, float] = dict(_SPEC["keypoint_filter"])
+CROP_FILTER_ALPHA: float = _SPEC["crop_filter_alpha"]
+STILL_SECOND_PASS_MIN_RATIO: float = _SPEC["still_second_pass_min_ratio"]
 
 
 def _check_image(image) -> np.ndarray:
@@ -112,7 +115,7 @@ class MoveNetSinglePose:
         if torso_visible(kp[:, 2]):
             box = next_crop_region(None, kp[:, :2], kp[:, 2], h, w)
             kp2 = self.run_crop(img, box)
-            if self._score(kp2) >= self._score(kp) * 0.8:
+            if self._score(kp2) >= self._score(kp) * STILL_SECOND_PASS_MIN_RATIO:
                 kp = kp2
         if self._score(kp) == 0.0:
             return []
@@ -124,8 +127,9 @@ class MoveNetMultiPose:
     is `resolution` and zero-padded at the bottom/right to a `resolution` square (the bundled graph's fixed input;
     the reference pads only to multiples of 32 for its dynamic-shape graph)."""
 
-    def __init__(self, *, model=None, resolution: int = MULTIPOSE_RESOLUTION, min_pose_score: float = 0.25,
-                 flip_horizontal: bool = False, max_poses: int = 6):
+    def __init__(self, *, model=None, resolution: int = MULTIPOSE_RESOLUTION,
+                 min_pose_score: float = _MULTI["min_pose_score"], flip_horizontal: bool = False,
+                 max_poses: int = _MULTI["max_poses"]):
         if model is None:
             from huia.pose.estimate import load_bundled
 

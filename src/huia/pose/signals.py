@@ -175,7 +175,7 @@ class HeadDirectionTracker:
     def __init__(self):
         hd = _cfg()["head_direction"]
         sm = hd["smoothing"]
-        self.filter = OneEuroFilter(sm["min_cutoff"], sm["beta"], sm["d_cutoff"])
+        self.filter = OneEuroFilter(sm["min_cutoff"], sm["beta"], sm["d_cutoff"], frequency=sm["frequency"])
         lab = hd["labels"]
         self._h = {name: Hysteresis(lab["enter"], lab["exit"]) for name in ("right", "left", "up", "down")}
         self.last = HeadDirection(None, None)

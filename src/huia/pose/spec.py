@@ -1,4 +1,4 @@
-"""Keypoint names, skeleton edges, colours and signal constants, read from web/spec/*.json.
+"""Keypoint names, skeleton edges, colours, signal constants and pose-model constants, read from web/spec/*.json.
 
 The browser reads the same files, so Python never re-types these lists (one source of truth).
 """
@@ -70,6 +70,19 @@ def keypoint_spec() -> KeypointSpec:
 def signal_spec() -> dict:
     """Constants of huia.pose.signals (thresholds, hysteresis, smoothing), shared with the browser."""
     return _read_json("signals.json")
+
+
+@lru_cache(maxsize=1)
+def pose_model_spec() -> dict:
+    """Constants and option defaults of the pose models (MoveNet crop/filters, PoseNet decoding, BlazePose ROI),
+    shared with the browser's web/js/pose (web/spec/pose_models.json)."""
+    return _read_json("pose_models.json")
+
+
+@lru_cache(maxsize=1)
+def blazepose_names() -> tuple[str, ...]:
+    """BlazePose's 33 landmark names in model output order."""
+    return tuple(_read_json("keypoints.json")["blazepose33"]["names"])
 
 
 COCO_NAMES: tuple[str, ...] = keypoint_spec().names

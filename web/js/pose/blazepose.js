@@ -1,33 +1,33 @@
 // BlazePose (full): person detector (224 px SSD, 2254 anchors) -> rotated square ROI from its two alignment
 // keypoints -> landmark model (256 px) -> 33 landmarks (+2 alignment points), mapped to the COCO-17 names.
 // Follows MediaPipe / tfjs-models pose-detection: on video the next ROI comes from this frame's alignment
-// landmarks, so the detector only runs when tracking is lost.
+// landmarks, so the detector only runs when tracking is lost. Constants: the "blazepose" section of
+// /spec/pose_models.json and keypoints.json "blazepose33" (shared with huia.pose.blazepose).
+import { POSE_MODELS } from '../spec.js';
 import { loadBuiltinModel } from '../tfjs.js';
 import { sourceSize } from './movenet.js';
 import { padResizeBilinearRGBA, rgb, rgbaPixels, warpAffineRGBA } from './calculators/image.js';
 
-const DET_SIZE = 224;
-const LM_SIZE = 256;
-const DET_SCORE = 0.5;
-const POSE_FLAG = 0.5;
-const ROI_SCALE = 1.25;
+/** BlazePose landmark index for each COCO-17 name, from the spec's two name lists. */
+export function blazeposeToCoco(spec) {
+  const lm = spec.blazepose33.names;
+  return spec.coco17.names.map((n) => {
+    const i = lm.indexOf(n);
+    if (i < 0) throw new Error(`keypoints.json: "${n}" is not a BlazePose landmark`);
+    return i;
+  });
+}
 
-/** BlazePose landmark index for each COCO-17 keypoint (same order as /spec/keypoints.json coco17.names). */
-export const BLAZEPOSE_TO_COCO = {
-  nose: 0, left_eye: 2, right_eye: 5, left_ear: 7, right_ear: 8, left_shoulder: 11, right_shoulder: 12,
-  left_elbow: 13, right_elbow: 14, left_wrist: 15, right_wrist: 16, left_hip: 23, right_hip: 24,
-  left_knee: 25, right_knee: 26, left_ankle: 27, right_ankle: 28,
-};
-
-/** SSD anchors of the BlazePose detector (strides 8,16,32,32,32; fixed size; 2 per cell, 6 for the 7x7 maps). */
-export function blazeposeAnchors() {
-  const strides = [8, 16, 32, 32, 32];
+/** SSD anchors of the BlazePose detector (one grid per run of equal strides, anchors_per_layer per cell per layer). */
+export function blazeposeAnchors(cfg = POSE_MODELS.blazepose) {
+  const strides = cfg.anchor_strides;
+  const DET_SIZE = cfg.detector_size;
   const anchors = [];
   let layer = 0;
   while (layer < strides.length) {
     let perCell = 0;
     let last = layer;
-    while (last < strides.length && strides[last] === strides[layer]) { perCell += 2; last++; }
+    while (last < strides.length && strides[last] === strides[layer]) { perCell += cfg.anchors_per_layer; last++; }
     const size = Math.ceil(DET_SIZE / strides[layer]);
     for (let y = 0; y < size; y++) {
       for (let x = 0; x < size; x++) {
@@ -42,20 +42,25 @@ export function blazeposeAnchors() {
 const sigmoid = (v) => 1 / (1 + Math.exp(-Math.max(-100, Math.min(100, v))));
 const normalizeRadians = (a) => a - 2 * Math.PI * Math.floor((a + Math.PI) / (2 * Math.PI));
 
-/** Square ROI (pixels) centred on p0, side 2*|p1-p0|*ROI_SCALE, rotated so that p0->p1 points up. */
-function roiFromAlignment(p0, p1) {
+/** Square ROI (pixels) centred on p0, side 2*|p1-p0|*roiScale, rotated so that p0->p1 points up. */
+function roiFromAlignment(p0, p1, roiScale) {
   const r = Math.hypot(p1[0] - p0[0], p1[1] - p0[1]);
   const rotation = normalizeRadians(Math.PI / 2 - Math.atan2(-(p1[1] - p0[1]), p1[0] - p0[0]));
-  const size = 2 * r * ROI_SCALE;
+  const size = 2 * r * roiScale;
   return { cx: p0[0], cy: p0[1], w: size, h: size, rotation };
 }
 
-export async function createBlazePose(tf, spec) {
+/** `cfg`: the "blazepose" section of /spec/pose_models.json. */
+export async function createBlazePose(tf, spec, cfg = POSE_MODELS.blazepose) {
+  const DET_SIZE = cfg.detector_size; const LM_SIZE = cfg.landmark_size;
+  const DET_SCORE = cfg.min_detection_score; const POSE_FLAG = cfg.min_tracking_score;
+  const OUTPUTS = cfg.landmark_outputs;
   const [detector, landmarker] = await Promise.all([
     loadBuiltinModel(tf, 'blazepose-detector'), loadBuiltinModel(tf, 'blazepose-full'),
   ]);
-  const anchors = blazeposeAnchors();
+  const anchors = blazeposeAnchors(cfg);
   const names = spec.coco17.names;
+  const toCoco = blazeposeToCoco(spec);
   let roi = null; // tracked ROI for the next frame
 
   async function detect(img, rgba, W, H) {
@@ -85,7 +90,7 @@ export async function createBlazePose(tf, spec) {
       const ny = raw[o + 4 + 2 * k + 1] / DET_SIZE + ay;
       return [nx * S - left, ny * S - top]; // undo the letterbox
     };
-    return { score: bestScore, roi: roiFromAlignment(kp(0), kp(1)) };
+    return { score: bestScore, roi: roiFromAlignment(kp(0), kp(1), cfg.roi_scale) };
   }
 
   async function landmarks(img, rgba, r) {
@@ -98,7 +103,7 @@ export async function createBlazePose(tf, spec) {
         ? tf.tensor4d(warpAffineRGBA(rgba, m, LM_SIZE, LM_SIZE), [1, LM_SIZE, LM_SIZE, 3])
         : rgb(tf, tf.image.transform(tf.expandDims(tf.cast(img, 'float32'), 0), tf.tensor2d([m]), 'bilinear', 'constant', 0,
           [LM_SIZE, LM_SIZE]));
-      return landmarker.execute(tf.div(x, 255), ['Identity_2', 'Identity_3']);
+      return landmarker.execute(tf.div(x, 255), OUTPUTS);
     });
     const [raw, f] = await Promise.all([ld.data(), flag.data()]);
     ld.dispose(); flag.dispose();
@@ -133,10 +138,10 @@ export async function createBlazePose(tf, spec) {
       lm = await landmarks(img, rgba, r);
     }
     if (lm.flag < POSE_FLAG) { if (!still) roi = null; return []; }
-    if (!still) roi = roiFromAlignment([lm.pts[33].x, lm.pts[33].y], [lm.pts[34].x, lm.pts[34].y]);
+    if (!still) roi = roiFromAlignment([lm.pts[33].x, lm.pts[33].y], [lm.pts[34].x, lm.pts[34].y], cfg.roi_scale);
     const fx = (x) => (flipHorizontal ? W - 1 - x : x);
-    const keypoints = names.map((n) => {
-      const p = lm.pts[BLAZEPOSE_TO_COCO[n]];
+    const keypoints = names.map((n, i) => {
+      const p = lm.pts[toCoco[i]];
       return { name: n, x: fx(p.x), y: p.y, score: p.score };
     });
     const keypoints33 = lm.pts.slice(0, 33).map((p, i) => ({ index: i, x: fx(p.x), y: p.y, z: p.z, score: p.score }));
@@ -146,7 +151,7 @@ export async function createBlazePose(tf, spec) {
   return {
     name: 'blazepose', inputSize: [LM_SIZE, LM_SIZE], models: [detector, landmarker], model: landmarker,
     /** The landmark outputs the pipeline reads (a bare benchmark loop should request the same). */
-    outputs: ['Identity_2', 'Identity_3'],
+    outputs: OUTPUTS,
     estimate, reset() { roi = null; }, dispose() { detector.dispose(); landmarker.dispose(); },
   };
 }

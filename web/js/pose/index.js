@@ -1,6 +1,6 @@
 // One entry point for every pose model the studio offers.
 // Pose = {score, keypoints: [{name, x, y, score}]} in source pixels (COCO-17 names from /spec/keypoints.json).
-import { loadSpec } from '../spec.js';
+import { loadPoseModels, loadSpec } from '../spec.js';
 
 export const POSE_MODELS = ['movenet-lightning', 'movenet-thunder', 'posenet', 'blazepose'];
 
@@ -8,22 +8,23 @@ export const POSE_MODELS = ['movenet-lightning', 'movenet-thunder', 'posenet', '
  * createPoseEstimator(tf, {model, ...options}) -> {name, estimate(source, {flipHorizontal, timestamp, still}),
  * reset(), dispose()}.
  * Options: movenet: smoothing; posenet: outputStride (8|16|32), inputResolution, multi, maxPoses,
- * scoreThreshold, nmsRadius. BlazePose poses also carry `keypoints33` (all landmarks, with z).
+ * scoreThreshold, nmsRadius (defaults in /spec/pose_models.json, shared with huia.pose). BlazePose poses also
+ * carry `keypoints33` (all landmarks, with z).
  * `source` is a <video>, <canvas>, <img>, ImageData or an int32/float [H,W,3] tensor.
  */
 export async function createPoseEstimator(tf, { model = 'movenet-lightning', ...opts } = {}) {
-  const spec = await loadSpec();
+  const [spec, models] = await Promise.all([loadSpec(), loadPoseModels()]);
   if (model === 'movenet-lightning' || model === 'movenet-thunder') {
     const { createMoveNet } = await import('./movenet.js');
-    return createMoveNet(tf, spec.coco17.names, { variant: model.split('-')[1], ...opts });
+    return createMoveNet(tf, spec.coco17.names, models.movenet, { variant: model.split('-')[1], ...opts });
   }
   if (model === 'posenet') {
     const { createPoseNet } = await import('./posenet.js');
-    return createPoseNet(tf, spec, opts);
+    return createPoseNet(tf, spec, models.posenet, opts);
   }
   if (model === 'blazepose') {
     const { createBlazePose } = await import('./blazepose.js');
-    return createBlazePose(tf, spec, opts);
+    return createBlazePose(tf, spec, models.blazepose, opts);
   }
   throw new Error(`unknown pose model "${model}" (choose one of ${POSE_MODELS.join(', ')})`);
 }

@@ -1,16 +1,19 @@
 // MoveNet single-pose (Lightning 192 px / Thunder 256 px) with the video pipeline of the tfjs-models
 // pose-detection package: crop a square around the body found in the previous frame, run the model on the
 // crop, map keypoints back, smooth them with a one-euro filter and low-pass the next crop box.
+import { POSE_MODELS } from '../spec.js';
 import { loadBuiltinModel } from '../tfjs.js';
 import { KeypointsOneEuroFilter, LowPassFilter } from './calculators/filters.js';
 import { cropAndResizeRGBA, rgb, rgbaPixels } from './calculators/image.js';
-import { determineNextCropRegion, initCropRegion, MIN_CROP_KEYPOINT_SCORE } from './calculators/crop.js';
+import { determineNextCropRegion, initCropRegion, torsoVisible } from './calculators/crop.js';
 
-export const MOVENET_RESOLUTION = { lightning: 192, thunder: 256 };
-export const KEYPOINT_FILTER_CONFIG = {
-  frequency: 30, minCutOff: 6.36, beta: 636.61, derivateCutOff: 4.77, thresholdCutOff: 0.5, thresholdBeta: 5.0,
-};
-export const CROP_FILTER_ALPHA = 0.9;
+/** The one-euro filter options for a {frequency, min_cutoff, beta, d_cutoff, threshold_*} spec block. */
+export function oneEuroConfig(f) {
+  return {
+    frequency: f.frequency, minCutOff: f.min_cutoff, beta: f.beta, derivateCutOff: f.d_cutoff,
+    thresholdCutOff: f.threshold_cutoff ?? null, thresholdBeta: f.threshold_beta ?? null,
+  };
+}
 
 export function sourceSize(source) {
   if (source.shape) return { height: source.shape[0], width: source.shape[1] };
@@ -18,14 +21,19 @@ export function sourceSize(source) {
   return { height: source.naturalHeight || source.height, width: source.naturalWidth || source.width };
 }
 
-export async function createMoveNet(tf, names, { variant = 'lightning', smoothing = true } = {}) {
+/** `cfg`: the "movenet" section of /spec/pose_models.json (shared with huia.pose.movenet). */
+export async function createMoveNet(tf, names, cfg = POSE_MODELS.movenet, {
+  variant = 'lightning', smoothing = true,
+} = {}) {
+  if (!(variant in cfg.input_size)) throw new Error(`unknown MoveNet variant "${variant}"`);
   const model = await loadBuiltinModel(tf, `movenet-${variant}`);
-  const res = MOVENET_RESOLUTION[variant];
+  const res = cfg.input_size[variant];
+  const minScore = cfg.min_crop_keypoint_score;
   const idx = {};
   names.forEach((n, i) => { idx[n] = i; });
   let crop = null;
-  const kpFilter = new KeypointsOneEuroFilter(KEYPOINT_FILTER_CONFIG);
-  const cropFilters = [0, 1, 2, 3].map(() => new LowPassFilter(CROP_FILTER_ALPHA));
+  const kpFilter = new KeypointsOneEuroFilter(oneEuroConfig(cfg.keypoint_filter));
+  const cropFilters = [0, 1, 2, 3].map(() => new LowPassFilter(cfg.crop_filter_alpha));
 
   function reset() {
     crop = null;
@@ -63,25 +71,21 @@ export async function createMoveNet(tf, names, { variant = 'lightning', smoothin
         name: names[i], score: s,
         y: region.yMin + raw[3 * i] * region.height, x: region.xMin + raw[3 * i + 1] * region.width,
       });
-      if (s > MIN_CROP_KEYPOINT_SCORE) { score += s; valid += 1; }
+      if (s > minScore) { score += s; valid += 1; }
     }
     return { kps, score: valid > 0 ? score / valid : 0 };
   }
 
-  function torsoVisible(kps) {
-    const ok = (n) => kps[idx[n]].score > MIN_CROP_KEYPOINT_SCORE;
-    return (ok('left_hip') || ok('right_hip')) && (ok('left_shoulder') || ok('right_shoulder'));
-  }
-
   /**
    * A lone image (same semantics as huia.pose's MoveNet on stills): the whole image padded to a square, then a
-   * second pass on the crop around the body it found, kept unless its score drops below 0.8x the first.
+   * second pass on the crop around the body it found, kept unless its score drops below
+   * still_second_pass_min_ratio x the first.
    */
   async function estimateStill(pixels, size) {
     let r = await runCrop(pixels, initCropRegion(false, size));
-    if (torsoVisible(r.kps)) {
-      const r2 = await runCrop(pixels, determineNextCropRegion(null, r.kps, idx, names, size));
-      if (r2.score >= r.score * 0.8) r = r2;
+    if (torsoVisible(r.kps, idx, cfg)) {
+      const r2 = await runCrop(pixels, determineNextCropRegion(null, r.kps, idx, names, size, cfg));
+      if (r2.score >= r.score * cfg.still_second_pass_min_ratio) r = r2;
     }
     return r;
   }
@@ -110,7 +114,7 @@ export async function createMoveNet(tf, names, { variant = 'lightning', smoothin
       ({ kps, score } = await runCrop(pixels, crop));
       if (score === 0) { reset(); return []; }
       if (us != null && smoothing) kps = kpFilter.apply(kps, us);
-      crop = filterCrop(determineNextCropRegion(crop, kps, idx, names, size));
+      crop = filterCrop(determineNextCropRegion(crop, kps, idx, names, size, cfg));
     }
     const W = size.width; const H = size.height;
     const keypoints = kps.map((k) => ({

@@ -1,11 +1,11 @@
 // PoseNet (MobileNetV1) with the single- and multi-pose decoders of @tensorflow-models/posenet@2.2.2,
 // ported to plain JS over typed arrays (Apache-2.0, (c) Google LLC). Maps are HxWxC Float32Arrays:
 // scores (sigmoid applied) [H,W,K], offsets [H,W,2K] (y first, then x), displacements [H,W,2E].
+// Decoding constants (local-maximum radius, refine steps) and defaults are the "posenet" section of
+// /spec/pose_models.json, shared with huia.pose.posenet; the decoders take them as options (default: the spec).
+import { POSE_MODELS } from '../spec.js';
 import { loadGraphModel } from '../tfjs.js';
 import { padResizeBilinearRGBA, rgb, rgbaPixels } from './calculators/image.js';
-
-export const VALID_OUTPUT_STRIDES = [8, 16, 32];
-const LOCAL_MAXIMUM_RADIUS = 1;
 
 /** A [H,W,C] map view over a flat typed array. */
 export class Map3 {
@@ -95,7 +95,7 @@ function stridedIndexNear(p, stride, h, w) {
   return { y: clamp(Math.round(p.y / stride), 0, h - 1), x: clamp(Math.round(p.x / stride), 0, w - 1) };
 }
 
-function traverse(edge, source, targetId, scores, offsets, stride, disp, K, refineSteps = 2) {
+function traverse(edge, source, targetId, scores, offsets, stride, disp, K, refineSteps) {
   const { h, w } = scores;
   const E = disp.c / 2;
   const si = stridedIndexNear(source, stride, h, w);
@@ -108,17 +108,21 @@ function traverse(edge, source, targetId, scores, offsets, stride, disp, K, refi
   return { x: t.x, y: t.y, score: scores.get(ti.y, ti.x, targetId) };
 }
 
-function decodePose(root, scores, offsets, stride, fwd, bwd, chain) {
+function decodePose(root, scores, offsets, stride, fwd, bwd, chain, refineSteps) {
   const K = scores.c;
   const kps = new Array(K);
   kps[root.part.id] = { ...imageCoords(root.part, stride, offsets, K), score: root.score };
   for (let e = chain.length - 1; e >= 0; --e) {
     const [parent, child] = chain[e];
-    if (kps[child] && !kps[parent]) kps[parent] = traverse(e, kps[child], parent, scores, offsets, stride, bwd, K);
+    if (kps[child] && !kps[parent]) {
+      kps[parent] = traverse(e, kps[child], parent, scores, offsets, stride, bwd, K, refineSteps);
+    }
   }
   for (let e = 0; e < chain.length; ++e) {
     const [parent, child] = chain[e];
-    if (kps[parent] && !kps[child]) kps[child] = traverse(e, kps[parent], child, scores, offsets, stride, fwd, K);
+    if (kps[parent] && !kps[child]) {
+      kps[child] = traverse(e, kps[parent], child, scores, offsets, stride, fwd, K, refineSteps);
+    }
   }
   return kps;
 }
@@ -134,18 +138,22 @@ function withinNms(poses, sqR, p, k) {
 /**
  * Multi-pose greedy decoding (PersonLab): local-maximum part queue, part-based NMS on squared radius,
  * backward then forward displacement walk along the pose chain, instance score from parts not overlapping
- * earlier poses. `chain` is the pose chain as [parentIndex, childIndex] pairs.
+ * earlier poses. `chain` is the pose chain as [parentIndex, childIndex] pairs. Options: maxPoseDetections,
+ * scoreThreshold, nmsRadius, localMaximumRadius, refineSteps (defaults: the spec's "posenet" section).
  */
-export function decodeMultiplePoses(scores, offsets, fwd, bwd, outputStride, names, chain,
-  { maxPoseDetections = 5, scoreThreshold = 0.5, nmsRadius = 20 } = {}) {
+export function decodeMultiplePoses(scores, offsets, fwd, bwd, outputStride, names, chain, {
+  maxPoseDetections = POSE_MODELS.posenet.max_poses, scoreThreshold = POSE_MODELS.posenet.score_threshold,
+  nmsRadius = POSE_MODELS.posenet.nms_radius, localMaximumRadius = POSE_MODELS.posenet.local_maximum_radius,
+  refineSteps = POSE_MODELS.posenet.offset_refine_steps,
+} = {}) {
   const poses = [];
-  const queue = buildPartQueue(scoreThreshold, LOCAL_MAXIMUM_RADIUS, scores);
+  const queue = buildPartQueue(scoreThreshold, localMaximumRadius, scores);
   const sqR = nmsRadius * nmsRadius;
   const K = scores.c;
   while (poses.length < maxPoseDetections && !queue.empty()) {
     const root = queue.dequeue();
     if (withinNms(poses, sqR, imageCoords(root.part, outputStride, offsets, K), root.part.id)) continue;
-    const kps = decodePose(root, scores, offsets, outputStride, fwd, bwd, chain);
+    const kps = decodePose(root, scores, offsets, outputStride, fwd, bwd, chain, refineSteps);
     let s = 0;
     kps.forEach((kp, k) => { if (!withinNms(poses, sqR, kp, k)) s += kp.score; });
     poses.push({ score: s / K, keypoints: kps.map((kp, k) => ({ name: names[k], x: kp.x, y: kp.y, score: kp.score })) });
@@ -186,15 +194,15 @@ export function patchPoseNetGraph(json, outputStride) {
   }
 }
 
-const OUT = {
-  heatmap: 'MobilenetV1/heatmap_2/BiasAdd', offsets: 'MobilenetV1/offset_2/BiasAdd',
-  fwd: 'MobilenetV1/displacement_fwd_2/BiasAdd', bwd: 'MobilenetV1/displacement_bwd_2/BiasAdd',
-};
-
-export async function createPoseNet(tf, spec, {
-  outputStride = 16, inputResolution = 257, multi = false, maxPoses = 5, scoreThreshold = 0.5, nmsRadius = 20,
+/** `cfg`: the "posenet" section of /spec/pose_models.json (defaults and output node names, shared with Python). */
+export async function createPoseNet(tf, spec, cfg = POSE_MODELS.posenet, {
+  outputStride = cfg.output_stride, inputResolution = cfg.input_resolution, multi = false, maxPoses = cfg.max_poses,
+  scoreThreshold = cfg.score_threshold, nmsRadius = cfg.nms_radius,
 } = {}) {
-  if (!VALID_OUTPUT_STRIDES.includes(outputStride)) throw new Error(`output stride ${outputStride} is not one of 8, 16, 32`);
+  if (!cfg.output_strides.includes(outputStride)) {
+    throw new Error(`output stride ${outputStride} is not one of ${cfg.output_strides.join(', ')}`);
+  }
+  const OUT = cfg.outputs;
   const names = spec.coco17.names;
   const idx = {};
   names.forEach((n, i) => { idx[n] = i; });
@@ -224,7 +232,10 @@ export async function createPoseNet(tf, spec, {
     const maps = datas.map((d, i) => new Map3(d, shapes[i][1], shapes[i][2], shapes[i][3]));
     const stride = outputStride;
     let poses = multi
-      ? decodeMultiplePoses(maps[0], maps[1], maps[2], maps[3], stride, names, chain, { maxPoseDetections: maxPoses, scoreThreshold, nmsRadius })
+      ? decodeMultiplePoses(maps[0], maps[1], maps[2], maps[3], stride, names, chain, {
+        maxPoseDetections: maxPoses, scoreThreshold, nmsRadius,
+        localMaximumRadius: cfg.local_maximum_radius, refineSteps: cfg.offset_refine_steps,
+      })
       : [decodeSinglePose(maps[0], maps[1], stride, names)];
     const sy = (height + padT + padB) / res; const sx = (width + padL + padR) / res;
     poses = poses.map((p) => ({

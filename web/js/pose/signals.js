@@ -104,7 +104,7 @@ export class HeadDirectionTracker {
     const hd = cfg.head_direction;
     this.cfg = cfg;
     const sm = hd.smoothing;
-    const mk = () => new OneEuroFilter({ frequency: 30, minCutOff: sm.min_cutoff, beta: sm.beta, derivateCutOff: sm.d_cutoff });
+    const mk = () => new OneEuroFilter({ frequency: sm.frequency, minCutOff: sm.min_cutoff, beta: sm.beta, derivateCutOff: sm.d_cutoff });
     this.fYaw = mk();
     this.fPitch = mk();
     this.h = {};

@@ -1,20 +1,22 @@
 """Crop-region tracking for single-person video (MoveNet's recipe): look where the body was in the last frame.
 
-The next crop is a square centred on the hips, big enough for the torso (x1.9) and the confident keypoints (x1.2),
-never bigger than needed to reach the image border; without a visible torso the model sees the whole frame padded
-to a square. Boxes are normalized (y_min, x_min, y_max, x_max) relative to the image, as tf.image.cropAndResize
-wants them.
+The next crop is a square centred on the hips, big enough for the torso (x TORSO_EXPANSION) and the confident
+keypoints (x BODY_EXPANSION), never bigger than needed to reach the image border; without a visible torso the model
+sees the whole frame padded to a square. Boxes are normalized (y_min, x_min, y_max, x_max) relative to the image,
+as tf.image.cropAndResize wants them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from huia.pose.spec import keypoint_spec
+from huia.pose.spec import keypoint_spec, pose_model_spec
 
-MIN_CROP_KEYPOINT_SCORE = 0.2
-TORSO_EXPANSION = 1.9
-BODY_EXPANSION = 1.2
+# shared with web/js/pose/calculators/crop.js (web/spec/pose_models.json "movenet")
+_SPEC = pose_model_spec()["movenet"]
+MIN_CROP_KEYPOINT_SCORE: float = _SPEC["min_crop_keypoint_score"]
+TORSO_EXPANSION: float = _SPEC["torso_expansion"]
+BODY_EXPANSION: float = _SPEC["body_expansion"]
 
 
 def init_crop_region(first_frame: bool, height: int, width: int) -> np.ndarray:

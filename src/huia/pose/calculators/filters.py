@@ -95,7 +95,8 @@ class KeypointSmoother:
         cfg = signal_spec()["keypoint_smoothing"]
         self.params = dict(min_cutoff=cfg["min_cutoff"] if min_cutoff is None else min_cutoff,
                            beta=cfg["beta"] if beta is None else beta,
-                           d_cutoff=cfg["d_cutoff"] if d_cutoff is None else d_cutoff)
+                           d_cutoff=cfg["d_cutoff"] if d_cutoff is None else d_cutoff,
+                           frequency=cfg["frequency"])
         self.filter = OneEuroFilter(**self.params)
         self._k = None
 

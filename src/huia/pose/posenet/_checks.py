@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from huia.errors import HuiaError
+from huia.pose.spec import pose_model_spec
 
-VALID_OUTPUT_STRIDES = (8, 16, 32)
+VALID_OUTPUT_STRIDES: tuple[int, ...] = tuple(pose_model_spec()["posenet"]["output_strides"])
 
 
 def as_map(name: str, arr, channels: int | None = None, hw: tuple[int, int] | None = None) -> np.ndarray:
@@ -29,5 +30,6 @@ def as_map(name: str, arr, channels: int | None = None, hw: tuple[int, int] | No
 
 def check_stride(output_stride) -> int:
     if output_stride not in VALID_OUTPUT_STRIDES:
-        raise HuiaError(f"output stride must be 8, 16 or 32, got {output_stride!r}")
+        *head, last = VALID_OUTPUT_STRIDES
+        raise HuiaError(f"output stride must be {', '.join(map(str, head))} or {last}, got {output_stride!r}")
     return int(output_stride)

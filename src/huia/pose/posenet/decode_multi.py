@@ -29,11 +29,13 @@ import numpy as np
 
 from huia.errors import HuiaError
 from huia.pose.posenet._checks import as_map, check_stride
-from huia.pose.spec import COCO_NAMES, keypoint_spec
+from huia.pose.spec import COCO_NAMES, keypoint_spec, pose_model_spec
 from huia.pose.types import Keypoint, Pose
 
-LOCAL_MAXIMUM_RADIUS = 1
-OFFSET_REFINE_STEPS = 2
+# shared with web/js/pose/posenet.js (web/spec/pose_models.json "posenet")
+_SPEC = pose_model_spec()["posenet"]
+LOCAL_MAXIMUM_RADIUS: int = _SPEC["local_maximum_radius"]
+OFFSET_REFINE_STEPS: int = _SPEC["offset_refine_steps"]
 
 
 def _js_round(v: float) -> int:
@@ -147,8 +149,9 @@ class _Walker:
 
 
 def decode_multiple_poses(heatmap_scores, offsets, displacements_fwd, displacements_bwd, output_stride: int,
-                          max_pose_detections: int = 5, score_threshold: float = 0.5,
-                          nms_radius: float = 20) -> list[Pose]:
+                          max_pose_detections: int = _SPEC["max_poses"],
+                          score_threshold: float = _SPEC["score_threshold"],
+                          nms_radius: float = _SPEC["nms_radius"]) -> list[Pose]:
     """heatmap_scores [H, W, K] (sigmoid applied), offsets [H, W, 2K], displacements [H, W, 2E] (E = K - 1 edges,
     E y-components then E x-components). Returns up to max_pose_detections poses in model-input pixels, in the
     order they were found (decreasing root score)."""

@@ -26,18 +26,17 @@ from huia.pose.calculators.image import pad_to_aspect, resize_bilinear
 from huia.pose.posenet._checks import check_stride
 from huia.pose.posenet.decode_multi import decode_multiple_poses
 from huia.pose.posenet.decode_single import decode_single_pose
+from huia.pose.spec import pose_model_spec
 from huia.pose.types import Pose
 
 MOBILENET_V1_STRIDES = [2, 1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1]
-BUNDLED_STRIDE = 16
-MIN_MULTI_POSE_SCORE = 0.15
-DEFAULT_INPUT_RESOLUTION = 385  # what the bundled graph was exported at (any k * stride + 1 works)
-OUTPUTS = {
-    "heatmap": "MobilenetV1/heatmap_2/BiasAdd",
-    "offsets": "MobilenetV1/offset_2/BiasAdd",
-    "fwd": "MobilenetV1/displacement_fwd_2/BiasAdd",
-    "bwd": "MobilenetV1/displacement_bwd_2/BiasAdd",
-}
+# shared with web/js/pose/posenet.js (web/spec/pose_models.json "posenet")
+_SPEC = pose_model_spec()["posenet"]
+BUNDLED_STRIDE: int = _SPEC["bundled_output_stride"]
+DEFAULT_OUTPUT_STRIDE: int = _SPEC["output_stride"]
+MIN_MULTI_POSE_SCORE: float = _SPEC["min_multi_pose_score"]
+DEFAULT_INPUT_RESOLUTION: int = _SPEC["input_resolution"]  # the bundled graph's size (any k * stride + 1 works)
+OUTPUTS: dict[str, str] = dict(_SPEC["outputs"])
 _LAYER = re.compile(r"MobilenetV1/MobilenetV1/Conv2d_(\d+)(_depthwise)?/")
 
 
@@ -143,9 +142,10 @@ class PoseNet:
     estimator are smoothed with the one-euro keypoint filter of web/spec/signals.json unless smoothing=False.
     """
 
-    def __init__(self, multi: bool = False, output_stride: int = 16, input_resolution=None,
-                 image_scale_factor: float | None = None, flip_horizontal: bool = False, max_poses: int = 5,
-                 score_threshold: float = 0.5, nms_radius: float = 20, min_pose_score: float | None = None,
+    def __init__(self, multi: bool = False, output_stride: int = DEFAULT_OUTPUT_STRIDE, input_resolution=None,
+                 image_scale_factor: float | None = None, flip_horizontal: bool = False,
+                 max_poses: int = _SPEC["max_poses"], score_threshold: float = _SPEC["score_threshold"],
+                 nms_radius: float = _SPEC["nms_radius"], min_pose_score: float | None = None,
                  smoothing: bool = True, model=None):
         self.multi = multi
         self.output_stride = check_stride(int(output_stride))
@@ -162,7 +162,7 @@ class PoseNet:
             raise HuiaError(f"max_poses must be > 0, got {max_poses}")
         self.max_poses, self.score_threshold, self.nms_radius = int(max_poses), float(score_threshold), nms_radius
         # multi-person: the decoder returns up to max_poses poses whatever their instance score (its roots only
-        # need score_threshold); like the PoseNet demos, drop the weak leftovers (0.15 = the demo's default)
+        # need score_threshold); like the PoseNet demos, drop the weak leftovers (the demo's default)
         self.min_pose_score = (MIN_MULTI_POSE_SCORE if multi else 0.0) if min_pose_score is None else min_pose_score
         self.model = model if model is not None else load_posenet_graph(self.output_stride)
         self.smoothing = smoothing

@@ -1,7 +1,9 @@
 // MoveNet's body-centred crop: the square the next frame is cropped to, found from this frame's
 // keypoints (normalised 0..1 coordinates, boxes as {yMin, xMin, yMax, xMax, height, width}).
+// `cfg` is the "movenet" section of /spec/pose_models.json (min_crop_keypoint_score, torso_expansion,
+// body_expansion), shared with huia.pose.calculators.crop.
+import { POSE_MODELS } from '../../spec.js';
 
-export const MIN_CROP_KEYPOINT_SCORE = 0.2;
 const TORSO = ['left_shoulder', 'right_shoulder', 'left_hip', 'right_hip'];
 
 function box(yMin, xMin, h, w) {
@@ -19,15 +21,15 @@ export function initCropRegion(firstFrame, { width, height }) {
   return box((height / 2 - width / 2) / height, 0, width / height, 1);
 }
 
-function torsoVisible(kp, idx) {
-  const ok = (n) => kp[idx[n]].score > MIN_CROP_KEYPOINT_SCORE;
+export function torsoVisible(kp, idx, cfg = POSE_MODELS.movenet) {
+  const ok = (n) => kp[idx[n]].score > cfg.min_crop_keypoint_score;
   return (ok('left_hip') || ok('right_hip')) && (ok('left_shoulder') || ok('right_shoulder'));
 }
 
 /** Square around the hips' midpoint sized from the torso and body extent; falls back to initCropRegion. */
-export function determineNextCropRegion(current, kp, idx, names, size) {
+export function determineNextCropRegion(current, kp, idx, names, size, cfg = POSE_MODELS.movenet) {
   const { width, height } = size;
-  if (!torsoVisible(kp, idx)) return initCropRegion(current == null, size);
+  if (!torsoVisible(kp, idx, cfg)) return initCropRegion(current == null, size);
   const P = {};
   for (const n of names) P[n] = [kp[idx[n]].y * height, kp[idx[n]].x * width];
   const cy = (P.left_hip[0] + P.right_hip[0]) / 2;
@@ -38,11 +40,12 @@ export function determineNextCropRegion(current, kp, idx, names, size) {
     torsoX = Math.max(torsoX, Math.abs(cx - P[n][1]));
   }
   for (const n of names) {
-    if (kp[idx[n]].score < MIN_CROP_KEYPOINT_SCORE) continue;
+    if (kp[idx[n]].score < cfg.min_crop_keypoint_score) continue;
     bodyY = Math.max(bodyY, Math.abs(cy - P[n][0]));
     bodyX = Math.max(bodyX, Math.abs(cx - P[n][1]));
   }
-  let half = Math.max(torsoX * 1.9, torsoY * 1.9, bodyY * 1.2, bodyX * 1.2);
+  const te = cfg.torso_expansion; const be = cfg.body_expansion;
+  let half = Math.max(torsoX * te, torsoY * te, bodyY * be, bodyX * be);
   half = Math.min(half, Math.max(cx, width - cx, cy, height - cy));
   if (half > Math.max(width, height) / 2) return initCropRegion(current == null, size);
   const y0 = cy - half; const x0 = cx - half; const len = 2 * half;
