@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from huia.errors import HuiaError
-from huia.pose.spec import pose_model_spec
+from huia.pose.spec import keypoint_spec, pose_model_spec
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -57,7 +57,8 @@ def register(subparsers) -> None:
                    help="write the poses here (default: print them when no --overlay is given)")
     p.add_argument("--overlay", type=Path, default=None,
                    help="draw the skeletons: OUT.png for an image, OUT.mp4 for a video, a folder for a folder")
-    p.add_argument("--min-score", type=float, default=0.3, help="overlay: hide keypoints below this score")
+    p.add_argument("--min-score", type=float, default=keypoint_spec().draw_min_score,
+                   help="overlay: hide keypoints below this score (default %(default)s)")
     p.set_defaults(func=run)
 
 

@@ -15,6 +15,7 @@ from huia.pose.spec import keypoint_spec
 from huia.pose.types import Pose
 
 _SHIFT = 4  # cv2 sub-pixel drawing: coordinates in 1/16 px
+DRAW_MIN_SCORE: float = keypoint_spec().draw_min_score  # keypoints.json "draw_min_score"
 
 
 def _as_array(pose_or_array) -> np.ndarray:
@@ -46,7 +47,7 @@ def _fit(kp: np.ndarray, size: tuple[int, int], margin: float, min_score: float)
 
 
 def draw_skeleton(canvas: np.ndarray, pose_or_array, *, thickness: int = 4, joint_radius: int | None = None,
-                  min_score: float = 0.3, names: Sequence[str] | None = None) -> np.ndarray:
+                  min_score: float = DRAW_MIN_SCORE, names: Sequence[str] | None = None) -> np.ndarray:
     """Draw one pose in place on an RGB uint8 canvas and return it. Limbs whose two ends are below `min_score`
     are skipped. Works for COCO-17 poses (the limb list of keypoints.json), matched by keypoint name."""
     spec = keypoint_spec()
@@ -75,7 +76,7 @@ def draw_skeleton(canvas: np.ndarray, pose_or_array, *, thickness: int = 4, join
 
 
 def render_skeleton(pose_or_array, size: tuple[int, int] = (224, 224), *, thickness: int = 4,
-                    joint_radius: int | None = None, background=(0, 0, 0), min_score: float = 0.3,
+                    joint_radius: int | None = None, background=(0, 0, 0), min_score: float = DRAW_MIN_SCORE,
                     fit: bool = False, margin: float = 0.08, image_size: tuple[int, int] | None = None) -> np.ndarray:
     """A new RGB uint8 image of `size` (H, W) with the skeleton drawn in colour.
 
@@ -99,8 +100,8 @@ def render_skeleton(pose_or_array, size: tuple[int, int] = (224, 224), *, thickn
                          names=names)
 
 
-def draw_poses(image: np.ndarray, poses: Sequence[Pose], *, thickness: int | None = None, min_score: float = 0.3,
-               boxes: bool = True) -> np.ndarray:
+def draw_poses(image: np.ndarray, poses: Sequence[Pose], *, thickness: int | None = None,
+               min_score: float = DRAW_MIN_SCORE, boxes: bool = True) -> np.ndarray:
     """Overlay poses on a copy of an RGB image (thickness scales with the image by default)."""
     out = np.ascontiguousarray(image, dtype=np.uint8).copy()
     if thickness is None:

@@ -37,6 +37,7 @@ class KeypointSpec:
     pose_chain: np.ndarray  # [16, 2] (parent, child) indices of PoseNet's displacement tree
     flip_pairs: np.ndarray  # [P, 2]
     part_colors: dict
+    draw_min_score: float  # overlays hide keypoints below this score
 
     def index(self, name: str) -> int:
         return self.names.index(name)
@@ -63,6 +64,7 @@ def keypoint_spec() -> KeypointSpec:
         pose_chain=pairs("pose_chain"),
         flip_pairs=pairs("flip_pairs"),
         part_colors=colors,
+        draw_min_score=float(doc["draw_min_score"]),
     )
 
 

@@ -1,0 +1,75 @@
+"""The browser takes its pose constants from /spec/pose_models.json at run time (served a changed spec, the
+estimators follow it), and every studio page gets its header from web/js/nav.js. The static and Python halves of
+the single-source check are in tests/pose/test_spec_single_source.py."""
+
+from __future__ import annotations
+
+import json
+
+from huia import paths
+
+PAGES = ["/", "/pose.html", "/capture.html", "/gestures.html", "/detector.html", "/huia.html"]
+
+
+def _spec():
+    return json.loads((paths.SPEC_DIR / "pose_models.json").read_text())
+
+
+PROBE = """async () => {
+  const { POSE_MODELS } = await import('/js/spec.js');
+  const { initTF } = await import('/js/tfjs.js');
+  const { createPoseEstimator } = await import('/js/pose/index.js');
+  const { blazeposeAnchors } = await import('/js/pose/blazepose.js');
+  const tf = await initTF('wasm');
+  const est = await createPoseEstimator(tf, { model: 'posenet' });
+  const out = { spec: POSE_MODELS, posenetInput: est.inputSize, posenetStride: est.outputStride,
+                anchors: blazeposeAnchors().length };
+  est.dispose();
+  return out;
+}"""
+
+
+def test_browser_pose_constants_come_from_the_spec(studio_server, page):
+    page.goto(studio_server.url + "/")
+    got = page.evaluate(PROBE)
+    spec = _spec()
+    assert got["spec"] == spec
+    pn = spec["posenet"]
+    assert got["posenetInput"] == [pn["input_resolution"]] * 2 and got["posenetStride"] == pn["output_stride"]
+    assert got["anchors"] == 2254  # the detector's 2254 outputs (checked against the model in test_pose_page)
+
+
+def test_browser_follows_a_changed_spec(studio_server, page):
+    """Serve a different pose_models.json: the default PoseNet input and the BlazePose anchors change with it."""
+    spec = _spec()
+    spec["posenet"]["input_resolution"] = 321
+    spec["blazepose"]["anchors_per_layer"] = 1
+    page.route("**/spec/pose_models.json", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(spec),
+        headers={"Cross-Origin-Resource-Policy": "same-origin"}))
+    page.goto(studio_server.url + "/")
+    got = page.evaluate(PROBE)
+    assert got["spec"]["posenet"]["input_resolution"] == 321
+    assert got["posenetInput"] == [321, 321]
+    assert got["anchors"] == 2254 // 2
+
+
+def test_shared_header_marks_the_current_page(studio_server, page):
+    page.goto(studio_server.url + "/index.html")
+    page.wait_for_selector("nav.topnav a.nav")
+    assert page.eval_on_selector_all("nav.topnav a.nav", "els => els.map(e => e.getAttribute('href'))") == PAGES
+    assert page.eval_on_selector("nav.topnav a[aria-current=page]", "e => e.getAttribute('href')") == "/"
+    assert page.locator("nav.topnav #server-status").count() == 1  # the page's own status line is kept
+    marked = page.evaluate("""async (pages) => {
+      const { renderNav } = await import('/js/nav.js');
+      return pages.map((p) => {
+        const nav = document.createElement('nav');
+        nav.innerHTML = '<span class="status">x</span>';
+        renderNav(nav, p);
+        renderNav(nav, p);  // idempotent
+        return { current: [...nav.querySelectorAll('[aria-current=page]')].map((a) => a.getAttribute('href')),
+                 links: nav.querySelectorAll('a.nav').length, last: nav.lastElementChild.className };
+      });
+    }""", PAGES)
+    for p, m in zip(PAGES, marked):
+        assert m == {"current": [p], "links": len(PAGES), "last": "status"}, (p, m)
