@@ -41,8 +41,8 @@ class TrainConfig:
     seed: int = 0
     input_size: int = DEFAULT_INPUT_SIZE
     batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
+    lr: float = 3e-4
+    weight_decay: float = 10.0  # L2-SP strength: on 108 images, staying near COCO generalises best
     train_fraction: float = 0.8
     train_backbone: bool = False
     score_threshold: float = 0.3
