@@ -561,3 +561,59 @@ def test_layers_resnet_stem_max_pool_padding(node_modules, tmp_path):
     signed = nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(3, 2, 1))
     with pytest.raises(HuiaError, match="no Keras equivalent"):
         export_layers_model(signed, (1, 3, 16, 16), tmp_path / "signed")
+
+
+def test_prepend_and_two_input_head_with_landmark_style_ops(node_modules, tmp_path):
+    """Input normalization prepended to a graph whose own input has the new input's name (renamed away), and a
+    head fed by TWO base nodes using the ops a landmark normalization needs: matmul with a constant buffer,
+    amax over features, sqrt, clamp_min, (batch, n) - (n,) broadcasting, cat. TF.js == torch."""
+    from huia.tfjs.export import append_graph_head, prepend_graph_module
+
+    torch.manual_seed(11)
+
+    class Base(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 6, 3, stride=2, padding=1)
+            self.fc = nn.Linear(6, 12)
+
+        def forward(self, x):
+            m = torch.relu(self.conv(x))
+            return {"fmap": m, "points": self.fc(m.mean(dim=(2, 3)))}
+
+    class Prep(nn.Module):
+        def forward(self, x):
+            return x * (1 / 127.5) - 1.0
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("rel", torch.randn(12, 12))
+            self.register_buffer("mean", torch.randn(18))
+            self.register_buffer("std", torch.rand(18) + 0.5)
+            self.fc = nn.Linear(18, 3)
+
+        def forward(self, fmap, points):
+            f = fmap.mean(dim=(2, 3))
+            r = torch.matmul(points, self.rel)
+            scale = torch.sqrt(torch.amax(r * r, dim=1, keepdim=True)).clamp_min(1e-6)
+            z = (torch.cat([f, r / scale], dim=1) - self.mean) / self.std
+            return torch.softmax(self.fc(z), dim=1)
+
+    base_mod, head = Base().eval(), Head().eval()
+    base = build_graph_artifacts(base_mod, torch.zeros(1, 3, 16, 16), input_name="image")
+    art = prepend_graph_module(base, Prep(), torch.zeros(1, 3, 16, 16), input_name="image")
+    with torch.no_grad():
+        feats = base_mod(torch.zeros(1, 3, 16, 16))
+    art = append_graph_head(art, ["fmap", "points"], head, (feats["fmap"], feats["points"]), output_names=["probs"])
+    assert set(art.signature["inputs"]) == {"image"} and set(art.signature["outputs"]) == {"probs"}
+    assert [n["name"] for n in art.model_topology["node"] if n["op"] == "Placeholder"] == ["image"]
+    path = save_artifacts(art, tmp_path / "pre_head", quantize="float32")
+    pixels = torch.from_numpy(np.random.default_rng(3).uniform(0, 255, (2, 3, 16, 16)).astype(np.float32))
+    with torch.no_grad():
+        out = base_mod(Prep()(pixels))
+        want = head(out["fmap"], out["points"]).numpy()
+    assert_close(run_tfjs(path, nhwc(pixels)), [want], tol=1e-5, names=["probs"])
+    with pytest.raises(HuiaError, match="cannot export function matmul"):  # input-dependent right operand
+        build_graph_artifacts(type("M", (nn.Module,), {"forward": lambda self, a, b: torch.matmul(a, b)})(),
+                              (torch.zeros(1, 4), torch.zeros(4, 4)), input_name=["a", "b"])

@@ -7,7 +7,6 @@ config.json and the export's metadata so that the browser prepares its input the
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +16,6 @@ from PIL import Image
 
 from huia.errors import HuiaError
 from huia.types import Sample
-
-
-def coco_spec() -> dict:
-    """COCO-17 names/edges from web/spec/keypoints.json (the one source of these constants)."""
-    from huia.paths import SPEC_DIR
-
-    return json.loads((SPEC_DIR / "keypoints.json").read_text())["coco17"]
 
 
 @dataclass

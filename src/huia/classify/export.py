@@ -14,215 +14,119 @@ keypoint tasks how to build the vector, so the studio's gesture and Huia pages n
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
 
 from huia.errors import HuiaError
 from huia.tfjs.artifacts import ModelArtifacts, save_artifacts
+from huia.tfjs.quantize import candidates_of, mixed_precision
 
 OUTPUT_NAME = "probabilities"
 INPUT_NAME = "image"
 
 
-def _b64(s: str) -> str:
-    return base64.b64encode(s.encode()).decode()
+class PixelNorm(nn.Module):
+    """pixels (0..255) * scale + offset: the backbone's input normalization, in the exported graph."""
+
+    def __init__(self, scale: float, offset: float):
+        super().__init__()
+        self.scale, self.offset = float(scale), float(offset)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.offset
 
 
-class _Graph:
-    """Append nodes/consts to a TF.js graph topology."""
+class PooledHead(nn.Module):
+    """Backbone feature (vector, or NCHW map to average) -> probabilities."""
 
-    def __init__(self, art: ModelArtifacts):
-        self.art = art
-        self.nodes = art.model_topology["node"]
-        self.names = {n["name"] for n in self.nodes}
+    def __init__(self, head: nn.Module, pool: bool):
+        super().__init__()
+        self.head, self.pool = head, pool
 
-    def _name(self, base: str) -> str:
-        name, i = f"huia/{base}", 1
-        while name in self.names:
-            i += 1
-            name = f"huia/{base}_{i}"
-        self.names.add(name)
-        return name
-
-    def const(self, base: str, value: np.ndarray) -> str:
-        value = np.asarray(value)
-        dtype = "DT_INT32" if value.dtype.kind in "iu" else "DT_FLOAT"
-        value = value.astype(np.int32 if dtype == "DT_INT32" else np.float32)
-        name = self._name(base)
-        self.nodes.append({"name": name, "op": "Const", "attr": {
-            "value": {"tensor": {"dtype": dtype, "tensorShape": {"dim": [{"size": str(d)} for d in value.shape]}}},
-            "dtype": {"type": dtype}}})
-        self.art.weights[name] = value
-        return name
-
-    def op(self, base: str, op: str, inputs: list[str], **attr) -> str:
-        name = self._name(base)
-        a = {"T": {"type": "DT_FLOAT"}}
-        a.update(attr)
-        self.nodes.append({"name": name, "op": op, "input": list(inputs), "attr": a})
-        return name
-
-    def dense(self, base: str, x: str, kernel: np.ndarray, bias: np.ndarray, act: str | None) -> str:
-        k, b = self.const(f"{base}/kernel", kernel), self.const(f"{base}/bias", bias)
-        y = self.op(f"{base}/MatMul", "MatMul", [x, k], transpose_a={"b": False}, transpose_b={"b": False})
-        y = self.op(f"{base}/BiasAdd", "BiasAdd", [y, b], data_format={"s": _b64("NHWC")})
-        if act == "relu":
-            y = self.op(f"{base}/Relu", "Relu", [y])
-        elif act == "softmax":
-            y = self.op(OUTPUT_NAME.split("/")[-1], "Softmax", [y])
-        return y
-
-    def prune(self, outputs: list[str]) -> None:
-        """Keep only the nodes the outputs need (drops the backbone's unused heads and their weights)."""
-        by_name = {n["name"]: n for n in self.nodes}
-        keep, stack = set(), [o.split(":")[0] for o in outputs]
-        while stack:
-            n = stack.pop()
-            if n in keep or n not in by_name:
-                continue
-            keep.add(n)
-            stack += [i.split(":")[0].lstrip("^") for i in by_name[n].get("input", [])]
-        self.nodes[:] = [n for n in self.nodes if n["name"] in keep]
-        self.art.weights = {k: v for k, v in self.art.weights.items() if k in keep}
-        self.art.quantization = {k: v for k, v in self.art.quantization.items() if k in keep}
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        if self.pool:
+            feat = feat.mean(dim=(2, 3))
+        return torch.softmax(self.head(feat), dim=1)
 
 
-def _landmark_matrices(num: int) -> tuple[np.ndarray, np.ndarray]:
-    """Linear maps of the [N, num*3] landmark vector: relative-to-first-point (all coords) and its (x, y) part."""
-    d = num * 3
-    rel = np.eye(d, dtype=np.float32)
-    for j in range(num):
-        for c in range(3):
-            rel[c, j * 3 + c] -= 1.0  # subtract point 0's coordinate c
-    xy_cols = [j * 3 + c for j in range(num) for c in range(2)]
-    return rel, rel[:, xy_cols]
+class LandmarkHead(nn.Module):
+    """Backbone feature + raw landmarks -> probabilities (the landmark normalization runs in the graph)."""
+
+    def __init__(self, head: nn.Module, pool: bool, landmark_norm: nn.Module):
+        super().__init__()
+        self.head, self.pool, self.landmark_norm = head, pool, landmark_norm
+
+    def forward(self, feat: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        if self.pool:
+            feat = feat.mean(dim=(2, 3))
+        return torch.softmax(self.head(torch.cat([feat, self.landmark_norm(landmarks)], dim=1)), dim=1)
 
 
-def _tensor_spec(name: str, shape: list[int]) -> dict:
-    return {"name": f"{name}:0", "dtype": "DT_FLOAT", "tensorShape": {"dim": [{"size": str(s)} for s in shape]}}
-
-
-def build_pipeline_graph(run, metadata: dict) -> ModelArtifacts:
-    """Image classifier run -> one TF.js graph: image (N,S,S,3 RGB 0..255) -> probabilities (N, C)."""
+def backbone_artifacts(model) -> ModelArtifacts:
+    """The backbone's TF.js graph: the bundled one, or the fine-tuned weights if phase 2 ran."""
     from huia.models import get_model
     from huia.tfjs.artifacts import load_artifacts
 
-    model = run.model
-    spec = model.backbone.spec
-    finetuned = any(True for _ in model.backbone.graph.parameters())  # phase 2 ran: weights are nn.Parameters
-    art = model.backbone.graph.to_artifacts() if finetuned else load_artifacts(get_model(spec.model).path)
+    bb = model.backbone
+    finetuned = any(True for _ in bb.graph.parameters())  # phase 2 ran: weights are nn.Parameters
+    art = bb.graph.to_artifacts() if finetuned else load_artifacts(get_model(bb.spec.model).path)
     art = copy.copy(art)
     art.model_topology = copy.deepcopy(art.model_topology)
-    art.weights = dict(art.weights)
-    art.quantization = dict(art.quantization)
-    g = _Graph(art)
-    size = spec.input_size
-    placeholders = [n for n in g.nodes if n["op"] == "Placeholder"]
-    if len(placeholders) != 1:
-        raise HuiaError(f"backbone {spec.model} has {len(placeholders)} inputs; expected one")
-    old = placeholders[0]
-    if old["name"] == INPUT_NAME:  # PoseNet's input is already called "image": rename it and its uses
-        renamed = g._name("backbone_input")
-        for n in g.nodes:
-            n["input"] = [renamed + i[len(INPUT_NAME):] if i == INPUT_NAME or i.startswith(INPUT_NAME + ":") else i
-                          for i in n.get("input", [])]
-        g.names.discard(INPUT_NAME)
-        old["name"] = renamed
-    g.nodes.append({"name": INPUT_NAME, "op": "Placeholder", "attr": {
-        "dtype": {"type": "DT_FLOAT"},
-        "shape": {"shape": {"dim": [{"size": s} for s in ("-1", str(size), str(size), "3")]}}}})
-    g.names.add(INPUT_NAME)
-    x = g.op("scale", "Mul", [INPUT_NAME, g.const("scale/y", np.array(spec.scale, np.float32))])
-    x = g.op("normalized", "AddV2", [x, g.const("offset/y", np.array(spec.offset, np.float32))])
-    old["op"] = "Identity"  # the backbone's old input now reads the normalized image
-    old["input"] = [x]
-    old["attr"] = {"T": {"type": "DT_FLOAT"}}
-    feat = spec.feature_node
-    if spec.pool:
-        feat = g.op("gap", "Mean", [feat, g.const("gap/axes", np.array([1, 2], np.int32))],
-                    Tidx={"type": "DT_INT32"}, keep_dims={"b": False})
-    if model.backbone.use_landmarks:
-        num = spec.num_landmarks
-        rel_m, xy_m = _landmark_matrices(num)
-        lm = spec.landmark_node
-        rel = g.op("lm/rel", "MatMul", [lm, g.const("lm/rel_m", rel_m)], transpose_a={"b": False},
-                   transpose_b={"b": False})
-        xy = g.op("lm/xy", "MatMul", [lm, g.const("lm/xy_m", xy_m)], transpose_a={"b": False},
-                  transpose_b={"b": False})
-        sq = g.op("lm/sq", "Square", [xy])
-        sq = g.op("lm/reshape", "Reshape", [sq, g.const("lm/shape", np.array([-1, num, 2], np.int32))],
-                  Tshape={"type": "DT_INT32"})
-        d2 = g.op("lm/sum", "Sum", [sq, g.const("lm/axis2", np.array([2], np.int32))], Tidx={"type": "DT_INT32"},
-                  keep_dims={"b": False})
-        mx = g.op("lm/max", "Max", [d2, g.const("lm/axis1", np.array([1], np.int32))], Tidx={"type": "DT_INT32"},
-                  keep_dims={"b": True})
-        norm = g.op("lm/sqrt", "Sqrt", [mx])
-        sc = g.op("lm/maximum", "Maximum", [norm, g.const("lm/eps", np.array(1e-6, np.float32))])
-        lmn = g.op("lm/normalized", "RealDiv", [rel, sc])
-        feat = g.op("features", "ConcatV2", [feat, lmn, g.const("concat/axis", np.array(1, np.int32))],
-                    N={"i": "2"}, Tidx={"type": "DT_INT32"})
-    out = _append_head(g, feat, run.model.head)
-    g.prune([out])
-    art.signature = {"inputs": {INPUT_NAME: _tensor_spec(INPUT_NAME, [-1, size, size, 3])},
-                     "outputs": {OUTPUT_NAME: _tensor_spec(out, [-1, len(run.labels)])}}
-    art.user_defined_metadata = metadata
-    art.format = "graph-model"
     return art
 
 
-def _append_head(g: _Graph, x: str, head) -> str:
-    layers = head.dense_layers()
-    for i, (k, b, act) in enumerate(layers):
-        x = g.dense(f"head/dense_{i}", x, k, b, act)
-    return x
+def build_pipeline_graph(run, metadata: dict) -> ModelArtifacts:
+    """Image classifier run -> one TF.js graph: image (N,S,S,3 RGB 0..255) -> probabilities (N, C). Graph surgery
+    with huia.tfjs.export: pixel normalization in front of the backbone, pooling/landmark normalization/head/softmax
+    (traced from the torch modules that trained) on its feature nodes, everything else pruned."""
+    from huia.tfjs.export import append_graph_head, prepend_graph_module
+
+    model = run.model
+    bb, spec = model.backbone, model.backbone.spec
+    size = spec.input_size
+    base = backbone_artifacts(model)
+    # every backbone weight may be quantized (marked here, stored as export_run decides); the head marks its
+    # learned weights; exact constants (pixel scale, standardization, landmark maps) stay float32
+    base.quantization = {k: {"dtype": "uint8"} for k in candidates_of(base)}
+    art = prepend_graph_module(base, PixelNorm(spec.scale, spec.offset),
+                               torch.zeros(1, 3, size, size), input_name=INPUT_NAME, prefix="huia/input")
+    dim = spec.feature_dim
+    feat_example = torch.zeros(1, dim, 7, 7) if spec.pool else torch.zeros(1, dim)
+    if bb.use_landmarks:
+        head = LandmarkHead(model.head, spec.pool, bb.landmark_norm)
+        nodes, example = [spec.feature_node, spec.landmark_node], (feat_example, torch.zeros(1, spec.num_landmarks * 3))
+    else:
+        head, nodes, example = PooledHead(model.head, spec.pool), spec.feature_node, feat_example
+    art = append_graph_head(art, nodes, head.eval(), example, output_names=[OUTPUT_NAME], prefix="huia/head",
+                            metadata=metadata, quantize="uint8")
+    art.signature["outputs"][OUTPUT_NAME]["tensorShape"] = {"dim": [{"size": "-1"},
+                                                                     {"size": str(len(run.labels))}]}
+    return art
 
 
 def build_head_graph(run, metadata: dict, input_dim: int) -> ModelArtifacts:
     """Feature vector (N, D) -> probabilities: the keypoint MLP as a graph model."""
-    art = ModelArtifacts(format="graph-model", model_topology={"node": [], "versions": {"producer": 1482}},
-                         weights={}, generated_by="huia", converted_by="huia")
-    g = _Graph(art)
-    g.nodes.append({"name": "features", "op": "Placeholder", "attr": {
-        "dtype": {"type": "DT_FLOAT"}, "shape": {"shape": {"dim": [{"size": "-1"}, {"size": str(input_dim)}]}}}})
-    g.names.add("features")
-    out = _append_head(g, "features", run.model.head)
-    art.signature = {"inputs": {"features": _tensor_spec("features", [-1, input_dim])},
-                     "outputs": {OUTPUT_NAME: _tensor_spec(out, [-1, len(run.labels)])}}
-    art.user_defined_metadata = metadata
-    return art
+    from huia.tfjs.export import build_graph_artifacts
+
+    return build_graph_artifacts(PooledHead(run.model.head, False).eval(), torch.zeros(1, input_dim),
+                                 metadata=metadata, input_name="features", output_names=[OUTPUT_NAME],
+                                 quantize="uint8")
 
 
 def build_head_layers(run, metadata: dict, input_dim: int) -> ModelArtifacts:
     """The head as a Keras Sequential of Dense layers (standardization folded in): a TF.js layers model that
     `model.fit` can train further in the browser (dropout included, inactive at inference)."""
-    layers_cfg, weights = [], {}
-    dense = run.model.head.dense_layers()
-    for i, (k, b, act) in enumerate(dense):
-        name = f"dense_{i}"
-        cfg = {"name": name, "trainable": True, "dtype": "float32", "units": int(k.shape[1]), "activation": act,
-               "use_bias": True, "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
-               "bias_initializer": {"class_name": "Zeros", "config": {}}, "kernel_regularizer": None,
-               "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
-               "bias_constraint": None}
-        if i == 0:
-            cfg["batch_input_shape"] = [None, int(input_dim)]
-        layers_cfg.append({"class_name": "Dense", "config": cfg})
-        if i < len(dense) - 1 and run.model.head.dropout:
-            layers_cfg.append({"class_name": "Dropout", "config": {"name": f"dropout_{i}", "trainable": True,
-                                                                   "dtype": "float32",
-                                                                   "rate": float(run.model.head.dropout),
-                                                                   "noise_shape": None, "seed": None}})
-        weights[f"{name}/kernel"] = k
-        weights[f"{name}/bias"] = b
-    topology = {"class_name": "Sequential", "config": {"name": "huia_head", "layers": layers_cfg},
-                "keras_version": "2.15.0", "backend": "tensorflow"}
-    return ModelArtifacts(format="layers-model", model_topology=topology, weights=weights, generated_by="huia",
-                          converted_by="huia", user_defined_metadata=metadata)
+    from huia.tfjs.export import build_layers_artifacts
+
+    art = build_layers_artifacts(run.model.head.folded(), (1, input_dim), metadata=metadata)
+    art.quantization = {k: {"dtype": "uint8"} for k in candidates_of(art)}
+    return art
 
 
 def export_metadata(run, fmt: str, quantize: str | None) -> dict:
@@ -257,11 +161,19 @@ def export_metadata(run, fmt: str, quantize: str | None) -> dict:
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None = None, fmt: str = "graph") -> Path:
-    """Export RUN to OUT_DIR/model.json (+ shards); returns the model.json path."""
+    """Export RUN to OUT_DIR/model.json (+ shards); returns the model.json path.
+
+    ``quantize``: None/"float32", "uint16", "float16", or "uint8" — mixed precision: uint8 for every tensor
+    except those whose uint8 rounding measurably moves the probabilities on calibration images from the run's
+    own training set (those stay uint16; see huia.tfjs.quantize). Pure per-tensor uint8, what the TF.js
+    converter does, loses most of the hand-landmark backbone's accuracy."""
     from huia.classify.predict import load_run
 
     if fmt not in ("graph", "layers"):
         raise HuiaError(f"unknown export format {fmt!r} (choose graph or layers)")
+    if quantize not in (None, "float32", "uint8", "uint16", "float16"):
+        raise HuiaError(f"unknown quantization {quantize!r} (choose float32, uint16, float16 or uint8)")
+    quantize = None if quantize == "float32" else quantize
     run = load_run(run_dir)
     meta = export_metadata(run, fmt, quantize)
     if run.task == "keypoints":
@@ -271,38 +183,35 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None
         art = build_pipeline_graph(run, meta)
     else:
         art = build_head_layers(run, meta, run.model.head.in_dim)
-    path = save_artifacts(art, out_dir, quantize=quantize or "float32")
-    if quantize and quantize != "float32":
-        check = quantization_check(run, art, path, fmt)
+    candidates = list(art.quantization)
+    if quantize == "uint8":
+        evaluate = calibration_fn(run, art, fmt)
+        art.quantization, report = mixed_precision(art, "uint8", fallback="uint16", candidates=candidates,
+                                                   evaluate=evaluate, progress=True)
+        art.user_defined_metadata["huia"]["mixed_precision"] = report
+    else:
+        art.quantization = {k: {"dtype": quantize} for k in candidates} if quantize else {}
+    path = save_artifacts(art, out_dir, quantize=None)
+    if quantize:
+        check = quantization_check(run, path, fmt)
         if check:
             art.user_defined_metadata["huia"]["quantization_check"] = check
-            path = save_artifacts(art, out_dir, quantize=quantize)
+            path = save_artifacts(art, out_dir, quantize=None)
             if check["agreement"] < 1.0:
                 print(f"huia: warning: {quantize} export changes {1 - check['agreement']:.0%} of predictions on "
                       f"{check['samples']} training samples (max probability change {check['max_abs_diff']:.3f}); "
-                      f"per-tensor {quantize} is too coarse for this backbone — prefer uint16 or float16",
-                      file=sys.stderr)
+                      f"prefer uint16 or float16", file=sys.stderr)
     (Path(out_dir) / "labels.json").write_text(json.dumps(run.labels))
     return path
 
 
-def quantization_check(run, art: ModelArtifacts, path: Path, fmt: str, n: int = 8) -> dict | None:
-    """Run the quantized export (huia's graph executor, which matches TF.js) and the float model on up to ``n``
-    of the run's own images: how often the top class survives quantization, and the largest probability change.
-    Stored in the export's metadata so a quantization that breaks the model does not ship silently."""
-    import torch
-
-    from huia.classify.predict import run_inputs
-    from huia.tfjs.artifacts import load_artifacts
-    from huia.tfjs.graph import GraphModel
+def calibration_samples(run, n: int = 8) -> list:
+    """Up to ``n`` of the run's own training images (spread over the list), with their keypoints."""
     from huia.types import Sample
 
-    if fmt != "graph":
-        return None
     files = [Path(t["path"]) for t in run.config.get("trained_on", [])]
-    files = [f for f in files if f.is_file()][:: max(1, len(files) // n)][:n]
-    if not files:
-        return None
+    files = [f for f in files if f.is_file()]
+    files = files[:: max(1, len(files) // n)][:n]
     samples = []
     for f in files:
         s = Sample(image_path=f)
@@ -312,14 +221,55 @@ def quantization_check(run, art: ModelArtifacts, path: Path, fmt: str, n: int = 
 
             s.keypoints, s.keypoint_names, _ = parse_keypoints_json(json.loads(side.read_text()), side)
         samples.append(s)
+    return samples
+
+
+def _calibration_inputs(run, n: int = 8) -> np.ndarray | None:
+    from huia.classify.predict import run_inputs
+
+    samples = calibration_samples(run, n)
+    if not samples:
+        return None
     try:
-        x = run_inputs(run, samples)
+        return run_inputs(run, samples)
     except HuiaError:
+        return None
+
+
+def calibration_fn(run, art: ModelArtifacts, fmt: str):
+    """weights -> probabilities on calibration inputs, run by huia's graph executor (which matches TF.js);
+    None (data-free policy) for layers exports or runs whose training files are gone."""
+    from huia.tfjs.graph import GraphModel
+
+    x = _calibration_inputs(run) if fmt == "graph" else None
+    if x is None:
+        return None
+    feed = "features" if run.task == "keypoints" else INPUT_NAME
+
+    def evaluate(weights: dict) -> np.ndarray:
+        trial = copy.copy(art)
+        trial.weights = weights
+        return GraphModel(trial)({feed: x}, outputs=[OUTPUT_NAME])[OUTPUT_NAME]
+
+    return evaluate
+
+
+def quantization_check(run, path: Path, fmt: str, n: int = 8) -> dict | None:
+    """Run the quantized export (huia's graph executor, which matches TF.js) and the float model on up to ``n``
+    of the run's own images: how often the top class survives quantization, and the largest probability change.
+    Stored in the export's metadata so a quantization that breaks the model does not ship silently."""
+    from huia.tfjs.artifacts import load_artifacts
+    from huia.tfjs.graph import GraphModel
+
+    if fmt != "graph":
+        return None
+    x = _calibration_inputs(run, n)
+    if x is None:
         return None
     with torch.no_grad():
         want = run.model(torch.from_numpy(x)).numpy()
     g = GraphModel(load_artifacts(path))
     feed = "features" if run.task == "keypoints" else INPUT_NAME
     got = g({feed: x}, outputs=[OUTPUT_NAME])[OUTPUT_NAME]
-    return {"samples": len(samples), "agreement": float((got.argmax(1) == want.argmax(1)).mean()),
+    return {"samples": len(x), "agreement": float((got.argmax(1) == want.argmax(1)).mean()),
             "max_abs_diff": float(np.abs(got - want).max())}

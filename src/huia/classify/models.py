@@ -60,13 +60,37 @@ def get_backbone_spec(name: str) -> BackboneSpec:
     return BACKBONES[name]
 
 
-def normalize_landmarks(lm: torch.Tensor, num: int) -> torch.Tensor:
+class LandmarkNorm(nn.Module):
     """[N, num*3] landmark pixels -> translation/scale invariant vector: relative to the first landmark (the wrist
-    for hands), divided by the largest distance from it. Finger shape survives, hand position and size do not."""
-    pts = lm.reshape(lm.shape[0], num, 3)
-    rel = pts - pts[:, :1, :]
-    scale = rel[:, :, :2].norm(dim=2).amax(dim=1).clamp_min(1e-6)
-    return (rel / scale[:, None, None]).reshape(lm.shape[0], num * 3)
+    for hands), divided by the largest (x, y) distance from it. Finger shape survives, hand position and size do
+    not. Written as fixed linear maps (matmuls with 0/±1 matrices, exact in float32) plus a max, so the same module
+    trains in torch and exports to a TF.js graph unchanged."""
+
+    def __init__(self, num: int):
+        super().__init__()
+        d = num * 3
+        rel = np.eye(d, dtype=np.float32)
+        for j in range(num):
+            rel[np.arange(3), j * 3 + np.arange(3)] -= 1.0  # minus point 0's (x, y, z)
+        xy_cols = [j * 3 + c for j in range(num) for c in range(2)]
+        pair_sum = np.zeros((2 * num, num), np.float32)
+        pair_sum[np.arange(2 * num), np.arange(2 * num) // 2] = 1.0  # x² + y² per point
+        self.num = num
+        self.register_buffer("rel", torch.from_numpy(rel), persistent=False)
+        self.register_buffer("xy", torch.from_numpy(rel[:, xy_cols].copy()), persistent=False)
+        self.register_buffer("pair_sum", torch.from_numpy(pair_sum), persistent=False)
+
+    def forward(self, lm: torch.Tensor) -> torch.Tensor:
+        rel = torch.matmul(lm, self.rel)
+        xy = torch.matmul(lm, self.xy)
+        dist2 = torch.matmul(xy * xy, self.pair_sum)
+        scale = torch.sqrt(torch.amax(dist2, dim=1, keepdim=True)).clamp_min(1e-6)
+        return rel / scale
+
+
+def normalize_landmarks(lm: torch.Tensor, num: int) -> torch.Tensor:
+    """Functional form of LandmarkNorm."""
+    return LandmarkNorm(num).to(lm.device)(lm)
 
 
 def free_batch_dim(art) -> None:
@@ -104,6 +128,7 @@ class Backbone(nn.Module):
         self.spec = spec
         self.use_landmarks = bool(use_landmarks and spec.landmark_node)
         self.graph = load_backbone_graph(spec.model, trainable=trainable)
+        self.landmark_norm = LandmarkNorm(spec.num_landmarks) if spec.landmark_node else None
         self.out_dim = spec.feature_dim + (spec.num_landmarks * 3 if self.use_landmarks else 0)
 
     @property
@@ -123,7 +148,7 @@ class Backbone(nn.Module):
         if s.pool:
             feat = feat.mean(dim=(1, 2))
         if use_lm:
-            feat = torch.cat([feat, normalize_landmarks(out[s.landmark_node], s.num_landmarks)], dim=1)
+            feat = torch.cat([feat, self.landmark_norm(out[s.landmark_node])], dim=1)
         return feat
 
 
@@ -157,22 +182,33 @@ class Head(nn.Module):
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         return self.net((f - self.mean) / self.std)
 
-    def dense_layers(self) -> list[tuple[np.ndarray, np.ndarray, str]]:
-        """The head as plain dense layers (kernel [in,out], bias, activation) with the standardization folded into
-        the first one — what a TF.js layers export needs."""
+    def folded(self) -> nn.Sequential:
+        """The head + softmax as plain layers with the standardization folded into the first Linear — what a
+        Keras/TF.js layers model can express (and train further). The graph export keeps the standardization as
+        two exact float32 vectors instead: folding 1/std into the kernel gives it outliers that per-tensor uint8
+        cannot represent."""
+        from collections import OrderedDict
+
         lins = [m for m in self.net if isinstance(m, nn.Linear)]
-        inv = (1.0 / self.std).detach().cpu().numpy()
-        mean = self.mean.detach().cpu().numpy()
-        out = []
+        inv = (1.0 / self.std).detach().double()
+        mean = self.mean.detach().double()
+        layers: list[tuple[str, nn.Module]] = []
         for i, lin in enumerate(lins):
-            k = lin.weight.detach().cpu().numpy().T.astype(np.float32)
-            b = lin.bias.detach().cpu().numpy().astype(np.float32)
-            if i == 0:  # W (x - m) / s + b = (W / s) x + (b - W (m / s))
-                k = k * inv[:, None]
-                b = b - mean @ k
-            act = "relu" if i < len(lins) - 1 else "softmax"
-            out.append((k.astype(np.float32), b.astype(np.float32), act))
-        return out
+            w, b = lin.weight.detach().double(), lin.bias.detach().double()
+            if i == 0:  # W (x - m) / s + b = (W / s) x + (b - (W / s) m)
+                w = w * inv[None, :]
+                b = b - w @ mean
+            dense = nn.Linear(lin.in_features, lin.out_features)
+            with torch.no_grad():
+                dense.weight.copy_(w.float())
+                dense.bias.copy_(b.float())
+            layers.append((f"dense_{i}", dense))
+            if i < len(lins) - 1:
+                layers.append((f"relu_{i}", nn.ReLU()))
+                if self.dropout:
+                    layers.append((f"dropout_{i}", nn.Dropout(self.dropout)))
+        layers.append(("softmax", nn.Softmax(dim=1)))
+        return nn.Sequential(OrderedDict(layers)).eval()
 
 
 class ImageClassifier(nn.Module):

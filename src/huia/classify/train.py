@@ -33,6 +33,7 @@ from torch import nn
 from huia.classify import dataset as D
 from huia.classify.models import ModelConfig, create_model, get_backbone_spec
 from huia.errors import HuiaError
+from huia.pose.spec import keypoint_spec
 
 TASKS = ("image", "skeleton", "keypoints")
 DEFAULT_BACKBONE = {"image": "handlandmark-full", "skeleton": "posenet-mobilenet", "keypoints": None}
@@ -370,7 +371,7 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
         "normalization": ({"input": "RGB 0..255", "scale": spec.scale, "offset": spec.offset, "crop": "center-square"}
                           if spec else None),
         "keypoint_features": ({"kind": "bbox-normalized", "min_score": 0.2, "layout": "x,y,visible per keypoint",
-                               "names": D.coco_spec()["names"]} if task in ("keypoints", "skeleton") else None),
+                               "names": list(keypoint_spec().names)} if task in ("keypoints", "skeleton") else None),
         "data": str(data.resolve()), "settings": settings,
         "trained_on": trained_on, "held_out_count": len(held),
         "validation": [str(s.image_path.relative_to(data)) for s in val],

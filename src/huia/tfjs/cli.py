@@ -104,11 +104,45 @@ def _cmd_run(args) -> int:
 def _cmd_quantize(args) -> int:
     src = resolve_model_json(args.src)
     art = load_artifacts(src)
-    dst = save_artifacts(art, args.dst, quantize=args.dtype, shard_bytes=int(args.shard_mb * MiB))
+    before = art.nbytes()
+    if args.calibrate and not args.mixed:
+        raise HuiaError("--calibrate only applies with --mixed")
+    if args.mixed:
+        from huia.tfjs.quantize import mixed_precision
+
+        if args.dtype != "uint8":
+            raise HuiaError(f"--mixed applies to uint8 (uint16/float16 are precise enough per tensor), not {args.dtype}")
+        evaluate = _calibration(art, _parse_inputs(args.calibrate)) if args.calibrate else None
+        art.quantization, report = mixed_precision(art, "uint8", fallback="uint16", evaluate=evaluate,
+                                                   progress=True)
+        dst = save_artifacts(art, args.dst, quantize=None, shard_bytes=int(args.shard_mb * MiB))
+        extra = (f"; {report['kept_fallback']} of {report['tensors']} tensors kept uint16 "
+                 f"({report['method']}" + (f", output deviation {report['deviation']:.4f})" if evaluate else ")"))
+    else:
+        dst = save_artifacts(art, args.dst, quantize=args.dtype, shard_bytes=int(args.shard_mb * MiB))
+        extra = ""
     after = load_artifacts(dst)
-    print(f"wrote {dst}: weights {art.nbytes() / MiB:.2f} MiB -> {after.nbytes() / MiB:.2f} MiB ({args.dtype}, "
-          f"{len(after.shard_paths)} shard(s))")
+    print(f"wrote {dst}: weights {before / MiB:.2f} MiB -> {after.nbytes() / MiB:.2f} MiB ({args.dtype}, "
+          f"{len(after.shard_paths)} shard(s)){extra}")
     return 0
+
+
+def _calibration(art, feeds: dict[str, np.ndarray]):
+    """weights -> the graph model's outputs on the calibration inputs (flattened and concatenated)."""
+    import copy
+
+    from huia.tfjs.graph import GraphModel
+
+    if not art.is_graph_model:
+        raise HuiaError("--calibrate needs a graph model (layers models use the data-free policy)", art.path)
+
+    def evaluate(weights):
+        trial = copy.copy(art)
+        trial.weights = weights
+        out = GraphModel(trial)(feeds if len(feeds) > 1 or list(feeds)[0] else list(feeds.values())[0])
+        return np.concatenate([np.asarray(v, np.float64).reshape(-1) for _, v in sorted(out.items())])
+
+    return evaluate
 
 
 def register(sub) -> None:
@@ -139,4 +173,11 @@ def register(sub) -> None:
     qp.add_argument("dst", help="destination folder")
     qp.add_argument("--dtype", required=True, choices=list(QUANTIZATION_DTYPES))
     qp.add_argument("--shard-mb", type=float, default=4.0, help="shard size in MiB (default 4, as the TF.js converter)")
+    qp.add_argument("--mixed", action="store_true",
+                    help="with --dtype uint8: keep the tensors that per-tensor uint8 would damage as uint16 (the TF.js "
+                    "converter's --quantize_uint8 stores all as uint8). Without --calibrate the choice is data-free: "
+                    "a tensor whose worst 10%% of output channels lose >10%% of their signal stays uint16")
+    qp.add_argument("--calibrate", action="append", metavar="NAME=FILE.npy",
+                    help="with --mixed: real model inputs; tensors are then kept uint16, most sensitive first, until "
+                    "the outputs stay within 2%% of float32 on these inputs (graph models)")
     qp.set_defaults(func=_cmd_quantize)

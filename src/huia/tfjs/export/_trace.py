@@ -81,14 +81,17 @@ ACTIVATION_MODULES = {
 ACTIVATION_FUNCTIONS = {
     F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid",
     F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", torch.tanh: "tanh", F.tanh: "tanh", F.silu: "silu",
+    torch.sqrt: "sqrt",
 }
-ACTIVATION_METHODS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
+ACTIVATION_METHODS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "sqrt": "sqrt"}
+REDUCE_FUNCTIONS = {torch.amax: "max", torch.sum: "sum"}
+REDUCE_METHODS = {"amax": "max", "sum": "sum"}
 PASSTHROUGH_METHODS = {"contiguous", "clone", "float"}
 
 SUPPORTED_HINT = ("supported: Conv2d (incl. depthwise/grouped), BatchNorm1d/2d, ReLU, ReLU6, Sigmoid, Hardswish, "
                   "Hardsigmoid, LeakyReLU, PReLU, ELU, Tanh, SiLU, Softmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Linear, "
                   "Dropout, Flatten, Upsample/interpolate, Identity, add/sub/mul/div, clamp, cat, mean over H,W, "
-                  "constant buffers as operands")
+                  "sqrt, matmul and amax/sum over features of (batch, features) tensors, constant buffers as operands")
 
 
 def _conv_params(m: nn.Conv2d, in_shape) -> dict:
@@ -271,6 +274,12 @@ def _describe_call(node, gm) -> Op:
             return Op(node, "mul", [x, 1.0 / float(b)], {}) if isinstance(b, (int, float)) else _binary(node, "div")
         if t in ("clamp", "clip", "clamp_"):
             return _clamp(node, x, _arg(node, 1, "min"), _arg(node, 2, "max"))
+        if t == "clamp_min":
+            return _clamp(node, x, _arg(node, 1, "min"), None)
+        if t == "matmul":
+            return _matmul(node, x, node.args[1])
+        if t in REDUCE_METHODS:
+            return _reduce(node, x, REDUCE_METHODS[t], _arg(node, 1, "dim"), _arg(node, 2, "keepdim", False))
         raise HuiaError(f"cannot export tensor method .{t}() at node {node.name} ({SUPPORTED_HINT})")
     # call_function
     if t in ACTIVATION_FUNCTIONS:
@@ -299,6 +308,10 @@ def _describe_call(node, gm) -> Op:
         return _binary(node, "div")
     if t in (torch.clamp, torch.clip):
         return _clamp(node, node.args[0], _arg(node, 1, "min"), _arg(node, 2, "max"))
+    if t in (torch.matmul, operator.matmul, torch.mm):
+        return _matmul(node, node.args[0], node.args[1])
+    if t in REDUCE_FUNCTIONS:
+        return _reduce(node, node.args[0], REDUCE_FUNCTIONS[t], _arg(node, 1, "dim"), _arg(node, 2, "keepdim", False))
     if t is torch.cat or t is torch.concat:
         tensors = list(_arg(node, 0, "tensors"))
         return Op(node, "cat", tensors, dict(dim=_arg(node, 1, "dim", 0)))
@@ -370,6 +383,25 @@ def _reshape(node, x) -> Op:
                     "(batch, features) is supported")
 
 
+def _matmul(node, a, b) -> Op:
+    """(batch, n) @ constant (n, m): a fixed linear map held in a buffer (e.g. landmark normalization). A
+    right operand that depends on the input would tie the batch size to the model."""
+    ok = all(is_tensor(v) and len(shape_of(v)) == 2 for v in (a, b)) and b.op == "get_attr"
+    if not ok:
+        raise HuiaError(f"cannot export function matmul at node {node.name}: only (batch, n) @ a constant (n, m) "
+                        "buffer is supported")
+    return Op(node, "matmul", [a, b], {})
+
+
+def _reduce(node, x, fn, dim, keepdim) -> Op:
+    rank = len(shape_of(x))
+    dims = sorted(d % rank for d in ((dim,) if isinstance(dim, int) else (dim or ())))
+    if rank != 2 or dims != [1]:
+        raise HuiaError(f"cannot export {fn} over dims {dim} of a rank-{rank} tensor at node {node.name} "
+                        "(only over the features of a (batch, features) tensor)")
+    return Op(node, "reduce", [x], dict(fn=fn, axes=dims, keepdim=bool(keepdim)))
+
+
 def _mean(node, x, dim, keepdim) -> Op:
     rank = len(shape_of(x))
     dims = sorted(d % rank for d in ((dim,) if isinstance(dim, int) else (dim or ())))
@@ -395,17 +427,17 @@ class _ShapeRecorder(torch.fx.Interpreter):
         return result
 
 
-def _propagate_shapes(gm: torch.fx.GraphModule, example: torch.Tensor) -> None:
+def _propagate_shapes(gm: torch.fx.GraphModule, examples: tuple[torch.Tensor, ...]) -> None:
     """One real forward pass on a single sample (the exported model has a free batch axis anyway). The meta
     device would skip the arithmetic but costs seconds of one-time imports, more than a small model's forward."""
-    if example.ndim > 0 and example.shape[0] > 1:
+    if all(e.ndim > 0 and e.shape[0] > 1 for e in examples):
         try:
-            _ShapeRecorder(gm).run(example[:1])
+            _ShapeRecorder(gm).run(*(e[:1] for e in examples))
             return
         except Exception:  # noqa: BLE001 - a module that mixes the batch axis: use the example as given
             for n in gm.graph.nodes:
                 n.meta.pop("tensor_meta", None)
-    _ShapeRecorder(gm).run(example)
+    _ShapeRecorder(gm).run(*examples)
 
 
 @dataclass
@@ -420,8 +452,10 @@ class Traced:
         return [self.by_node[u] for u in node.users if u in self.by_node]
 
 
-def trace(module: nn.Module, example: torch.Tensor) -> Traced:
-    """Symbolically trace ``module`` (in eval mode), propagate shapes from ``example`` and normalize every node."""
+def trace(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], *, max_inputs: int = 1) -> Traced:
+    """Symbolically trace ``module`` (in eval mode), propagate shapes from ``example`` (a tensor, or a tuple of
+    tensors for a module with several inputs) and normalize every node."""
+    examples = tuple(example) if isinstance(example, (tuple, list)) else (example,)
     if not isinstance(module, nn.Module):
         raise HuiaError(f"expected a torch.nn.Module, got {type(module).__name__}")
     modes = [(m, m.training) for m in module.modules()]  # restored exactly: submodules may differ from the root
@@ -435,11 +469,11 @@ def trace(module: nn.Module, example: torch.Tensor) -> Traced:
                             "data-dependent control flow is not supported") from None
         with torch.no_grad():
             try:
-                _propagate_shapes(gm, example.float())
+                _propagate_shapes(gm, tuple(e.float() for e in examples))
             except Exception as exc:
                 cause = exc.__cause__ or exc
-                raise HuiaError(f"cannot export {type(module).__name__}: running it on an input of shape "
-                                f"{list(example.shape)} failed ({type(cause).__name__}: "
+                raise HuiaError(f"cannot export {type(module).__name__}: running it on inputs of shape "
+                                f"{[list(e.shape) for e in examples]} failed ({type(cause).__name__}: "
                                 f"{str(cause).splitlines()[0] if str(cause) else ''})") from None
     finally:
         for m, training in modes:
@@ -475,8 +509,10 @@ def trace(module: nn.Module, example: torch.Tensor) -> Traced:
             op = _describe_call(node, gm)
         ops.append(op)
         by_node[node] = op
-    if len(inputs) != 1:
-        raise HuiaError(f"cannot export: the module takes {len(inputs)} tensor inputs, exactly one is supported")
+    if not 1 <= len(inputs) <= max_inputs or len(inputs) != len(examples):
+        want = "exactly one is" if max_inputs == 1 else f"1 to {max_inputs} are"
+        raise HuiaError(f"cannot export: the module takes {len(inputs)} tensor inputs and {len(examples)} examples "
+                        f"were given; {want} supported")
     return Traced(ops, by_node, inputs, outputs, keys)
 
 

@@ -25,7 +25,8 @@ from huia.tfjs.export._trace import (NCHW_TO_NHWC_AXIS, Op, flatten_feeds_only_l
 
 # Activations TF.js can fuse into a conv / matmul (fused_ops[1]) and their TF op names.
 FUSABLE = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "leaky_relu": "LeakyRelu"}
-SIMPLE_ACT = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "tanh": "Tanh", "elu": "Elu"}
+SIMPLE_ACT = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "tanh": "Tanh", "elu": "Elu", "sqrt": "Sqrt"}
+REDUCE_OPS = {"max": "Max", "sum": "Sum"}
 FLOAT32_LOWEST = np.finfo(np.float32).min  # "minus infinity" for max-pool padding that survives quantization
 TF_PRODUCER = 1482
 
@@ -118,12 +119,13 @@ def _avg_divisors(size: int, k: int, s: int, p: int, out: int, include_pad: bool
 
 
 class _GraphExporter:
-    def __init__(self, traced, input_name: str, output_names: list[str]):
+    def __init__(self, traced, input_names: list[str], output_names: list[str]):
         self.t = traced
-        self.b = _Builder({input_name, *output_names})
+        self.b = _Builder({*input_names, *output_names})
         self.env: dict = {}
         self.done: set = set()  # fx nodes already emitted as part of a fused op
-        self.input_name = input_name
+        self.input_names = input_names
+        self.input_shapes: dict[str, list[int]] = {}
         self.output_names = output_names
 
     # ---------------------------------------------------------------- helpers
@@ -205,10 +207,10 @@ class _GraphExporter:
             tf_shape = [-1, shape[1]]
         else:
             raise HuiaError(f"cannot export: input of shape {list(shape)}; expected (N, C, H, W) or (N, features)")
-        self.b.node(self.input_name, "Placeholder", [], {"dtype": T_FLOAT, "shape": {"shape": _shape_attr(tf_shape)}},
-                    exact=True)
-        self.env[op.node] = _Val(self.input_name, shape)
-        self.input_shape = tf_shape
+        name = self.input_names[self.t.inputs.index(op.node)]
+        self.b.node(name, "Placeholder", [], {"dtype": T_FLOAT, "shape": {"shape": _shape_attr(tf_shape)}}, exact=True)
+        self.env[op.node] = _Val(name, shape)
+        self.input_shapes[name] = tf_shape
 
     def op_conv(self, op: Op):
         p = op.params
@@ -418,7 +420,7 @@ class _GraphExporter:
     def _binary(self, op: Op, tf_op: str):
         a, c = op.inputs
         ranks = {len(shape_of(v)) for v in (a, c) if not isinstance(v, (int, float)) and math.prod(shape_of(v)) > 1}
-        if len(ranks) > 1:  # NCHW vs NHWC broadcasting only agrees between tensors of the same rank
+        if len(ranks) > 1 and 4 in ranks:  # NCHW vs NHWC broadcasting only agrees between tensors of the same rank
             raise HuiaError(f"cannot export {op.where}: operands of different rank {sorted(ranks)}")
         batch = shape_of(op.node)[0]
         for v in (a, c):
@@ -438,6 +440,20 @@ class _GraphExporter:
 
     def op_div(self, op):
         self._binary(op, "RealDiv")
+
+    def op_matmul(self, op: Op):
+        a, c = op.inputs
+        out = self.b.node(f"{_base_name(op)}/MatMul", "MatMul", [self.operand(a), self.operand(c)],
+                          {"T": T_FLOAT, "transpose_a": {"b": False}, "transpose_b": {"b": False}})
+        self.env[op.node] = _Val(out, shape_of(op.node))
+
+    def op_reduce(self, op: Op):
+        name = _base_name(op)
+        tf_op = REDUCE_OPS[op.params["fn"]]
+        axes = self.b.const(f"{name}/axes", np.array(op.params["axes"], np.int32))
+        out = self.b.node(f"{name}/{tf_op}", tf_op, [self.operand(op.inputs[0]), axes],
+                          {"T": T_FLOAT, "Tidx": {"type": "DT_INT32"}, "keep_dims": {"b": op.params["keepdim"]}})
+        self.env[op.node] = _Val(out, shape_of(op.node))
 
     def op_cat(self, op: Op):
         shape = shape_of(op.node)
@@ -471,8 +487,8 @@ class _GraphExporter:
             shape = v.shape
             tf_shape = [-1, shape[2], shape[3], shape[1]] if len(shape) == 4 else [-1, *shape[1:]]
             outputs[name] = {"name": f"{name}:0", "dtype": "DT_FLOAT", "tensorShape": _shape_attr(tf_shape)}
-        signature = {"inputs": {self.input_name: {"name": f"{self.input_name}:0", "dtype": "DT_FLOAT",
-                                                  "tensorShape": _shape_attr(self.input_shape)}},
+        signature = {"inputs": {n: {"name": f"{n}:0", "dtype": "DT_FLOAT", "tensorShape": _shape_attr(s)}
+                                for n, s in self.input_shapes.items()},
                      "outputs": outputs}
         topology = {"node": self.b.nodes, "library": {}, "versions": {"producer": TF_PRODUCER}}
         return topology, self.b.weights, signature, self.b.params
@@ -493,26 +509,30 @@ def _check_metadata(metadata: dict | None) -> dict | None:
     return dict(metadata)
 
 
-def build_graph_artifacts(module: nn.Module, example_input: torch.Tensor, *, metadata: dict | None = None,
-                          input_name: str = "input", output_names: list[str] | None = None,
-                          quantize: str | None = None) -> ModelArtifacts:
+def build_graph_artifacts(module: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, ...], *,
+                          metadata: dict | None = None, input_name: str | list[str] = "input",
+                          output_names: list[str] | None = None, quantize: str | None = None) -> ModelArtifacts:
     """The in-memory graph model (for callers that want to inspect or post-process before saving).
-    ``quantize`` marks the learned weights for quantization by a later ``save_artifacts(art, dir)``."""
+    ``quantize`` marks the learned weights for quantization by a later ``save_artifacts(art, dir)``.
+    A module with several tensor inputs takes a tuple of examples and a list of input names."""
     if quantize == "float32":
         quantize = None
     if quantize not in (None, "uint8", "uint16", "float16"):
         raise HuiaError(f"unknown quantization {quantize!r} (choose uint8, uint16 or float16)")
-    traced = trace(module, example_input)
+    input_names = [input_name] if isinstance(input_name, str) else [str(n) for n in input_name]
+    traced = trace(module, example_input, max_inputs=len(input_names))
+    if len(traced.inputs) != len(input_names):
+        raise HuiaError(f"the module takes {len(traced.inputs)} inputs but {len(input_names)} input names were given")
     n_out = len(traced.outputs)
     if output_names is None:
         output_names = traced.output_keys or (["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)])
     output_names = [str(n) for n in output_names]
     if len(output_names) != n_out:
         raise HuiaError(f"output_names has {len(output_names)} names but the module returns {n_out} tensors")
-    names = [input_name, *output_names]
+    names = [*input_names, *output_names]
     if len(set(names)) != len(names) or any(not n or ":" in n or "/" in n for n in names):
         raise HuiaError(f"input/output names must be distinct and contain no ':' or '/': {names}")
-    topology, weights, signature, params = _GraphExporter(traced, input_name, output_names).run()
+    topology, weights, signature, params = _GraphExporter(traced, input_names, output_names).run()
     # quantization applies to learned weights only; save_artifacts(art, dir) (quantize=None) honours this
     quant = {name: {"dtype": quantize} for name in params if weights[name].size >= 2} if quantize else {}
     return ModelArtifacts(format="graph-model", model_topology=topology, weights=weights, signature=signature,
@@ -566,61 +586,125 @@ def prune_graph(art: ModelArtifacts, outputs: list[str]) -> ModelArtifacts:
                           generated_by=art.generated_by, converted_by=art.converted_by, extra=dict(art.extra))
 
 
-def append_graph_head(base: ModelArtifacts, feature_node: str, head: nn.Module, head_example: torch.Tensor, *,
+def _base_signature(base: ModelArtifacts) -> tuple[dict, dict]:
+    """(inputs, outputs) of a graph model: TF.js prefers the metadata's signature, then the top-level one, then
+    the placeholders."""
+    sig = (base.user_defined_metadata or {}).get("signature") or base.signature or {}
+    inputs = dict(sig.get("inputs") or {})
+    if not inputs:
+        inputs = {n["name"]: {"name": f"{n['name']}:0", "dtype": n.get("attr", {}).get("dtype", T_FLOAT)["type"]}
+                  for n in base.model_topology["node"] if n["op"].startswith("Placeholder")}
+    return inputs, dict(sig.get("outputs") or {})
+
+
+def _graft(base: ModelArtifacts, part: ModelArtifacts, prefix: str, feeds: dict[str, str], keep: set[str]
+           ) -> tuple[list[dict], dict, dict]:
+    """``part``'s nodes renamed ``prefix/name`` (names in ``keep`` stay) with its placeholders replaced by the base
+    refs in ``feeds``: (new nodes, renamed weights, renamed quantization marks)."""
+    base_nodes = {n["name"] for n in base.model_topology["node"]}
+    rename = {n["name"]: (n["name"] if n["name"] in keep else f"{prefix}/{n['name']}")
+              for n in part.model_topology["node"] if n["name"] not in feeds}
+    clash = sorted(set(rename.values()) & base_nodes)
+    if clash:
+        raise HuiaError(f"node names clash with the base graph: {clash[:5]} (choose another prefix/output_names)",
+                        base.path)
+    nodes = []
+    for n in part.model_topology["node"]:
+        if n["name"] in feeds:
+            continue
+        inputs = []
+        for ref in n.get("input", []):
+            name, suffix = _split_ref(ref)
+            inputs.append(feeds[name] if name in feeds else rename[name] + suffix)
+        nodes.append({**n, "name": rename[n["name"]], "input": inputs})
+    return (nodes, {rename[k]: v for k, v in part.weights.items()},
+            {rename[k]: v for k, v in part.quantization.items()})
+
+
+def _merged_metadata(base: ModelArtifacts, metadata: dict | None) -> dict | None:
+    if metadata is None:  # keep the base's metadata, minus what described the base's inputs/outputs
+        return {k: v for k, v in (base.user_defined_metadata or {}).items() if k not in RESERVED_METADATA} or None
+    return _check_metadata(metadata)
+
+
+def append_graph_head(base: ModelArtifacts, feature_node: str | list[str], head: nn.Module,
+                      head_example: torch.Tensor | tuple[torch.Tensor, ...], *,
                       output_names: list[str] | None = None, prefix: str = "head", keep_base_outputs: bool = False,
                       metadata: dict | None = None, quantize: str | None = None) -> ModelArtifacts:
     """Graft a PyTorch ``head`` onto an existing TF.js graph model (e.g. a bundled backbone): one graph model,
     input = the base's inputs, outputs = the head's (plus the base's with keep_base_outputs).
 
-    ``feature_node`` is the base node ('name' or 'name:1') whose output feeds the head; ``head_example`` is an
-    example head input in torch layout (NCHW for a feature map; the base's NHWC map is used as is). Nodes the new
-    outputs do not need are pruned. ``quantize`` marks the head's learned weights; the base keeps its own
+    ``feature_node`` is the base node ('name' or 'name:1') whose output feeds the head, or a list of nodes for a
+    head with several inputs (e.g. pooled features and landmarks); ``head_example`` is an example head input in
+    torch layout (NCHW for a feature map; the base's NHWC map is used as is), a tuple for several inputs. Nodes
+    the new outputs do not need are pruned. ``quantize`` marks the head's learned weights; the base keeps its own
     storage. Save the result with ``huia.tfjs.save_artifacts(art, out_dir)`` (or quantize="uint8" etc. there to
     re-quantize every float weight).
     """
     if not base.is_graph_model:
         raise HuiaError("append_graph_head needs a graph model as the base", base.path)
+    features = [feature_node] if isinstance(feature_node, str) else list(feature_node)
     base_nodes = {n["name"] for n in base.model_topology["node"]}
-    if _split_ref(feature_node)[0] not in base_nodes:
-        raise HuiaError(f"feature node {feature_node!r} is not in the base graph", base.path)
-    placeholder = "__huia_head_input__"
-    head_art = build_graph_artifacts(head, head_example, input_name=placeholder, output_names=output_names,
-                                     quantize=quantize)
+    for f in features:
+        if _split_ref(f)[0] not in base_nodes:
+            raise HuiaError(f"feature node {f!r} is not in the base graph", base.path)
+    placeholders = [f"__huia_head_input_{i}__" for i in range(len(features))]
+    head_art = build_graph_artifacts(head, head_example, input_name=placeholders if len(features) > 1
+                                     else placeholders[0], output_names=output_names, quantize=quantize)
     out_names = list(head_art.signature["outputs"])
-    rename = {n["name"]: (n["name"] if n["name"] in out_names else f"{prefix}/{n['name']}")
-              for n in head_art.model_topology["node"] if n["op"] != "Placeholder"}
-    clash = sorted(set(rename.values()) & base_nodes)
-    if clash:
-        raise HuiaError(f"head node names clash with the base graph: {clash[:5]} (choose another prefix/output_names)",
-                        base.path)
-    new_nodes = []
-    for n in head_art.model_topology["node"]:
-        if n["op"] == "Placeholder":
-            continue
-        inputs = []
-        for ref in n.get("input", []):
-            name, suffix = _split_ref(ref)
-            inputs.append(feature_node if name == placeholder else rename[name] + suffix)
-        new_nodes.append({**n, "name": rename[n["name"]], "input": inputs})
+    new_nodes, new_weights, new_quant = _graft(base, head_art, prefix, dict(zip(placeholders, features)),
+                                               set(out_names))
     topo = dict(base.model_topology)
     topo["node"] = list(base.model_topology["node"]) + new_nodes
-    weights = dict(base.weights)
-    weights.update({rename[k]: v for k, v in head_art.weights.items()})
-    base_meta = dict(base.user_defined_metadata or {})
-    base_sig = base_meta.get("signature") or base.signature or {}  # TF.js prefers the metadata's signature
-    outputs = dict(base_sig.get("outputs") or {}) if keep_base_outputs else {}
+    inputs, base_outputs = _base_signature(base)
+    outputs = base_outputs if keep_base_outputs else {}
     outputs.update(head_art.signature["outputs"])
-    inputs = base_sig.get("inputs")
-    if not inputs:
-        inputs = {n["name"]: {"name": f"{n['name']}:0", "dtype": n.get("attr", {}).get("dtype", T_FLOAT)["type"]}
-                  for n in base.model_topology["node"] if n["op"].startswith("Placeholder")}
-    if metadata is None:  # keep the base's metadata, minus what described the base's inputs/outputs
-        meta = {k: v for k, v in base_meta.items() if k not in RESERVED_METADATA} or None
-    else:
-        meta = _check_metadata(metadata)
-    merged = ModelArtifacts(format="graph-model", model_topology=topo, weights=weights,
-                            quantization={**base.quantization,
-                                          **{rename[k]: v for k, v in head_art.quantization.items()}},
+    merged = ModelArtifacts(format="graph-model", model_topology=topo, weights={**base.weights, **new_weights},
+                            quantization={**base.quantization, **new_quant},
                             signature={"inputs": inputs, "outputs": outputs},
-                            user_defined_metadata=meta, generated_by=base.generated_by, converted_by="huia")
+                            user_defined_metadata=_merged_metadata(base, metadata), generated_by=base.generated_by,
+                            converted_by="huia")
     return prune_graph(merged, [v["name"] for v in outputs.values()] + [v["name"] for v in inputs.values()])
+
+
+def prepend_graph_module(base: ModelArtifacts, module: nn.Module, example_input: torch.Tensor, *,
+                         input_name: str = "input", prefix: str = "pre", metadata: dict | None = None,
+                         quantize: str | None = None) -> ModelArtifacts:
+    """Put a PyTorch ``module`` (e.g. pixel normalization) in front of a one-input TF.js graph model: the new
+    graph's input is ``input_name`` (the module's input, NHWC in TF.js), the base's placeholder becomes an
+    Identity of the module's output, so the base graph runs unchanged on the prepared tensor."""
+    if not base.is_graph_model:
+        raise HuiaError("prepend_graph_module needs a graph model as the base", base.path)
+    nodes = [dict(n) for n in base.model_topology["node"]]
+    holders = [n for n in nodes if n["op"].startswith("Placeholder")]
+    if len(holders) != 1:
+        raise HuiaError(f"prepend_graph_module needs a base with one input, it has {len(holders)}", base.path)
+    old = holders[0]["name"]
+    if input_name == old or input_name in {n["name"] for n in nodes}:  # e.g. PoseNet's input is called "image"
+        new = f"{prefix}/{old}"
+        for n in nodes:
+            n["input"] = [new + ref[len(old):] if _split_ref(ref)[0] == old else ref for ref in n.get("input", [])]
+        holders[0]["name"] = old = new
+    out = "__huia_pre_output__"
+    pre = build_graph_artifacts(module, example_input, input_name=input_name, output_names=[out],
+                                quantize=quantize)
+    pre_inputs = pre.signature["inputs"]
+    ident = next(n for n in pre.model_topology["node"] if n["name"] == out)
+    pre_nodes = [n for n in pre.model_topology["node"] if n["name"] != out]
+    pre = ModelArtifacts(format=pre.format, model_topology={**pre.model_topology, "node": pre_nodes},
+                         weights=pre.weights, quantization=pre.quantization)
+    work = ModelArtifacts(format=base.format, model_topology={**base.model_topology, "node": nodes},
+                          weights=base.weights, path=base.path)
+    new_nodes, new_weights, new_quant = _graft(work, pre, prefix, {}, {input_name})
+    src = ident["input"][0]
+    src = src if _split_ref(src)[0] == input_name else f"{prefix}/{src}"
+    i = next(k for k, n in enumerate(nodes) if n["name"] == old)
+    nodes[i] = {"name": old, "op": "Identity", "input": [src], "attr": {"T": T_FLOAT}}
+    _, outputs = _base_signature(base)
+    if not outputs:
+        raise HuiaError("prepend_graph_module needs a base whose signature names its outputs", base.path)
+    return ModelArtifacts(format="graph-model", model_topology={**base.model_topology, "node": new_nodes + nodes},
+                          weights={**base.weights, **new_weights}, quantization={**base.quantization, **new_quant},
+                          signature={"inputs": pre_inputs, "outputs": outputs},
+                          user_defined_metadata=_merged_metadata(base, metadata), generated_by=base.generated_by,
+                          converted_by="huia")
