@@ -199,6 +199,25 @@ def test_posenet_default_resolution_is_the_bundled_graph_size():
     assert (pn["input_resolution"] - 1) % pn["bundled_output_stride"] == 0
 
 
+def test_shared_recipe_defaults_equal_the_spec():
+    """Defaults of the keypoint-feature recipe and the overlay threshold (Python side) equal keypoints.json."""
+    import inspect
+
+    from huia.pose import render
+    from huia.pose.spec import keypoint_spec
+
+    ks = json.loads((paths.SPEC_DIR / "keypoints.json").read_text())
+    assert keypoint_spec().feature_min_score == ks["keypoint_features"]["min_score"]
+    assert render.DRAW_MIN_SCORE == ks["draw_min_score"]
+    assert inspect.signature(render.draw_poses).parameters["min_score"].default == ks["draw_min_score"]
+    try:
+        from huia.classify.dataset import keypoint_features
+    except ImportError:  # pragma: no cover - classify not installed
+        return
+    default = inspect.signature(keypoint_features).parameters["min_score"].default
+    assert default in (None, ks["keypoint_features"]["min_score"])
+
+
 # -- both sides: static scan ------------------------------------------------------------------------------------------
 def _strip_js_comments(src: str) -> str:
     src = re.sub(r"/\*.*?\*/", "", src, flags=re.S)

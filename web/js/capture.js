@@ -255,7 +255,7 @@ async function loop(gen) {
       overlay.height = video.videoHeight;
     }
     ctx.clearRect(0, 0, overlay.width, overlay.height);
-    drawPoses(ctx, poses, { minScore: 0.3, lineWidth: Math.max(2, overlay.width / 160) });
+    drawPoses(ctx, poses, { lineWidth: Math.max(2, overlay.width / 160) });
     fps.tick();
     // between two frames no tensor of the pipeline is alive: the right moment to count them
     for (const w of state.frameWaiters.splice(0)) w(state.tf.memory().numTensors);
@@ -393,7 +393,7 @@ async function renderThumb(canvas, s) {
   c.drawImage(img, 0, 0, canvas.width, canvas.height);
   if (s.has_keypoints) {
     const meta = await api('GET', dsUrl(`/samples/${s.id}/meta`));
-    if (meta.keypoints) drawPoses(c, [{ score: meta.score, keypoints: meta.keypoints }], { minScore: 0.3, lineWidth: 2, radius: 2, scale });
+    if (meta.keypoints) drawPoses(c, [{ score: meta.score, keypoints: meta.keypoints }], { lineWidth: 2, radius: 2, scale });
   }
   canvas.dataset.rendered = '1';
 }

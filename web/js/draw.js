@@ -17,7 +17,9 @@ function byName(pose) {
  * Draw poses ({keypoints: [{name, x, y, score}]}) with coloured limbs.
  * `scale` maps source pixels to canvas pixels (canvas may be displayed at another size).
  */
-export function drawPoses(ctx, poses, { minScore = 0.3, lineWidth = 3, radius = 4, scale = 1, mirror = false } = {}) {
+export function drawPoses(ctx, poses, {
+  minScore = SPEC.draw_min_score, lineWidth = 3, radius = 4, scale = 1, mirror = false,
+} = {}) {
   const W = ctx.canvas.width;
   const px = (k) => (mirror ? W - k.x * scale : k.x * scale);
   ctx.save();

@@ -38,6 +38,7 @@ class KeypointSpec:
     flip_pairs: np.ndarray  # [P, 2]
     part_colors: dict
     draw_min_score: float  # overlays hide keypoints below this score
+    feature_min_score: float  # keypoint_features: keypoints below this score count as invisible
 
     def index(self, name: str) -> int:
         return self.names.index(name)
@@ -65,6 +66,7 @@ def keypoint_spec() -> KeypointSpec:
         flip_pairs=pairs("flip_pairs"),
         part_colors=colors,
         draw_min_score=float(doc["draw_min_score"]),
+        feature_min_score=float(doc["keypoint_features"]["min_score"]),
     )
 
 

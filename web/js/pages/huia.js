@@ -130,7 +130,7 @@ async function classify(pose) {
   const run = (x) => { const r = model.predict(x); return Array.isArray(r) ? r[0] : r; };
   const out = tf.tidy(() => {
     if (kind === 'keypoints') {
-      const f = keypointFeatures(pose, (meta.keypoints && meta.keypoints.min_score) || 0.2);
+      const f = keypointFeatures(pose, (meta.keypoints && meta.keypoints.min_score) || spec.keypoint_features.min_score);
       return run(tf.tensor2d(f, [1, f.length]));
     }
     const img = tf.browser.fromPixels(video);
@@ -244,7 +244,7 @@ window.__huia = {
     if (source === 'camera') { generation++; source = 'hook'; }
     return handlePose(pose, t, prediction);
   },
-  keypointFeatures(pose, minScore = 0.2) { return Array.from(keypointFeatures(pose, minScore)); },
+  keypointFeatures(pose, minScore = spec.keypoint_features.min_score) { return Array.from(keypointFeatures(pose, minScore)); },
   loadClassifier,
   classify,
   useMouse: () => useMouse('asked'),
