@@ -73,3 +73,17 @@ def test_shared_header_marks_the_current_page(studio_server, page):
     }""", PAGES)
     for p, m in zip(PAGES, marked):
         assert m == {"current": [p], "links": len(PAGES), "last": "status"}, (p, m)
+
+
+def test_pose_page_defaults_come_from_the_spec(studio_server, page):
+    page.goto(studio_server.url + "/pose.html?model=movenet-lightning&backend=wasm")
+    page.wait_for_function("window.__huia && window.__huia.ready === true", timeout=120_000)
+    got = page.evaluate("""() => Object.fromEntries(['stride', 'res', 'maxPoses', 'scoreThreshold', 'nmsRadius',
+      'minScore'].map((id) => [id, Number(document.getElementById(id).value)]))""")
+    strides = page.eval_on_selector_all("#stride option", "els => els.map(e => Number(e.value))")
+    pn = _spec()["posenet"]
+    kp = json.loads((paths.SPEC_DIR / "keypoints.json").read_text())
+    assert got == {"stride": pn["output_stride"], "res": pn["input_resolution"], "maxPoses": pn["max_poses"],
+                   "scoreThreshold": pn["score_threshold"], "nmsRadius": pn["nms_radius"],
+                   "minScore": kp["draw_min_score"]}
+    assert strides == pn["output_strides"]

@@ -5,6 +5,7 @@ import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera } from '../camera.js';
 import { drawPoses, FpsMeter } from '../draw.js';
 import { createPoseEstimator } from '../pose/index.js';
+import { getSpec, loadSpec, POSE_MODELS } from '../spec.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -42,6 +43,22 @@ function readConfig() {
     nmsRadius: Number($('nmsRadius').value),
     flipHorizontal: $('flip').checked,
   };
+}
+
+/** PoseNet's decoding defaults and the overlay threshold come from /spec (shared with huia.pose), not the markup. */
+async function applyDefaults() {
+  const pn = POSE_MODELS.posenet;
+  const choose = (id, values, value) => {
+    const sel = $(id);
+    for (const v of values.map(String)) if (![...sel.options].some((o) => o.value === v)) sel.add(new Option(v, v));
+    sel.value = String(value);
+  };
+  choose('stride', pn.output_strides, pn.output_stride);
+  choose('res', [pn.input_resolution], pn.input_resolution);
+  $('maxPoses').value = pn.max_poses;
+  $('scoreThreshold').value = pn.score_threshold;
+  $('nmsRadius').value = pn.nms_radius;
+  $('minScore').value = (getSpec() || await loadSpec()).draw_min_score;
 }
 
 function applyQuery() {
@@ -170,6 +187,7 @@ window.__huia = {
 };
 
 async function main() {
+  await applyDefaults();
   applyQuery();
   $('stage').classList.toggle('mirror', $('mirror').checked);
   $('mirror').addEventListener('change', () => $('stage').classList.toggle('mirror', $('mirror').checked));
