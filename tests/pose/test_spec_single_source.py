@@ -5,7 +5,8 @@ spec value again instead of reading it:
 - Python at run time: the modules are imported against a perturbed copy of the spec and must follow it;
 - both sides statically: no distinctive spec number or string literal in the pipeline sources, and no option
   default named after a spec key (max_poses, nms_radius, ...) given as a literal.
-(The browser-side run-time check is tests/browser/test_spec_runtime.py.)
+(The browser-side run-time check is tests/browser/test_spec_runtime.py.) The classifier backbones, still typed on
+both sides, are at least checked to agree.
 """
 
 from __future__ import annotations
@@ -343,3 +344,24 @@ def test_every_studio_page_uses_the_shared_header():
 
 if __name__ == "__main__":  # pragma: no cover
     print(textwrap.dedent(__doc__))
+
+
+def test_browser_feature_extractors_agree_with_python_backbones(node_modules, tmp_path):
+    """Still typed twice (web/js/features.js EXTRACTORS mirrors huia.classify.models.BACKBONES; the browser's omit
+    the hand landmarks on purpose): until they share a spec file, the fields both sides use must at least agree."""
+    try:
+        from huia.classify.models import BACKBONES
+    except ImportError as e:  # pragma: no cover - classify not installed
+        pytest.skip(f"huia.classify not importable: {e!r}")
+    script = tmp_path / "extractors.mjs"
+    script.write_text(f"const m = await import('{(REPO / 'web/js/features.js').as_uri()}');\n"
+                      "process.stdout.write(JSON.stringify(m.EXTRACTORS));\n")
+    proc = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    js = json.loads(proc.stdout)
+    assert js, "no extractors in features.js"
+    for key, e in js.items():
+        assert key in BACKBONES, key
+        py = BACKBONES[key].to_json()
+        for f in ("model", "feature_node", "feature_dim", "input_size", "scale", "offset", "pool"):
+            assert e[f] == py[f], (key, f, e[f], py[f])
