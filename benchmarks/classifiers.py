@@ -1,5 +1,6 @@
 """Classifier benchmarks: held-out accuracy and training wall time for the gesture (sign digits) and pose tasks, the
-accuracy-vs-shots curve (5/10/20/50 per class) as a PNG, and export size/accuracy for float32/float16/uint16/uint8.
+accuracy-vs-shots curve (5/10/20/50 per class) as a PNG, and export size/accuracy for float32/float16/uint16/uint8
+(huia's mixed-precision uint8 vs pure per-tensor uint8 as the TF.js converter's --quantize_uint8 stores it).
 
     .venv/bin/python benchmarks/classifiers.py [--shots 5 10 20 50] [--seeds 0] [--views 4] [--quant-images 200]
 
@@ -146,16 +147,29 @@ def quantization(args, run_dir: Path) -> dict:
     held = [held[i] for i in pick]
     y = ds.targets(held)
     x = run_inputs(run, held)
-    res = {}
-    for q in ("float32", "float16", "uint16", "uint8"):
-        path = export_run(run_dir, OUT / f"export-{q}", quantize=q)
+    res, res_paths = {}, {}
+    for q in ("float32", "float16", "uint16", "uint8", "uint8-pure"):
+        if q == "uint8-pure":  # the peer: TF.js converter-style --quantize_uint8, every candidate tensor uint8
+            from huia.tfjs.artifacts import save_artifacts
+
+            art = load_artifacts(res_paths["float32"])
+            art.quantization = {k: {"dtype": "uint8"} for k in load_artifacts(res_paths["uint8"]).quantization}
+            path = save_artifacts(art, OUT / f"export-{q}")
+        else:
+            t0 = time.time()
+            path = export_run(run_dir, OUT / f"export-{q}", quantize=q)
+            print(f"export {q:>7}: {time.time() - t0:.1f}s", flush=True)
+        res_paths[q] = path
         size = sum(p.stat().st_size for p in path.parent.iterdir())
         g = GraphModel(load_artifacts(path))
         probs = np.concatenate([g({"image": x[i:i + 16]}, outputs=["probabilities"])["probabilities"]
                                 for i in range(0, len(x), 16)])
         res[q] = {"bytes": size, "accuracy": float((probs.argmax(1) == y).mean()), "images": len(held)}
-        print(f"export {q:>7}: {size / 1e6:.2f} MB, accuracy {res[q]['accuracy']:.4f} on {len(held)} held-out photos",
-              flush=True)
+        mixed = load_artifacts(path).user_defined_metadata.get("huia", {}).get("mixed_precision")
+        if mixed:
+            res[q]["kept_uint16"] = mixed["kept_fallback"]
+        print(f"export {q:>10}: {size / 1e6:.2f} MB, accuracy {res[q]['accuracy']:.4f} on {len(held)} held-out photos"
+              + (f" ({mixed['kept_fallback']} of {mixed['tensors']} tensors kept uint16)" if mixed else ""), flush=True)
     return res
 
 

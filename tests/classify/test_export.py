@@ -11,7 +11,7 @@ import torch
 from huia.classify.export import export_run
 from huia.classify.predict import collect_images, load_run, predict_proba, run_inputs
 from huia.cli import main
-from huia.tfjs.artifacts import load_artifacts
+from huia.tfjs.artifacts import load_artifacts, save_artifacts
 from tests.oracles.tfjs_node import run_tfjs, train_layers_tfjs
 
 
@@ -95,3 +95,36 @@ def test_finetuned_backbone_exports_its_new_weights(digits_small, feature_cache,
     path = export_run(run, tmp_path / "export")
     got = run_tfjs(path, {"image": x}, ["probabilities"])["probabilities"]
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_uint8_export_is_mixed_precision_and_keeps_held_out_predictions(run_and_images, node_modules, tmp_path):
+    """--quantize uint8 stores most weights as uint8 but keeps the tensors whose rounding moves the calibration
+    outputs as uint16. Judged in real TF.js on photos neither training nor calibration saw; the same graph with
+    every weight uint8 (the TF.js converter's --quantize_uint8) is far off on the same photos."""
+    from huia.tfjs.graph import GraphModel
+
+    run, r, samples = run_and_images
+    x = run_inputs(r, samples)
+    with torch.no_grad():
+        want = r.model(torch.from_numpy(x)).numpy()
+    path = export_run(run, tmp_path / "u8", quantize="uint8")
+    doc = json.loads(path.read_text())
+    stored = [(w.get("quantization") or {}).get("dtype", w["dtype"]) for w in doc["weightsManifest"][0]["weights"]]
+    assert stored.count("uint8") > 5 * stored.count("uint16") > 0
+    report = doc["userDefinedMetadata"]["huia"]["mixed_precision"]
+    assert report["method"] == "calibrated" and report["deviation"] <= report["tolerance"]
+    got = run_tfjs(path, {"image": x}, ["probabilities"])["probabilities"]
+    assert (got.argmax(1) == want.argmax(1)).all()
+    mixed_err = float(np.abs(got - want).max())
+    assert mixed_err < 0.05
+    f32 = export_run(run, tmp_path / "f32")
+    art = load_artifacts(f32)  # the same candidate tensors, all uint8: the policy removed
+    art.quantization = {w["name"]: {"dtype": "uint8"} for w in doc["weightsManifest"][0]["weights"]
+                        if "quantization" in w}
+    pure = save_artifacts(art, tmp_path / "pure")
+    pure_err = float(np.abs(GraphModel(load_artifacts(pure))({"image": x}, outputs=["probabilities"])
+                            ["probabilities"] - want).max())
+    assert pure_err > 3 * mixed_err, (pure_err, mixed_err)
+    size = lambda p: sum(f.stat().st_size for f in p.parent.iterdir())  # noqa: E731
+    assert size(path) < 0.33 * size(f32)

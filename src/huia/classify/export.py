@@ -2,11 +2,16 @@
 
 - ``fmt="graph"`` (default): the WHOLE pipeline as one graph model — pixels 0..255 -> normalization -> the bundled
   backbone (its own TF.js graph, with fine-tuned weights if phase 2 ran) -> [hand-landmark normalization] -> head
-  -> softmax. Built by graph surgery on the bundled model.json rather than re-tracing, so the backbone runs in the
-  browser exactly as it does when the studio uses it for pose/hand tracking. Keypoint classifiers export their MLP
-  (input: the keypoint feature vector described in the metadata).
+  -> softmax. Built by graph surgery on the bundled model.json (huia.tfjs.export.prepend_graph_module /
+  append_graph_head, with the torch modules that trained traced into graph ops) rather than re-tracing the
+  backbone, so it runs in the browser exactly as when the studio uses it for pose/hand tracking. Keypoint
+  classifiers export their MLP (input: the keypoint feature vector described in the metadata).
 - ``fmt="layers"``: the head alone as a Keras-style layers model (``tf.loadLayersModel``), which TF.js can keep
   training in the browser; the metadata says which bundled model and node produce its input features.
+
+Quantization: uint16/float16 store every learned weight so; uint8 is mixed precision (huia.tfjs.quantize,
+calibrated on the run's own training images: the few tensors per-tensor uint8 would damage stay uint16). Exact
+constants (pixel scale, feature standardization, landmark maps) always stay float32.
 
 The metadata (userDefinedMetadata) carries labels, input size, normalization, the feature source, and for
 keypoint tasks how to build the vector, so the studio's gesture and Huia pages need nothing else.

@@ -88,11 +88,6 @@ class LandmarkNorm(nn.Module):
         return rel / scale
 
 
-def normalize_landmarks(lm: torch.Tensor, num: int) -> torch.Tensor:
-    """Functional form of LandmarkNorm."""
-    return LandmarkNorm(num).to(lm.device)(lm)
-
-
 def free_batch_dim(art) -> None:
     """Bundled models declare batch 1 (PoseNet also a fixed 385x385); their graphs (convs, means, matmuls) work
     for any batch and size, so relax the placeholder to -1 x -1 x -1 x C: batched feature extraction and

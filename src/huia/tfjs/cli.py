@@ -176,7 +176,7 @@ def register(sub) -> None:
     qp.add_argument("--mixed", action="store_true",
                     help="with --dtype uint8: keep the tensors that per-tensor uint8 would damage as uint16 (the TF.js "
                     "converter's --quantize_uint8 stores all as uint8). Without --calibrate the choice is data-free: "
-                    "a tensor whose worst 10%% of output channels lose >10%% of their signal stays uint16")
+                    "a tensor whose worst 10%% of input or output channels lose >10%% of their signal stays uint16")
     qp.add_argument("--calibrate", action="append", metavar="NAME=FILE.npy",
                     help="with --mixed: real model inputs; tensors are then kept uint16, most sensitive first, until "
                     "the outputs stay within 2%% of float32 on these inputs (graph models)")

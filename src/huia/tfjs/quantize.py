@@ -11,9 +11,10 @@ first depthwise conv of MediaPipe's hand-landmark model takes a 10-class gesture
 - calibrated (``evaluate`` given, e.g. the model's outputs on a few real inputs): quantize ONE tensor at a time and
   measure how far the outputs move; then promote the most sensitive tensors to the fallback dtype, fewest first
   (bisection on how many), until the all-quantized model's outputs stay within ``tolerance`` of float32.
-- data-free (no ``evaluate``): per output channel, the uint8 rounding error relative to that channel's own RMS;
-  a tensor whose worst 10 % of channels lose more than ``max_channel_error`` of their signal is kept at the
-  fallback dtype. Catches the wide-range depthwise kernels, not the (rarer) sensitive biases.
+- data-free (no ``evaluate``): per output channel, the uint8 rounding error relative to that channel's own RMS
+  (for vectors: relative to the RMS of the smaller half of the values); a tensor whose worst 10 % of channels
+  lose more than ``max_channel_error`` of their signal is kept at the fallback dtype. A heuristic: it finds the
+  wide-range tensors but cannot know which errors the rest of the network amplifies — prefer calibration.
 
 Either way the result is a ``quantization`` dict (weight name -> {"dtype": ...}) for
 ``save_artifacts(art, out, quantize=None)``, readable by stock ``tf.loadGraphModel``.
@@ -49,22 +50,28 @@ def _channel_axis_of(art: ModelArtifacts) -> dict[str, str]:
 
 
 def channel_error(arr: np.ndarray, dtype: str = "uint8", op: str = "") -> float:
-    """Data-free sensitivity: the CHANNEL_QUANTILE-th percentile over output channels of
-    rms(dequantized - w) / rms(w) within the channel. 1.0 means a channel that rounds to nothing."""
+    """Data-free sensitivity: the CHANNEL_QUANTILE-th percentile over channels of rms(dequantized - w) / rms(w)
+    within the channel, for output channels and (kernels, matrices) input channels alike — every channel's
+    weights must survive rounding. 1.0 means a channel that rounds to nothing."""
     w = np.asarray(arr, np.float64)
     err = dequantized(arr, dtype).astype(np.float64) - w
-    if w.ndim == 4:
-        cols = w.shape[-2] * w.shape[-1] if "Depthwise" in op else w.shape[-1]
-    elif w.ndim == 2:
-        cols = w.shape[-1]
-    else:  # vectors (biases, scales): every element is its own channel, judged against the tensor's RMS
-        rms = np.sqrt(np.mean(w ** 2))
+    if w.ndim == 4 and "Depthwise" in op:  # H W C M: one filter per (C, M)
+        groups = [w.reshape(-1, w.shape[-2] * w.shape[-1])], [err.reshape(-1, w.shape[-2] * w.shape[-1])]
+    elif w.ndim in (2, 4):  # HWIO kernels and [in, out] matrices: per output and per input channel
+        w2, e2 = w.reshape(-1, w.shape[-2], w.shape[-1]), err.reshape(-1, w.shape[-2], w.shape[-1])
+        groups = ([w2.reshape(-1, w.shape[-1]), w2.transpose(0, 2, 1).reshape(-1, w.shape[-2])],
+                  [e2.reshape(-1, w.shape[-1]), e2.transpose(0, 2, 1).reshape(-1, w.shape[-2])])
+    else:  # vectors (biases, scales): one value per channel; the smaller half of them must survive rounding
+        small = np.sort(np.abs(w.reshape(-1)))[: max(1, w.size // 2)]
+        rms = np.sqrt(np.mean(small ** 2))
         return float(np.sqrt(np.mean(err ** 2)) / rms) if rms > 0 else 0.0
-    w, err = w.reshape(-1, cols), err.reshape(-1, cols)
-    rms = np.sqrt(np.mean(w ** 2, axis=0))
-    rel = np.sqrt(np.mean(err ** 2, axis=0)) / np.maximum(rms, 1e-30)
-    rel[rms == 0] = 0.0
-    return float(np.percentile(rel, CHANNEL_QUANTILE))
+    worst = 0.0
+    for wc, ec in zip(*groups):
+        rms = np.sqrt(np.mean(wc ** 2, axis=0))
+        rel = np.sqrt(np.mean(ec ** 2, axis=0)) / np.maximum(rms, 1e-30)
+        rel[rms == 0] = 0.0
+        worst = max(worst, float(np.percentile(rel, CHANNEL_QUANTILE)))
+    return worst
 
 
 def candidates_of(art: ModelArtifacts, min_size: int = 2) -> list[str]:
