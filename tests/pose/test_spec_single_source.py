@@ -248,7 +248,7 @@ def _py_literals(src: str):
 
 
 def _js_literal_defaults(src: str) -> list[str]:
-    """Parameter / destructuring defaults of spec options given as numbers: `(a, nmsRadius = 20)`, `{ maxPoses = 5 }`."""
+    """Parameter / destructuring defaults of spec options given as numbers: `(a, nmsRadius = 20)`, `{maxPoses = 5}`."""
     camel = "|".join(sorted({_camel(n) for n in SPEC_OPTIONS} | {"maxPoseDetections", "refineSteps"}))
     pattern = rf"[{{(,]\s*\b({camel})\s*=\s*(\d+(?:\.\d+)?)\b"
     return [m.group(0).strip("{(, \n") for m in re.finditer(pattern, _strip_js_comments(src))]

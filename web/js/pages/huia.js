@@ -130,7 +130,8 @@ async function classify(pose) {
   const run = (x) => { const r = model.predict(x); return Array.isArray(r) ? r[0] : r; };
   const out = tf.tidy(() => {
     if (kind === 'keypoints') {
-      const f = keypointFeatures(pose, (meta.keypoints && meta.keypoints.min_score) || spec.keypoint_features.min_score);
+      const minScore = (meta.keypoints && meta.keypoints.min_score) || spec.keypoint_features.min_score;
+      const f = keypointFeatures(pose, minScore);
       return run(tf.tensor2d(f, [1, f.length]));
     }
     const img = tf.browser.fromPixels(video);
@@ -244,7 +245,9 @@ window.__huia = {
     if (source === 'camera') { generation++; source = 'hook'; }
     return handlePose(pose, t, prediction);
   },
-  keypointFeatures(pose, minScore = spec.keypoint_features.min_score) { return Array.from(keypointFeatures(pose, minScore)); },
+  keypointFeatures(pose, minScore = spec.keypoint_features.min_score) {
+    return Array.from(keypointFeatures(pose, minScore));
+  },
   loadClassifier,
   classify,
   useMouse: () => useMouse('asked'),
