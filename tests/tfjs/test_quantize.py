@@ -113,3 +113,15 @@ def test_cli_quantize_mixed(model, tmp_path, capsys):
         assert {"uint8", "uint16"} <= dtypes
     assert main(["tfjs", "quantize", str(src), str(tmp_path / "bad"), "--dtype", "uint16", "--mixed"]) == 2
     assert "--mixed applies to uint8" in capsys.readouterr().err
+
+
+def test_calibrated_policy_keeps_plain_uint8_when_harmless():
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(8, 4)).eval()
+    art = build_graph_artifacts(net, torch.zeros(1, 3, 8, 8), quantize="uint8")
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 3)).astype(np.float32)
+    quant, report = mixed_precision(art, "uint8", candidates=list(art.quantization),
+                                    evaluate=lambda w: _run(art, w, x), tolerance=0.05)
+    assert report["promoted"] == {} and report["evaluations"] == 2 and report["deviation"] <= 0.05
+    assert {q["dtype"] for q in quant.values()} == {"uint8"}

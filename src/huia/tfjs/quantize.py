@@ -125,6 +125,10 @@ def _calibrated(art, names, dtype, fallback, evaluate, tolerance, progress) -> t
     ref = evaluate(dict(art.weights))
     low = {n: dequantized(art.weights[n], dtype) for n in names}
     high = {n: dequantized(art.weights[n], fallback) for n in names}
+    all_low = _deviation(evaluate({**art.weights, **low}), ref)
+    if all_low <= tolerance:  # nothing to protect: skip the per-tensor sweep
+        return [], {"method": "calibrated", "tolerance": tolerance, "deviation": round(all_low, 5),
+                    "deviation_all_low": round(all_low, 5), "promoted": {}, "evaluations": 2}
     sens = {}
     for n in (bar(names, desc=f"{dtype} sensitivity") if progress else names):
         sens[n] = _deviation(evaluate({**art.weights, n: low[n]}), ref)
@@ -134,19 +138,16 @@ def _calibrated(art, names, dtype, fallback, evaluate, tolerance, progress) -> t
         top = set(order[:k])
         return _deviation(evaluate({**art.weights, **{n: (high[n] if n in top else low[n]) for n in names}}), ref)
 
-    tried = {0: deviation_with(0)}
-    lo, hi = 0, len(order)  # invariant: deviation_with(hi) assumed fine (all fallback), lo tested and too large
-    if tried[0] <= tolerance:
-        hi = 0
-    else:
-        tried[hi] = deviation_with(hi)
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            tried[mid] = deviation_with(mid)
-            if tried[mid] <= tolerance:
-                hi = mid
-            else:
-                lo = mid
+    tried = {0: all_low}
+    lo, hi = 0, len(order)  # invariant: deviation_with(lo) > tolerance; hi is the smallest known to be within
+    tried[hi] = deviation_with(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        tried[mid] = deviation_with(mid)
+        if tried[mid] <= tolerance:
+            hi = mid
+        else:
+            lo = mid
     report = {"method": "calibrated", "tolerance": tolerance, "deviation": round(tried[hi], 5),
               "deviation_all_low": round(tried[0], 5),
               "promoted": {n: round(sens[n], 5) for n in order[:hi]}, "evaluations": len(names) + len(tried) + 1}
