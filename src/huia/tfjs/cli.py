@@ -111,7 +111,8 @@ def _cmd_quantize(args) -> int:
         from huia.tfjs.quantize import mixed_precision
 
         if args.dtype != "uint8":
-            raise HuiaError(f"--mixed applies to uint8 (uint16/float16 are precise enough per tensor), not {args.dtype}")
+            raise HuiaError(f"--mixed applies to uint8 (uint16/float16 are precise enough per tensor), "
+                            f"not {args.dtype}")
         evaluate = _calibration(art, _parse_inputs(args.calibrate)) if args.calibrate else None
         art.quantization, report = mixed_precision(art, "uint8", fallback="uint16", evaluate=evaluate,
                                                    progress=True)
