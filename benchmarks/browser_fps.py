@@ -194,14 +194,16 @@ def run_detector(browser, url: str, data_dir: Path, args) -> list[dict]:
             p, d, dr, b = (statistics.median(r[k]) for k in ("page", "det", "detRaf", "bare"))
             ratio = statistics.median([a / c for a, c in zip(r["page"], r["bare"]) if c > 0])
             row = {"section": "detector", "backend": r["backendUsed"], "input_size": r["inputSize"],
-                   "page_fps": round(p, 2), "detect_fps": round(d, 2), "detect_raf_fps": round(dr, 2), "bare_fps": round(b, 2),
-                   "ratio": round(ratio, 3), "windows": len(r["page"]), "page_windows": r["page"],
-                   "bare_windows": r["bare"], "page_detect_ms": r["pageDetectMs"], "boxes_last_frame": r["boxes"], "error": err,
+                   "page_fps": round(p, 2), "detect_fps": round(d, 2), "detect_raf_fps": round(dr, 2),
+                   "bare_fps": round(b, 2), "ratio": round(ratio, 3), "windows": len(r["page"]),
+                   "page_windows": r["page"], "bare_windows": r["bare"], "page_detect_ms": r["pageDetectMs"],
+                   "boxes_last_frame": r["boxes"], "error": err,
                    "load_before": l0, "load_after": load()}
             rows.append(row)
             # the best window is the least disturbed one on a shared machine: a hint of the unloaded speed
             row["page_best"], row["bare_best"] = round(max(r["page"]), 2), round(max(r["bare"]), 2)
-            print(f"{row['backend']:5s} detector {size:3d}px  page {p:6.2f} FPS   detect() {d:6.2f}   detect()+rAF {dr:6.2f}   bare "
+            print(f"{row['backend']:5s} detector {size:3d}px  page {p:6.2f} FPS   detect() {d:6.2f}   "
+                  f"detect()+rAF {dr:6.2f}   bare "
                   f"{b:6.2f} FPS   page/bare {ratio:.3f} (median of {len(r['page'])} paired windows; best window: "
                   f"page {row['page_best']:.1f}, bare {row['bare_best']:.1f}; page's detect() "
                   f"{r['pageDetectMs'] or 0:.0f} ms/frame; {r['boxes']} box(es))   "
