@@ -1,7 +1,7 @@
 // Detector page: an exported huia detector over the webcam or a still picture, boxes with label + score.
 // Query string: ?model=<model.json URL>&backend=wasm&threshold=0.3&source=camera|none
 // Test hook: window.__huia = {ready, frames, boxes, ms, meta, detectDataUrl(dataUrl) -> boxes}.
-import { initTF } from '../tfjs.js';
+import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera, closeCamera } from '../camera.js';
 import { drawBoxes, FpsMeter } from '../draw.js';
 import { loadDetector, toDrawBoxes } from '../detector.js';
@@ -12,7 +12,8 @@ const still = $('still');
 const overlay = $('overlay');
 const ctx = overlay.getContext('2d');
 const fps = new FpsMeter();
-const hook = { ready: false, frames: 0, boxes: [], ms: 0, meta: null, error: null };
+const hook = { ready: false, frames: 0, boxes: [], ms: 0, meta: null, error: null, paused: false, detector: null,
+  pause() { hook.paused = true; }, resume() { hook.paused = false; } };
 window.__huia = hook;
 
 let tf = null;
@@ -49,10 +50,17 @@ async function listModels() {
   } catch (e) { console.warn('model list unavailable', e); }
 }
 
-function render(boxes, width, height) {
-  overlay.width = width; overlay.height = height;
+let lastTable = 0;
+
+/** Draw boxes; the canvas is resized only when the frame size changes (a resize reallocates it) and the table,
+ *  which only a person reads, is rebuilt at most 4 times a second — both used to cost as much as the model. */
+function render(boxes, width, height, { force = false } = {}) {
+  if (overlay.width !== width || overlay.height !== height) { overlay.width = width; overlay.height = height; }
   ctx.clearRect(0, 0, width, height);
   drawBoxes(ctx, toDrawBoxes(boxes), { lineWidth: Math.max(2, Math.round(width / 320)) });
+  const now = performance.now();
+  if (!force && now - lastTable < 250) return;
+  lastTable = now;
   $('nbox').textContent = String(boxes.length);
   const tbody = $('boxes').querySelector('tbody');
   tbody.innerHTML = '';
@@ -74,6 +82,7 @@ async function detectOnce(src) {
 
 async function loop(gen) {
   while (gen === generation && source === 'camera' && detector) {
+    if (hook.paused) { await new Promise((r) => setTimeout(r, 20)); continue; }
     if (video.readyState >= 2 && video.videoWidth) {
       const boxes = await detectOnce(video);
       if (gen !== generation) break;
@@ -82,7 +91,7 @@ async function loop(gen) {
       fps.tick();
       $('fps').textContent = `${fps.fps.toFixed(1)} FPS`;
     }
-    await new Promise((r) => requestAnimationFrame(() => r()));
+    await yieldToBrowser();
   }
 }
 
@@ -116,7 +125,7 @@ async function detectPicture(url) {
   video.hidden = true; still.hidden = false;
   if (!detector) throw new Error('load a model first');
   const boxes = await detectOnce(img);
-  render(boxes, img.naturalWidth, img.naturalHeight);
+  render(boxes, img.naturalWidth, img.naturalHeight, { force: true });
   hook.frames += 1;
   return boxes;
 }
@@ -135,6 +144,7 @@ async function loadModel(url) {
     if (gen !== generation) { d.dispose(); return; }
     detector = d;
     hook.meta = d.meta;
+    hook.detector = d;
     $('modelInfo').textContent = `${d.meta.labels.join(', ')} · input ${d.meta.inputSize}×${d.meta.inputSize}`;
     if ($('threshold').dataset.touched !== '1') {
       $('threshold').value = String(d.meta.scoreThreshold);
