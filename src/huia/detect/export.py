@@ -13,6 +13,7 @@ from pathlib import Path
 from huia.errors import HuiaError
 
 QUANTIZE = (None, "float32", "float16", "uint16", "uint8")
+MIXED_TOLERANCE = 0.05  # uint8 export: max change of heat map / boxes on training images before uint16 is kept
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None = None, fmt: str = "graph",
@@ -39,11 +40,66 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None
     huia["quantization"] = quantize or "float32"
     meta["huia"] = huia
     art.user_defined_metadata = meta
-    # the in-graph decoding constants (grid size, class count ...) are int32 and stay exact; small float tensors
-    # (biases, folded batch-norm offsets, scalars) stay float32: with uint8 they cost the kangaroo run
-    # AP 0.32 -> 0.12, kept float32 they cost +0.25 MB and no AP
+    # the in-graph decoding constants (grid size, class count ...) are int32 and stay exact
+    if quantize == "uint8":
+        evaluate = calibration_fn(run, art)
+        if evaluate is not None:
+            # calibrated mixed precision (huia.tfjs.quantize): every float tensor uint8 unless the heat map / boxes
+            # on a few training images move too much, then uint16
+            from huia.tfjs.quantize import candidates_of, mixed_precision
+
+            art.quantization, report = mixed_precision(art, "uint8", fallback="uint16",
+                                                       candidates=candidates_of(art), evaluate=evaluate,
+                                                       progress=True, tolerance=MIXED_TOLERANCE)
+            huia["mixed_precision"] = report
+            return save_artifacts(art, out_dir, quantize=None, shard_bytes=DEFAULT_SHARD_BYTES)
+    # no training images to calibrate on: small float tensors (biases, folded batch-norm offsets, scalars) stay
+    # float32 (with uint8 they cost the kangaroo run AP 0.32 -> 0.12; float32 costs +0.25 MB and no AP)
     return save_artifacts(art, out_dir, quantize=quantize or "float32", shard_bytes=DEFAULT_SHARD_BYTES,
                           quantize_min_size=min_quant_size(quantize))
+
+
+def calibration_fn(run: Path, art, n: int = 6):
+    """weights -> (heat map, heat-weighted boxes / input size) on ``n`` of the run's own training images, run by
+    huia's graph executor (which matches TF.js); None when the run's data set is gone."""
+    import copy
+    import json
+    import warnings
+
+    import numpy as np
+
+    from huia.data.split import sample_key
+    from huia.detect import dataset as D
+    from huia.detect.model import BOXES, HEATMAP, INPUT, preprocess
+    from huia.tfjs.graph import GraphModel
+
+    try:
+        cfg = json.loads((run / "config.json").read_text())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            train_s, _, _ = D.load_split(cfg["data"], seed=int(cfg["seed"]), train=float(cfg["train_fraction"]),
+                                         classes=cfg.get("class_names") or None)
+            keys = set(cfg.get("train_images") or [])
+            train_s = [s for s in train_s if sample_key(s) in keys]
+            train_s = train_s[::max(1, len(train_s) // n)][:n]
+            images = D.load_images(train_s)
+    except (OSError, KeyError, ValueError, HuiaError):
+        return None
+    if not images:
+        return None
+    size = int(art.user_defined_metadata["huia"]["input_size"][0])
+    x = np.concatenate([preprocess(im, size) for im in images])
+
+    def evaluate(weights: dict) -> np.ndarray:
+        trial = copy.copy(art)
+        trial.weights = weights
+        g = GraphModel(trial)
+        outs = [g({INPUT: x[i:i + 1]}, outputs=[HEATMAP, BOXES]) for i in range(len(x))]
+        heat = np.concatenate([np.asarray(o[HEATMAP]) for o in outs])
+        wh = np.concatenate([np.asarray(o[BOXES]) for o in outs]) / size * heat.max(-1, keepdims=True)
+        return np.concatenate([heat.ravel(), wh.ravel()])
+
+    return evaluate
 
 
 def min_quant_size(quantize: str | None) -> int:
