@@ -85,6 +85,7 @@ def main() -> int:
     ap.add_argument("--mode", default=None, help="training mode passed to huia detect train (head|tail)")
     ap.add_argument("--views", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--train-args", default="", help="extra `huia detect train` arguments, e.g. '--ema 0.9'")
     ap.add_argument("--reuse", action="store_true", help="reuse finished runs in --out (skip training)")
     args = ap.parse_args()
 
@@ -122,7 +123,7 @@ def main() -> int:
                 import shutil
                 shutil.rmtree(run)
             extra = (["--mode", args.mode] if args.mode else []) + (["--views", str(args.views)] if args.views else []) \
-                + (["--lr", str(args.lr)] if args.lr else [])
+                + (["--lr", str(args.lr)] if args.lr else []) + args.train_args.split()
             tr = train_subprocess(data, run, size, args.epochs, args.seed, extra)
         m = tr["metrics"]
         print(f"huia fine-tuned {size}:          {fmt(m)}")

@@ -294,3 +294,26 @@ def test_tail_mode_trains_and_resumes(kangaroo, tmp_path):
     lb = np.genfromtxt(tmp_path / "b" / "log.csv", delimiter=",", names=True)
     np.testing.assert_allclose(la["total_loss"], lb["total_loss"], rtol=1e-5)
     assert abs(a["ap"] - b["ap"]) < 1e-6 and (tmp_path / "b" / "model" / "model.json").is_file()
+
+
+def test_ema_resumes_and_validation_split_stays_inside_training(kangaroo, tmp_path):
+    """--ema: the weight average is checkpointed, so an interrupted + resumed run ships the same model as an
+    uninterrupted one; --val-fraction: the images evaluated are carved from the training part, never held-out."""
+    tiny = dict(TINY, max_images=4, batch_size=2, mode="tail", views=2, ema=0.5, val_fraction=0.25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "a"), **tiny), quiet=True)
+        assert train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "b"), **tiny), quiet=True,
+                     stop_after_epochs=1) is None
+        b = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "b"), **tiny), quiet=True)
+        _, held_out, _ = D.load_split(kangaroo, seed=0)
+    assert abs(a["ap"] - b["ap"]) < 1e-6 and a["ar100"] == b["ar100"]
+    wa = json.loads((tmp_path / "a" / "config.json").read_text())
+    from huia.data.split import sample_key
+    from huia.tfjs.artifacts import load_artifacts
+
+    assert not set(wa["test_images"]) & {sample_key(s) for s in held_out}
+    assert not set(wa["test_images"]) & set(wa["train_images"])
+    ma, mb = load_artifacts(tmp_path / "a" / "model"), load_artifacts(tmp_path / "b" / "model")
+    for k, v in ma.weights.items():
+        np.testing.assert_allclose(v, mb.weights[k], rtol=1e-5, atol=1e-6)

@@ -39,6 +39,14 @@ def register(sub) -> None:
     t.add_argument("--views", type=int, default=4, help="tail mode: augmented views per image (default 4)")
     t.add_argument("--train-backbone", action="store_true",
                    help="also fine-tune the early backbone (slower; rarely helps on small data sets)")
+    t.add_argument("--augment", choices=("default", "strong"), default="default",
+                   help="augmentation ranges: default, or strong (wider zoom, shift, rotation, colour)")
+    t.add_argument("--ema", type=float, default=None,
+                   help="decay of an exponential moving average of the trained weights, shipped instead of the "
+                        "last weights (0 = off)")
+    t.add_argument("--val-fraction", type=float, default=0.0,
+                   help="carve this share of the TRAINING part off as a validation split and report metrics on it "
+                        "(for choosing settings without touching the held-out split)")
     t.add_argument("--max-images", type=int, default=None, help=argparse.SUPPRESS)
     t.add_argument("--steps-per-epoch", type=int, default=None, help=argparse.SUPPRESS)
     t.add_argument("--json", action="store_true", help="print the held-out metrics as JSON at the end")
@@ -78,7 +86,9 @@ def _cmd_train(args) -> int:
                       input_size=size or DEFAULT_INPUT_SIZE, batch_size=args.batch_size, lr=args.lr,
                       train_fraction=args.train_fraction, train_backbone=args.train_backbone,
                       max_images=args.max_images, steps_per_epoch=args.steps_per_epoch,
-                      mode=args.mode or TrainConfig.mode, views=args.views)
+                      mode=args.mode or TrainConfig.mode, views=args.views,
+                      ema=TrainConfig.ema if args.ema is None else args.ema, val_fraction=args.val_fraction,
+                      augment=args.augment)
     if cfg.epochs < 1:
         raise HuiaError(f"--epochs must be at least 1, got {cfg.epochs}")
     metrics = train(cfg)

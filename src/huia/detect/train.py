@@ -48,6 +48,9 @@ class TrainConfig:
     score_threshold: float = 0.3
     mode: str = "head"  # "head": train the head on augmented images; "tail": cached features, output convs only
     views: int = 4  # "tail" mode: augmented views per image (view 0 = the image itself), cycled over epochs
+    augment: str = "default"  # "strong": wider zoom/shift/rotation/colour ranges
+    ema: float = 0.0  # decay of an exponential moving average of the trained weights (0: off); the EMA is shipped
+    val_fraction: float = 0.0  # >0: carve a validation split from the training part and report metrics on IT
     max_images: int | None = None  # use only the first N training images (tests, smoke runs)
     steps_per_epoch: int | None = None  # cap (tests)
     task: str = "detect"
@@ -56,7 +59,8 @@ class TrainConfig:
 
     def resume_keys(self) -> list[str]:
         return ["data", "epochs", "seed", "input_size", "batch_size", "lr", "weight_decay", "train_fraction",
-                "train_backbone", "max_images", "steps_per_epoch", "base_model", "mode", "views"]
+                "train_backbone", "max_images", "steps_per_epoch", "base_model", "mode", "views", "ema", "val_fraction",
+                "augment"]
 
 
 # --- losses ----------------------------------------------------------------------------------------------------------
@@ -158,6 +162,11 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
     seed_everything(cfg.seed)
     train_s, test_s, names = D.load_split(cfg.data, seed=cfg.seed, train=cfg.train_fraction,
                                           classes=cfg.class_names or None)
+    if cfg.val_fraction:
+        # choices (recipes, defaults) are made on this, never on the held-out split
+        from huia.data import split_samples
+
+        train_s, test_s = split_samples(train_s, train=1.0 - cfg.val_fraction, seed=cfg.seed + 1)
     if cfg.max_images:
         train_s = train_s[:cfg.max_images]
     cfg.class_names = names
@@ -185,7 +194,7 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
         raise HuiaError(f"unknown training mode {cfg.mode!r} (head or tail)")
     model = CenterNetDetector(adapt_centernet(base, input_size=cfg.input_size, class_channels=chans), names,
                               cfg.input_size, train_backbone=cfg.train_backbone)
-    augmenter = D.train_augmenter(cfg.input_size)
+    augmenter = D.train_augmenter(cfg.input_size, cfg.augment)
     if cfg.mode == "tail":
         net = TailTrainer(model, images, boxes, [sample_key(s) for s in train_s], augmenter, cfg)
     else:
@@ -206,9 +215,13 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
         steps_per_epoch = min(steps_per_epoch, cfg.steps_per_epoch)
     total = steps_per_epoch * cfg.epochs
     start_epoch, step = 0, 0
+    ema = [p.detach().clone() for p in params] if cfg.ema else None
     if resuming:
         ck = run.load_checkpoint(net.module, opt)  # (the L2-SP anchor stays the COCO start)
         start_epoch, step = int(ck["epoch"]) + 1, int(ck["step"])
+        if ema is not None:
+            for e, v in zip(ema, ck["extra"]["ema"]):
+                e.copy_(v)
     t_start = time.time()
     prior = float(run.load_config().get("_elapsed", 0.0)) if resuming else 0.0
     bar = progress(total=total, desc="detect train", initial=step, disable=True if quiet else None)
@@ -235,6 +248,10 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
             torch.nn.utils.clip_grad_norm_(params, 10.0)
             opt.step()
             step += 1
+            if ema is not None:
+                with torch.no_grad():
+                    for e, p in zip(ema, params):
+                        e.lerp_(p.detach(), 1.0 - cfg.ema)
             row = {"step": step, "epoch": epoch, "lr": lr, "classification_loss": l_cls.item(),
                    "localization_loss": l_loc.item(), "regularization_loss": l_reg.item(),
                    "total_loss": loss.item()}
@@ -246,11 +263,16 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
         c = run.load_config()
         c["_elapsed"] = prior + time.time() - t_start
         run.save_config(c)
-        run.save_checkpoint(net.module, opt, epoch=epoch, step=step)
+        run.save_checkpoint(net.module, opt, epoch=epoch, step=step,
+                            extra={"ema": [e.clone() for e in ema]} if ema is not None else None)
         if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs and epoch + 1 < cfg.epochs:
             bar.close()
             return None
     bar.close()
+    if ema is not None:
+        with torch.no_grad():
+            for e, p in zip(ema, params):
+                p.copy_(e)
     net.write_back()
     elapsed = float(run.load_config().get("_elapsed", time.time() - t_start))
     return finish(run, model, test_s, names, cfg, train_seconds=elapsed)
