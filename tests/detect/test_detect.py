@@ -317,3 +317,20 @@ def test_ema_resumes_and_validation_split_stays_inside_training(kangaroo, tmp_pa
     ma, mb = load_artifacts(tmp_path / "a" / "model"), load_artifacts(tmp_path / "b" / "model")
     for k, v in ma.weights.items():
         np.testing.assert_allclose(v, mb.weights[k], rtol=1e-5, atol=1e-6)
+
+
+def test_wise_zero_ships_the_coco_start(kangaroo, tmp_path):
+    """--wise interpolates the shipped weights between the COCO start (0) and the fine-tuned ones (1)."""
+    from huia.tfjs.artifacts import load_artifacts
+
+    tiny = dict(TINY, max_images=4, batch_size=2, mode="tail", views=1, epochs=1, wise=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "w"), **tiny), quiet=True)
+    cfg = json.loads((tmp_path / "w" / "config.json").read_text())
+    start = adapt_centernet(load_base_artifacts(), input_size=SIZE, class_channels=cfg["class_channels"])
+    shipped = load_artifacts(tmp_path / "w" / "model").weights
+    trained = [k for k in start.weights if "CenternetHead/centernet_" in k and "_output/" in k]
+    assert trained
+    for k in trained:
+        np.testing.assert_allclose(shipped[k], start.weights[k], rtol=1e-5, atol=1e-6)

@@ -41,6 +41,9 @@ def register(sub) -> None:
                    help="also fine-tune the early backbone (slower; rarely helps on small data sets)")
     t.add_argument("--augment", choices=("default", "strong"), default="default",
                    help="augmentation ranges: default, or strong (wider zoom, shift, rotation, colour)")
+    t.add_argument("--wise", type=float, default=None,
+                   help="ship COCO + WISE x (fine-tuned - COCO): interpolating back toward the pretrained weights "
+                        "generalises better on small data sets (1 = the fine-tuned weights)")
     t.add_argument("--ema", type=float, default=None,
                    help="decay of an exponential moving average of the trained weights, shipped instead of the "
                         "last weights (0 = off)")
@@ -88,7 +91,7 @@ def _cmd_train(args) -> int:
                       max_images=args.max_images, steps_per_epoch=args.steps_per_epoch,
                       mode=args.mode or TrainConfig.mode, views=args.views,
                       ema=TrainConfig.ema if args.ema is None else args.ema, val_fraction=args.val_fraction,
-                      augment=args.augment)
+                      augment=args.augment, wise=TrainConfig.wise if args.wise is None else args.wise)
     if cfg.epochs < 1:
         raise HuiaError(f"--epochs must be at least 1, got {cfg.epochs}")
     metrics = train(cfg)

@@ -49,6 +49,7 @@ class TrainConfig:
     mode: str = "head"  # "head": train the head on augmented images; "tail": cached features, output convs only
     views: int = 4  # "tail" mode: augmented views per image (view 0 = the image itself), cycled over epochs
     augment: str = "default"  # "strong": wider zoom/shift/rotation/colour ranges
+    wise: float = 1.0  # ship start + wise * (trained - start) (WiSE-FT weight interpolation toward COCO; 1: off)
     ema: float = 0.0  # decay of an exponential moving average of the trained weights (0: off); the EMA is shipped
     val_fraction: float = 0.0  # >0: carve a validation split from the training part and report metrics on IT
     max_images: int | None = None  # use only the first N training images (tests, smoke runs)
@@ -60,7 +61,7 @@ class TrainConfig:
     def resume_keys(self) -> list[str]:
         return ["data", "epochs", "seed", "input_size", "batch_size", "lr", "weight_decay", "train_fraction",
                 "train_backbone", "max_images", "steps_per_epoch", "base_model", "mode", "views", "ema", "val_fraction",
-                "augment"]
+                "augment", "wise"]
 
 
 # --- losses ----------------------------------------------------------------------------------------------------------
@@ -273,6 +274,10 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
         with torch.no_grad():
             for e, p in zip(ema, params):
                 p.copy_(e)
+    if cfg.wise != 1.0:
+        with torch.no_grad():
+            for p, p0 in zip(params, start):
+                p.copy_(p0 + cfg.wise * (p - p0))
     net.write_back()
     elapsed = float(run.load_config().get("_elapsed", time.time() - t_start))
     return finish(run, model, test_s, names, cfg, train_seconds=elapsed)
