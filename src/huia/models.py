@@ -53,7 +53,10 @@ class BundledModel:
 
     @property
     def size_bytes(self) -> int:
-        return self.path.stat().st_size + sum(p.stat().st_size for p in self.path.parent.glob(f"{self.name}*.bin"))
+        """model.json plus the shards its manifest lists (a name glob would also count e.g. facemesh-*.bin)."""
+        doc = json.loads(self.path.read_text())
+        shards = {p for group in doc.get("weightsManifest", []) for p in group.get("paths", [])}
+        return self.path.stat().st_size + sum((self.path.parent / p).stat().st_size for p in shards)
 
 
 def models_dir() -> Path:

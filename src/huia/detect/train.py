@@ -201,7 +201,7 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
     else:
         if not cfg.train_backbone:
             # freeze everything the stride-16 taps depend on (not only the MobileNet prefix)
-            nodes = {nd["name"]: nd for nd in model.graph._artifacts.model_topology["node"]}
+            nodes = {nd["name"]: nd for nd in model.graph.artifacts.model_topology["node"]}
             frozen = _ancestors(nodes, TAPS)
             for name, p in model.named_weights():
                 p.requires_grad_(name not in frozen)
@@ -317,12 +317,12 @@ class TailTrainer(HeadTrainer):
         from huia.tfjs.graph import load_graph_model
 
         super().__init__(model, images, boxes, keys, augmenter, cfg)
-        self.tail = load_graph_model(split_at_taps(model.graph._artifacts, taps=(TAIL_TAP,)), trainable=True)
+        self.tail = load_graph_model(split_at_taps(model.graph.artifacts, taps=(TAIL_TAP,)), trainable=True)
         # start from the model's current values (the adapted class head)
         own = dict(model.named_weights())
         with torch.no_grad():
-            for name, key in self.tail._param_names.items():
-                self.tail.weights[key].copy_(own[name])
+            for name, param in self.tail.weight_params.items():
+                param.copy_(own[name])
         self.module = self.tail
         self.cache: dict = {}
 
@@ -355,8 +355,8 @@ class TailTrainer(HeadTrainer):
     def write_back(self):
         own = dict(self.model.named_weights())
         with torch.no_grad():
-            for name, key in self.tail._param_names.items():
-                own[name].copy_(self.tail.weights[key])
+            for name, param in self.tail.weight_params.items():
+                own[name].copy_(param)
 
 
 def finish(run, model: CenterNetDetector, test_s, names, cfg: TrainConfig, *, train_seconds: float) -> dict:
