@@ -7,8 +7,8 @@ export const POSE_MODELS = ['movenet-lightning', 'movenet-thunder', 'posenet', '
 /**
  * createPoseEstimator(tf, {model, ...options}) -> {name, estimate(source, {flipHorizontal, timestamp, still}),
  * reset(), dispose()}.
- * Options: movenet: smoothing; posenet: outputStride (8|16|32), inputResolution, multi, maxPoses,
- * scoreThreshold, nmsRadius (defaults in /spec/pose_models.json, shared with huia.pose). BlazePose poses also
+ * Options: movenet, blazepose: smoothing; posenet: outputStride (8|16|32), inputResolution, multi, maxPoses,
+ * scoreThreshold, nmsRadius, minPoseScore, smoothing (defaults in /spec/pose_models.json, shared with huia.pose). BlazePose poses also
  * carry `keypoints33` (all landmarks, with z).
  * `source` is a <video>, <canvas>, <img>, ImageData or an int32/float [H,W,3] tensor.
  */
@@ -23,8 +23,10 @@ export async function createPoseEstimator(tf, { model = 'movenet-lightning', ...
     return createPoseNet(tf, spec, models.posenet, opts);
   }
   if (model === 'blazepose') {
-    const { createBlazePose } = await import('./blazepose.js');
-    return createBlazePose(tf, spec, models.blazepose, opts);
+    const [{ createBlazePose }, { withPoseSmoothing }] = await Promise.all([
+      import('./blazepose.js'), import('./calculators/smoothing.js')]);
+    // video smoothing as huia.pose.blazepose (one-euro, /spec/signals.json "keypoint_smoothing")
+    return withPoseSmoothing(await createBlazePose(tf, spec, models.blazepose, opts), opts);
   }
   throw new Error(`unknown pose model "${model}" (choose one of ${POSE_MODELS.join(', ')})`);
 }

@@ -6,6 +6,7 @@
 import { POSE_MODELS } from '../spec.js';
 import { loadGraphModel } from '../tfjs.js';
 import { padResizeBilinearRGBA, rgb, rgbaPixels } from './calculators/image.js';
+import { withPoseSmoothing } from './calculators/smoothing.js';
 
 /** A [H,W,C] map view over a flat typed array. */
 export class Map3 {
@@ -194,10 +195,16 @@ export function patchPoseNetGraph(json, outputStride) {
   }
 }
 
-/** `cfg`: the "posenet" section of /spec/pose_models.json (defaults and output node names, shared with Python). */
+/**
+ * `cfg`: the "posenet" section of /spec/pose_models.json (defaults and output node names, shared with Python).
+ * Multi-person decoding drops poses scoring below `minPoseScore` (default: the spec's min_multi_pose_score, as
+ * huia.pose.posenet). Single-person video frames (a <video> source or a `timestamp` in ms) are smoothed with the
+ * one-euro keypoint filter of /spec/signals.json unless smoothing=false; {still: true} is never smoothed.
+ */
 export async function createPoseNet(tf, spec, cfg = POSE_MODELS.posenet, {
   outputStride = cfg.output_stride, inputResolution = cfg.input_resolution, multi = false, maxPoses = cfg.max_poses,
   scoreThreshold = cfg.score_threshold, nmsRadius = cfg.nms_radius,
+  minPoseScore = multi ? cfg.min_multi_pose_score : 0, smoothing = true,
 } = {}) {
   if (!cfg.output_strides.includes(outputStride)) {
     throw new Error(`output stride ${outputStride} is not one of ${cfg.output_strides.join(', ')}`);
@@ -238,7 +245,7 @@ export async function createPoseNet(tf, spec, cfg = POSE_MODELS.posenet, {
       })
       : [decodeSinglePose(maps[0], maps[1], stride, names)];
     const sy = (height + padT + padB) / res; const sx = (width + padL + padR) / res;
-    poses = poses.map((p) => ({
+    poses = poses.filter((p) => p.score >= minPoseScore).map((p) => ({
       score: p.score,
       keypoints: p.keypoints.map((k) => {
         const x = k.x * sx - padL;
@@ -248,8 +255,8 @@ export async function createPoseNet(tf, spec, cfg = POSE_MODELS.posenet, {
     return poses;
   }
 
-  return {
-    name: 'posenet', inputSize: [res, res], outputStride, model, estimate, reset() {},
+  return withPoseSmoothing({
+    name: 'posenet', inputSize: [res, res], outputStride, minPoseScore, model, estimate, reset() {},
     dispose() { model.dispose(); },
-  };
+  }, { smoothing: smoothing && !multi });
 }
