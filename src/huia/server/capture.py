@@ -5,7 +5,8 @@
     DATA/datasets/<dataset>/<label>/<id>.json    {"id", "label", "timestamp", "model", "width", "height",
                                                   "keypoints": [{"name", "x", "y", "score"}, ...] | null, "score"}
     DATA/datasets/<dataset>/index.sqlite         index (WAL) for fast listing/counting
-    DATA/datasets/<dataset>/.trash/...           deleted samples and classes (never destroyed)
+    DATA/datasets/<dataset>/.trash/...           deleted samples and classes (never destroyed; deleted samples
+                                                  come back with POST .../trash/<id>/restore)
 
 Why this order on upload: image and JSON are written to temp files, fsynced, renamed, the directory fsynced, and
 only then is the row committed and the request acknowledged. A killed server therefore never loses an
@@ -392,6 +393,63 @@ class Dataset:
             self._db.execute("UPDATE samples SET label=? WHERE id=?", (new_label, sid))
         return self.get_sample(sid)
 
+    # -- trash: deleted samples can come back ---------------------------------------------------------------
+    def _trashed_samples(self) -> list[tuple[str, str, Path]]:
+        """(id, label, jpg path) of every sample in .trash/samples/<label>/ (newest deletion first). Folder
+        names that are not valid class names are skipped: they cannot come back as classes."""
+        base = self.root / TRASH / "samples"
+        out = []
+        if base.is_dir():
+            for d in base.iterdir():
+                if not d.is_dir() or not NAME_RE.match(d.name) or d.name.endswith((".", " ")):
+                    continue
+                for f in d.glob("*.jpg"):
+                    if ID_RE.match(f.stem):
+                        out.append((f.stat().st_mtime, f.stem, d.name, f))
+        out.sort(key=lambda e: (-e[0], e[1]))
+        return [(sid, label, f) for _, sid, label, f in out]
+
+    def list_trash(self) -> list[dict]:
+        """Samples the review grid deleted (still on disk under .trash), newest deletion first."""
+        return [{"id": sid, "label": label, "deleted": f.stat().st_mtime,
+                 "image_url": f"/api/datasets/{self.name}/trash/{sid}/image"}
+                for sid, label, f in self._trashed_samples()]
+
+    def trashed_sample_path(self, sid: str) -> Path:
+        if not ID_RE.match(sid or ""):
+            raise ApiError(400, f"invalid sample id {sid!r}")
+        for tid, _label, f in self._trashed_samples():
+            if tid == sid:
+                return f
+        raise ApiError(404, f"no deleted sample {sid!r} in dataset {self.name!r}")
+
+    def restore_sample(self, sid: str) -> dict:
+        """Move a deleted sample back into its class folder (re-created if it was removed since) and re-index it.
+        The files move JSON first, then the image, so a crash in between leaves nothing reconcile() would index
+        half; the row is committed only after both are in place."""
+        src = self.trashed_sample_path(sid)
+        label = validate_name(src.parent.name, "class")
+        dst_dir = self.root / label
+        if not dst_dir.is_dir():
+            self.add_class(label)
+        meta = _read_json(src.with_suffix(".json"))
+        with self._lock:
+            live = self._db.execute("SELECT label FROM samples WHERE id=?", (sid,)).fetchone()
+            if live is not None:
+                raise ApiError(409, f"sample {sid!r} is already in class {live[0]!r}")
+            if not src.exists():  # restored by a concurrent request
+                raise ApiError(404, f"no deleted sample {sid!r} in dataset {self.name!r}")
+            if src.with_suffix(".json").exists():
+                os.replace(src.with_suffix(".json"), dst_dir / f"{sid}.json")
+            os.replace(src, dst_dir / f"{sid}.jpg")
+            _fsync_dir(src.parent)
+            _fsync_dir(dst_dir)
+            self._db.execute("INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?)", (
+                sid, label, int(sid[:13]) / 1000.0, meta.get("width"), meta.get("height"),
+                (dst_dir / f"{sid}.jpg").stat().st_size, int(bool(meta.get("keypoints"))), meta.get("model")))
+            self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, time.time()))
+        return self.get_sample(sid)
+
     def _trash_dir(self) -> Path:
         t = self.root / TRASH
         t.mkdir(exist_ok=True)
@@ -505,6 +563,23 @@ class SamplePage(BaseModel):
 
 class Trashed(BaseModel):
     trashed: str
+
+
+class TrashedSample(BaseModel):
+    id: str
+    label: str
+    deleted: float
+    image_url: str
+
+
+class TrashList(BaseModel):
+    dataset: str
+    samples: list[TrashedSample]
+
+
+class RestoredList(BaseModel):
+    dataset: str
+    restored: list[SampleInfo]
 
 
 class ErrorOut(BaseModel):
@@ -627,5 +702,32 @@ def build_router(store: CaptureStore):
     @r.delete("/{dataset}/samples/{sid}", response_model=Trashed)
     def delete_sample(dataset: str, sid: str):
         return Trashed(trashed=store.get(dataset).delete_sample(sid))
+
+    @r.get("/{dataset}/trash", response_model=TrashList)
+    def list_trash(dataset: str):
+        ds = store.get(dataset)
+        return TrashList(dataset=ds.name, samples=[TrashedSample(**t) for t in ds.list_trash()])
+
+    @r.get("/{dataset}/trash/{sid}/image")
+    def get_trashed_image(dataset: str, sid: str):
+        path = store.get(dataset).trashed_sample_path(sid)
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
+
+    @r.post("/{dataset}/trash/{sid}/restore", response_model=SampleInfo, responses={409: {"model": ErrorOut}})
+    def restore_sample(dataset: str, sid: str):
+        return SampleInfo(**store.get(dataset).restore_sample(sid))
+
+    @r.post("/{dataset}/trash/restore", response_model=RestoredList)
+    def restore_all(dataset: str):
+        """Every deleted sample back (a sample whose id is live again is left in the trash)."""
+        ds = store.get(dataset)
+        restored = []
+        for t in ds.list_trash():
+            try:
+                restored.append(SampleInfo(**ds.restore_sample(t["id"])))
+            except ApiError as e:
+                if e.status != 409:
+                    raise
+        return RestoredList(dataset=ds.name, restored=restored)
 
     return r
