@@ -32,6 +32,7 @@ const state = {
   skipped: 0,
   timer: null, // {id, nextAt, taken}
   review: { offset: 0, total: 0, selected: new Set() },
+  trash: [], // deleted samples of the current dataset ({id, label, deleted, image_url})
   cameraOk: false,
 };
 
@@ -92,8 +93,10 @@ async function selectDataset(name) {
   localStorage.setItem('huia.capture.dataset', name);
   $('dataset-path').textContent = `stored in DATA/datasets/${name}/<class>/ (JPEG + keypoints JSON)`;
   state.active = null;
+  showTrash(false);
   await refreshClasses();
   await loadReview(true);
+  await refreshTrash();
 }
 
 // -- classes ------------------------------------------------------------------------------------------------------
@@ -185,6 +188,42 @@ async function addClass() {
 async function refreshAll() {
   await refreshClasses();
   await loadReview(true);
+  await refreshTrash();
+}
+
+// -- trash: restore deleted samples -----------------------------------------------------------------------------------
+async function refreshTrash() {
+  if (!state.dataset) return;
+  try {
+    const { samples } = await api('GET', dsUrl('/trash'));
+    state.trash = samples;
+  } catch (e) { showError(e); return; }
+  $('restore-deleted').textContent = `Restore deleted (${state.trash.length})`;
+  $('restore-deleted').disabled = state.trash.length === 0;
+  if (!state.trash.length) showTrash(false);
+  else if (!$('trash').hidden) renderTrash();
+}
+
+function renderTrash() {
+  $('trash-grid').replaceChildren(...state.trash.map((t) => el('figure', { 'data-id': t.id, 'data-label': t.label },
+    el('img', { src: t.image_url, alt: `deleted ${t.label} sample`, loading: 'lazy' }),
+    el('button', { class: 'del', title: 'restore', 'aria-label': `restore sample ${t.id}`, text: '↺',
+      onclick: () => restoreSamples(`/trash/${enc(t.id)}/restore`) }),
+    el('figcaption', {}, el('span', { text: t.label }), el('span', { text: 'deleted' })))));
+}
+
+function showTrash(on) {
+  $('trash').hidden = !on;
+  $('restore-deleted').setAttribute('aria-expanded', String(on));
+  if (on) renderTrash();
+}
+
+async function restoreSamples(path) {
+  try {
+    await api('POST', dsUrl(path));
+    clearError();
+  } catch (e) { showError(e); }
+  await refreshAll();
 }
 
 function bumpCount(label, delta) {
@@ -422,6 +461,7 @@ function figureFor(s) {
       state.review.offset -= 1;
       bumpCount(s.label, -1);
       updateReviewHeader();
+      await refreshTrash();
     } catch (e) { showError(e); }
   });
   fig.addEventListener('click', () => {
@@ -509,6 +549,8 @@ window.__huia = {
   get backend() { return state.tf ? state.tf.getBackend() : null; },
   get model() { return state.modelName; },
   get timerRunning() { return !!state.timer; },
+  /** Deleted samples of the current dataset as last listed ({id, label, deleted, image_url}). */
+  get trash() { return (state.trash || []).slice(); },
   numTensors() { return state.tf ? state.tf.memory().numTensors : null; },
   /** numTensors measured by the frame loop between two frames (no frame's tensors in flight). */
   tensorsBetweenFrames() { return new Promise((r) => state.frameWaiters.push(r)); },
@@ -548,6 +590,8 @@ async function main() {
   $('move-selected').addEventListener('click', moveSelected);
   $('move-to').addEventListener('change', updateReviewHeader);
   $('select-nopose').addEventListener('click', selectNoPose);
+  $('restore-deleted').addEventListener('click', () => showTrash($('trash').hidden));
+  $('restore-all').addEventListener('click', () => restoreSamples('/trash/restore'));
   $('model').addEventListener('change', configure);
   $('backend').addEventListener('change', configure);
   document.addEventListener('keydown', (ev) => {
