@@ -1,6 +1,7 @@
 // The Huia experience: webcam -> pose -> signals (head direction, both arms raised, pose class) -> a 3D bird.
 // Computing (pose, signals) is separate from showing (bird.js, draw.js). Mouse fallback without a camera.
 // Query: ?camera=0 forces the mouse, ?model=..., ?classifier=/models/user/NAME/model.json, ?backend=...
+// Classifiers: keypoint features, camera image, or skeleton image (keypoints drawn as coloured limbs, web/js/huia/skeleton.js).
 import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera } from '../camera.js';
 import { drawPoses, FpsMeter } from '../draw.js';
@@ -9,6 +10,7 @@ import { createPoseEstimator } from '../pose/index.js';
 import { ArmsRaisedTrigger, HeadDirectionTracker } from '../pose/signals.js';
 import { createHuiaScene, HuiaBird } from '../huia/bird.js';
 import { centerSquare } from '../features.js';
+import { renderSkeletonImage, rgbToImageData } from '../huia/skeleton.js';
 
 const $ = (id) => document.getElementById(id);
 const q = new URLSearchParams(location.search);
@@ -29,10 +31,18 @@ let lastPose = null;
 let head = { direction: { yaw: null, pitch: null }, label: 'center' };
 let trigger = null;
 let tracker = null;
-let classifier = null; // {model, meta, kind}
+let classifier = null; // {model, meta, kind: 'keypoints' | 'image' | 'skeleton'}
+let lastSkeleton = null; // {rgb, size}: the skeleton image the classifier saw last
+let grabRequest = null;
 let klass = { label: null, confidence: 0, streak: 0, active: null };
 const events = [];
 let generation = 0;
+
+function b64(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
 
 function setStatus(t) { $('status').textContent = t; }
 function showError(e) { console.warn(e); $('errors').textContent = String(e && e.message ? e.message : e); }
@@ -115,25 +125,46 @@ async function loadClassifier(url) {
   const meta = json.userDefinedMetadata || {};
   if (!Array.isArray(meta.labels)) throw new Error(`${url}: no labels in userDefinedMetadata`);
   let kind;
-  if (meta.keypoints && meta.input === 'features') kind = 'keypoints';
-  else if (meta.input === 'image' && !meta.skeleton) kind = 'image';
-  else throw new Error(`${url}: this page runs keypoint and image classifiers (this one needs ${meta.skeleton ? 'skeleton images' : 'unknown input'})`);
+  if (meta.skeleton) {
+    // the Huia article's approach: keypoints drawn as a skeleton image -> MobileNet (whole pipeline in one graph)
+    if (meta.input !== 'image') throw new Error(`${url}: a skeleton classifier needs its backbone: export it with --format graph`);
+    kind = 'skeleton';
+  } else if (meta.keypoints && meta.input === 'features') kind = 'keypoints';
+  else if (meta.input === 'image') kind = 'image';
+  else throw new Error(`${url}: unknown classifier input ${JSON.stringify(meta.input)} (expected keypoint features, an image or a skeleton image)`);
   const model = json.format === 'graph-model' ? await tf.loadGraphModel(url) : await tf.loadLayersModel(url);
   classifier = { model, meta, kind, url };
   $('klass').textContent = `loaded (${meta.labels.join(', ')})`;
+  $('skeleton-wrap').hidden = kind !== 'skeleton';
   return { labels: meta.labels, kind };
+}
+
+/** The classifier's skeleton image of a pose: RGB bytes, size x size x 3 (huia.classify.dataset.skeleton_image). */
+function skeletonImage(pose, meta = classifier ? classifier.meta : {}) {
+  const size = (meta.skeleton && meta.skeleton.size) || meta.input_size || 224;
+  const minScore = (meta.keypoints && meta.keypoints.min_score) || spec.keypoint_features.min_score;
+  return { rgb: renderSkeletonImage(pose, spec, { size, minScore }), size };
+}
+
+function showSkeleton(sk) {
+  const c = $('skeleton');
+  if (c.width !== sk.size) { c.width = sk.size; c.height = sk.size; }
+  c.getContext('2d').putImageData(rgbToImageData(sk.rgb, sk.size), 0, 0);
 }
 
 async function classify(pose) {
   if (!classifier || !pose) return null;
   const { model, meta, kind } = classifier;
   const run = (x) => { const r = model.predict(x); return Array.isArray(r) ? r[0] : r; };
+  let sk = null;
+  if (kind === 'skeleton') { sk = skeletonImage(pose, meta); lastSkeleton = sk; }
   const out = tf.tidy(() => {
     if (kind === 'keypoints') {
       const minScore = (meta.keypoints && meta.keypoints.min_score) || spec.keypoint_features.min_score;
       const f = keypointFeatures(pose, minScore);
       return run(tf.tensor2d(f, [1, f.length]));
     }
+    if (kind === 'skeleton') return run(tf.tensor4d(Float32Array.from(sk.rgb), [1, sk.size, sk.size, 3]));
     const img = tf.browser.fromPixels(video);
     return run(tf.expandDims(centerSquare(tf, img, meta.input_size || 224), 0));
   });
@@ -184,8 +215,14 @@ async function poseLoop(gen) {
     const pose = poses.length ? poses[0] : null;
     let prediction = null;
     if (classifier && pose) prediction = await classify(pose);
-    handlePose(pose, video.currentTime, prediction);
+    const happened = handlePose(pose, video.currentTime, prediction);
     drawPreview(pose);
+    if (prediction && classifier.kind === 'skeleton' && lastSkeleton) showSkeleton(lastSkeleton);
+    if (grabRequest) {
+      const g = grabRequest; grabRequest = null;
+      g.resolve({ pose, prediction, played: happened.played, videoTime: video.currentTime,
+        skeleton: prediction && classifier.kind === 'skeleton' ? { size: lastSkeleton.size, rgb: b64(lastSkeleton.rgb) } : null });
+    }
     frames += 1;
     fps.tick();
     if (frames % 5 === 0) showState();
@@ -250,6 +287,10 @@ window.__huia = {
   },
   loadClassifier,
   classify,
+  /** The classifier's skeleton image of `pose` as base64 RGB bytes ({size, rgb}). */
+  skeletonImage(pose) { const sk = skeletonImage(pose); return { size: sk.size, rgb: b64(sk.rgb) }; },
+  /** Resolve with {pose, prediction, played, videoTime, skeleton} of the next camera frame the page processes. */
+  grab() { return new Promise((resolve) => { grabRequest = { resolve }; }); },
   useMouse: () => useMouse('asked'),
   /** Advance the bird animation by `seconds` without waiting for frames (headless rAF may be slow). */
   step(seconds) { view.render(seconds); return { jumping: view.bird.jumpT != null, y: view.bird.body.position.y }; },
