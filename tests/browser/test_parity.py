@@ -146,36 +146,44 @@ def test_js_keypoint_smoother_equals_python_in_node(node_modules):
     np.testing.assert_array_equal(js[70], xy[70])
 
 
-@pytest.mark.parametrize("model,tol", [("posenet", 0.01), ("blazepose", 1.0)])
-def test_browser_smooths_video_like_python(page, studio_server, video, model, tol, out_dir):
+@pytest.mark.parametrize("model", ["posenet", "blazepose"])
+def test_browser_smooths_video_like_python(page, studio_server, video, model, out_dir):
     """Consecutive frames of pose_1.mp4 with their video timestamps (index / fps, as huia.pose.video): the
-    browser's smoothed keypoints equal Python's. Tolerance: PoseNet's raw keypoints already agree to < 0.001 px
-    (tests/browser/test_pose_page.py), the filter is the same arithmetic (1e-6 above) and a one-euro step is a
-    convex blend of the new and previous values, so differences stay at the raw level; 0.01 px leaves room for the
-    float32 model outputs. BlazePose's crop warp differs (OpenCV vs JS bilinear: up to ~1 px raw, the
-    test_pose_page bound), hence 1 px there."""
+    browser's smoothed keypoints equal Python's as closely as their raw keypoints do. A one-euro step blends the new
+    raw value with the previous output, so the two sides' outputs differ by about as much as their raw inputs did
+    (plus a little from slightly different speed-dependent cut-offs). PoseNet's raw keypoints agree to < 0.001 px
+    (tests/browser/test_pose_page.py): smoothed within 0.01 px. BlazePose tracks its ROI from the previous frame's
+    landmarks on both sides and its crop warp differs (OpenCV vs JS bilinear), so the small per-frame difference
+    (<= 1 px on stills) compounds through tracking: raw sequences differ by ~2 px here. Smoothed: within the raw
+    difference + 0.25 px."""
     from huia.pose.estimate import create_estimator
 
     frames = video[20:36]  # 16 frames while the arms move
     fps = 30.0
     t = [i / fps for i in range(20, 36)]
+    extra = {"input_resolution": 257} if model == "posenet" else {}
     opts = {"model": model, **({"inputResolution": 257} if model == "posenet" else {})}
     js_smooth, js_raw = run_in_page(page, studio_server, [
         {"options": opts, "times": [s * 1000 for s in t]},
         {"options": {**opts, "smoothing": False}, "times": [s * 1000 for s in t]}], frames)
-    est = create_estimator(model, **({"input_resolution": 257} if model == "posenet" else {}))
-    raw = create_estimator(model, smoothing=False, **({"input_resolution": 257} if model == "posenet" else {}))
+    est = create_estimator(model, **extra)
+    raw = create_estimator(model, smoothing=False, **extra)
     est.reset()
     raw.reset()
-    worst, moved = 0.0, 0.0
+    worst, raw_worst, moved = 0.0, 0.0, 0.0
     for i, img in enumerate(frames):
         py, pr = est.estimate(img, t=t[i]), raw.estimate(img, t=t[i])
-        assert len(py) == len(js_smooth[i]) == 1
-        d = np.linalg.norm(_xy(js_smooth[i][0]) - _pyxy(py[0]), axis=1)
-        worst = max(worst, float(d.max()))
+        assert len(py) == len(pr) == len(js_smooth[i]) == len(js_raw[i]) == 1
+        worst = max(worst, float(np.linalg.norm(_xy(js_smooth[i][0]) - _pyxy(py[0]), axis=1).max()))
+        raw_worst = max(raw_worst, float(np.linalg.norm(_xy(js_raw[i][0]) - _pyxy(pr[0]), axis=1).max()))
         moved = max(moved, float(np.abs(_pyxy(py[0]) - _pyxy(pr[0])).max()),
                     float(np.abs(_xy(js_smooth[i][0]) - _xy(js_raw[i][0])).max()))
-    (out_dir / f"{model}_smoothing.json").write_text(json.dumps({"max_px_python_vs_browser": worst,
-                                                                  "max_px_smoothing_moves": moved}))
+    (out_dir / f"{model}_smoothing.json").write_text(json.dumps({
+        "max_px_python_vs_browser_smoothed": worst, "max_px_python_vs_browser_raw": raw_worst,
+        "max_px_smoothing_moves": moved}))
     assert moved > 1.0  # smoothing is on, on both sides
-    assert worst <= tol, worst
+    if model == "posenet":
+        assert raw_worst < 0.01 and worst < 0.01, (raw_worst, worst)
+    else:
+        assert raw_worst <= 3.0, raw_worst  # measured 2.1 px over these 16 tracked frames
+        assert worst <= raw_worst + 0.25, (worst, raw_worst)
