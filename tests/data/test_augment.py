@@ -14,6 +14,7 @@ from huia.data import augment as A
 from huia.data.augment import Augmenter, warp_boxes, warp_image, warp_keypoints
 from huia.data.folders import read_class_folders
 from huia.data.images import load_image, save_image
+from huia.errors import HuiaError
 from huia.types import Detections
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -326,3 +327,31 @@ def test_colour_matrix_equals_stepwise_reference():
     red = np.zeros((2, 2, 3), np.uint8)
     red[..., 0] = 200
     assert A.adjust_colour(red, hue=1 / 3)[0, 0].tolist() == [0, 200, 0]
+
+
+def test_ellipse_boxes_follow_a_rotated_ellipse_and_equal_corner_boxes_when_axes_stay_aligned():
+    """shape="ellipse": the box of a drawn, rotated ellipse is the box warp_boxes predicts (the corner box is
+    far looser), and flips/scales/shifts give exactly the corner box."""
+    import cv2
+
+    w, h = 160, 120
+    img = np.zeros((h, w, 3), np.uint8)
+    cv2.ellipse(img, (80, 60), (30, 45), 0, 0, 360, (255, 255, 255), -1)  # axes 60x90 around (80, 60)
+    ys, xs = np.nonzero(img[:, :, 0] > 127)
+    box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
+    for angle in (20.0, -35.0, 60.0):
+        m = A.rotation(angle, (80, 60))
+        out = warp_image(img, m, interpolation="nearest")
+        ys, xs = np.nonzero(out[:, :, 0] > 127)
+        got = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+        ell, keep = warp_boxes(box, m, (w, h), shape="ellipse")
+        cor, _ = warp_boxes(box, m, (w, h), shape="box")
+        assert keep[0]
+        np.testing.assert_allclose(ell[0], got, atol=1.5)
+        assert (cor[0, 2] - cor[0, 0]) * (cor[0, 3] - cor[0, 1]) > 1.15 * (ell[0, 2] - ell[0, 0]) * (ell[0, 3] - ell[0, 1])
+    for m in (A.hflip(w), A.scaling(1.3, 0.8, (80, 60)), A.translation(-12, 7)):
+        ell, _ = warp_boxes(box, m, (w, h), shape="ellipse")
+        cor, _ = warp_boxes(box, m, (w, h), shape="box")
+        np.testing.assert_allclose(ell, cor, atol=1e-4)
+    with pytest.raises(HuiaError, match="box shape"):
+        warp_boxes(box, A.hflip(w), (w, h), shape="circle")

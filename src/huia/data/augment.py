@@ -128,16 +128,31 @@ def warp_image(image: np.ndarray, m: np.ndarray, out_size: tuple[int, int] | Non
     return out
 
 
+_ELLIPSE = np.linspace(0.0, 2.0 * np.pi, 64, endpoint=False)  # includes 0, 90, 180, 270 degrees exactly
+
+
 def warp_boxes(xyxy: np.ndarray, m: np.ndarray, out_size: tuple[int, int], *, min_visible: float = 0.4,
-               min_size: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+               min_size: float = 2.0, shape: str = "box") -> tuple[np.ndarray, np.ndarray]:
     """Boxes through ``m``: ``(new_xyxy [N,4] float32 for ALL boxes, keep [N] bool)``.
 
-    Enclosing box of the 4 transformed corners, clipped to ``out_size``; ``keep`` is False when the clipped area is
-    below ``min_visible`` x the unclipped area, or clipping left it thinner than ``min_size`` pixels."""
+    ``shape="box"``: enclosing box of the 4 transformed corners (exact for box-shaped objects). ``"ellipse"``:
+    enclosing box of the transformed ellipse inscribed in the box (Kalra et al. 2021, "Towards Rotation Invariance
+    in Object Detection"): for animals and people the corners are background, and under rotation the corner box
+    grows by up to ``h sin(a)`` each side, teaching a detector to draw loose boxes. Both give the same box when
+    ``m`` keeps axes aligned (flip, scale, shift). Clipped to ``out_size``; ``keep`` is False when the clipped
+    area is below ``min_visible`` x the unclipped area, or clipping left it thinner than ``min_size`` pixels."""
     b = np.asarray(xyxy, np.float64).reshape(-1, 4)
     if len(b) == 0:
         return np.zeros((0, 4), np.float32), np.zeros(0, bool)
-    corners = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]]], axis=1)  # [N, 4, 2]
+    if shape == "box":
+        corners = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]]], axis=1)  # [N, 4, 2]
+    elif shape == "ellipse":
+        c = (b[:, :2] + b[:, 2:]) / 2
+        r = (b[:, 2:] - b[:, :2]) / 2
+        unit = np.stack([np.cos(_ELLIPSE), np.sin(_ELLIPSE)], axis=1)  # [K, 2]
+        corners = c[:, None, :] + r[:, None, :] * unit[None]
+    else:
+        raise HuiaError(f"unknown box shape {shape!r} (box or ellipse)")
     t = transform_points(m, corners)
     enc = np.concatenate([t.min(axis=1), t.max(axis=1)], axis=1)
     w, h = out_size
@@ -281,6 +296,7 @@ class Augmenter:
     jpeg_quality: tuple[int, int] = (40, 95)
     min_visible: float = 0.4
     min_size: float = 2.0
+    box_shape: str = "box"  # "ellipse": tight boxes under rotation for round objects (see warp_boxes)
     border: str = "constant"
     fill: tuple[int, int, int] = (114, 114, 114)
     keypoint_names: list[str] | None = field(default=None, repr=False)
@@ -352,7 +368,7 @@ class Augmenter:
         out_boxes = None
         if boxes is not None:
             xyxy, keep = warp_boxes(boxes.xyxy, params.matrix, params.out_size, min_visible=self.min_visible,
-                                    min_size=self.min_size)
+                                    min_size=self.min_size, shape=self.box_shape)
             out_boxes = Detections(xyxy[keep], boxes.scores[keep], boxes.class_ids[keep], list(boxes.class_names))
         out_kps = None
         if keypoints is not None:
