@@ -92,6 +92,7 @@ def test_huia_page_skeleton_classifier_matches_python(page, studio_server, skele
     assert page.evaluate("window.__huia.source") == "camera"
     assert page.is_visible("#skeleton")
     wait_frames(page, 10)
+    n0 = page.evaluate("window.__huia.numTensors()")
     labels_seen, worst = set(), 0.0
     for i in range(6):
         g = page.evaluate("window.__huia.grab()")
@@ -113,6 +114,7 @@ def test_huia_page_skeleton_classifier_matches_python(page, studio_server, skele
     (out_dir / "python_vs_browser.json").write_text(json.dumps({"max_prob_diff": worst,
                                                                "labels": sorted(labels_seen)}))
     assert worst < 1e-3, worst
+    assert page.evaluate("window.__huia.numTensors()") == n0  # the skeleton path leaks no tensor
     # the arms go up and down over the 4-s video loop: the page's classes change and play animations
     page.wait_for_function("window.__huia.events.filter((e) => e.type === 'class').length >= 2", timeout=240_000)
     events = [e for e in page.evaluate("window.__huia.events") if e["type"] == "class"]

@@ -1,7 +1,8 @@
 // The Huia experience: webcam -> pose -> signals (head direction, both arms raised, pose class) -> a 3D bird.
 // Computing (pose, signals) is separate from showing (bird.js, draw.js). Mouse fallback without a camera.
 // Query: ?camera=0 forces the mouse, ?model=..., ?classifier=/models/user/NAME/model.json, ?backend=...
-// Classifiers: keypoint features, camera image, or skeleton image (keypoints drawn as coloured limbs, web/js/huia/skeleton.js).
+// Classifiers: keypoint features, camera image, or skeleton image (keypoints drawn as coloured limbs,
+// web/js/huia/skeleton.js).
 import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera } from '../camera.js';
 import { drawPoses, FpsMeter } from '../draw.js';
@@ -127,11 +128,16 @@ async function loadClassifier(url) {
   let kind;
   if (meta.skeleton) {
     // the Huia article's approach: keypoints drawn as a skeleton image -> MobileNet (whole pipeline in one graph)
-    if (meta.input !== 'image') throw new Error(`${url}: a skeleton classifier needs its backbone: export it with --format graph`);
+    if (meta.input !== 'image') {
+      throw new Error(`${url}: a skeleton classifier needs its backbone: export it with --format graph`);
+    }
     kind = 'skeleton';
   } else if (meta.keypoints && meta.input === 'features') kind = 'keypoints';
   else if (meta.input === 'image') kind = 'image';
-  else throw new Error(`${url}: unknown classifier input ${JSON.stringify(meta.input)} (expected keypoint features, an image or a skeleton image)`);
+  else {
+    throw new Error(`${url}: unknown classifier input ${JSON.stringify(meta.input)} `
+      + '(expected keypoint features, an image or a skeleton image)');
+  }
   const model = json.format === 'graph-model' ? await tf.loadGraphModel(url) : await tf.loadLayersModel(url);
   classifier = { model, meta, kind, url };
   $('klass').textContent = `loaded (${meta.labels.join(', ')})`;
