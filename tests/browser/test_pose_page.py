@@ -251,6 +251,52 @@ def test_blazepose_page_tracks_the_person(page, studio_server, video_frames, ref
     assert worst <= 1.0, worst
 
 
+def test_blazepose_fast_pixels_and_warp_equal_canvas_and_tfjs(page, studio_server):
+    """BlazePose reads the webcam frame through WebCodecs (VideoFrame.copyTo RGBA) instead of drawImage +
+    getImageData and warps its ROI in JS: the bytes must be the canvas's bytes exactly, and the warp must be
+    tf.image.transform (bilinear, constant 0) for ROIs inside, across and outside the frame, scaled or not."""
+    open_page(page, f"{studio_server.url}/pose.html?model=blazepose&backend=wasm")
+    wait_frames(page, 3)
+    res = page.evaluate("""async () => {
+      window.__huia.pause();
+      const video = document.getElementById('video');
+      video.pause();  // one frozen frame for both readers
+      await new Promise((r) => setTimeout(r, 100));
+      const tf = await (await import('/js/tfjs.js')).initTF('wasm');
+      const im = await import('/js/pose/calculators/image.js');
+      const a = im.rgbaPixels(video);
+      const cache = {};
+      const b = await im.rgbaPixelsFast(video, cache);
+      const b2 = await im.rgbaPixelsFast(video, cache);  // the reused buffer
+      let ndiff = 0;
+      for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) ndiff++;
+      const pixels = { webcodecs: !cache.noWebCodecs, same: b2.data === b.data, ndiff, n: a.data.length,
+        size: [a.width, a.height, b.width, b.height] };
+      const t4 = tf.tensor4d(new Int32Array(a.data), [1, a.height, a.width, 4], 'int32');
+      const warps = [];
+      const out = new Float32Array(256 * 256 * 3);
+      for (const [m, scale] of [[[1.3, 0.2, 40, -0.2, 1.3, 60], 1], [[2.5, -0.9, 120, 0.9, 2.5, -80], 1 / 255],
+                                [[0.6, 0, -30, 0, 0.6, 500], 1], [[1, 0, 2000, 0, 1, 0], 1]]) {
+        const js = im.warpAffineRGBA(a, m, 256, 256, out, scale);
+        const ref = await tf.tidy(() => tf.mul(im.rgb(tf, tf.image.transform(tf.cast(t4, 'float32'),
+          tf.tensor2d([[...m, 0, 0]]), 'bilinear', 'constant', 0, [256, 256])), scale)).data();
+        let maxd = 0; let sum = 0;
+        for (let i = 0; i < js.length; i++) { maxd = Math.max(maxd, Math.abs(js[i] - ref[i])); sum += ref[i]; }
+        warps.push({ maxd: maxd / scale, mean: sum / ref.length / scale });
+      }
+      t4.dispose(); video.play(); window.__huia.resume();
+      return { pixels, warps }; }""")
+    px = res["pixels"]
+    assert px["webcodecs"], "this Chromium should convert VideoFrames to RGBA (else the fast path is not tested)"
+    assert px["same"] and px["size"][:2] == px["size"][2:]
+    assert px["ndiff"] == 0, px
+    w = res["warps"]
+    # TF.js samples at float32 coordinates (one ulp at x ~ 600 moves a 0..255 value by ~0.015): rounding only
+    assert all(r["maxd"] < 0.02 for r in w), w
+    assert w[0]["mean"] > 10 and w[1]["mean"] > 10 and w[2]["mean"] > 1, w  # real content (inside / across)
+    assert w[3]["mean"] == 0, w  # entirely outside the frame: the constant 0
+
+
 def test_js_crop_equals_tfjs_crop_and_resize(page, studio_server):
     """The page crops MoveNet's input (and pads + resizes PoseNet's) in JS from RGBA bytes, cheaper than a whole-frame
     TF.js cast; it must give exactly what tf.image.cropAndResize / tf.pad3d + resizeBilinear give, boxes inside,

@@ -6,7 +6,7 @@
 import { POSE_MODELS } from '../spec.js';
 import { loadBuiltinModel } from '../tfjs.js';
 import { sourceSize } from './movenet.js';
-import { padResizeBilinearRGBA, rgb, rgbaPixels, warpAffineRGBA } from './calculators/image.js';
+import { padResizeBilinearRGBA, rgb, rgbaPixelsFast, warpAffineRGBA } from './calculators/image.js';
 
 /** BlazePose landmark index for each COCO-17 name, from the spec's two name lists. */
 export function blazeposeToCoco(spec) {
@@ -62,6 +62,8 @@ export async function createBlazePose(tf, spec, cfg = POSE_MODELS.blazepose) {
   const names = spec.coco17.names;
   const toCoco = blazeposeToCoco(spec);
   let roi = null; // tracked ROI for the next frame
+  const pixelCache = {}; // the video frame's RGBA bytes, one buffer reused across frames
+  const crop = new Float32Array(LM_SIZE * LM_SIZE * 3); // the landmark model's input, reused across frames
 
   async function detect(img, rgba, W, H) {
     // letterbox the frame into a square (zero padding), resize to 224 (TF's legacy bilinear), values to [-1, 1]
@@ -99,11 +101,12 @@ export async function createBlazePose(tf, spec, cfg = POSE_MODELS.blazepose) {
     const m = [c * r.w * k, -s * r.h * k, r.cx - 0.5 * c * r.w + 0.5 * s * r.h,
       s * r.w * k, c * r.h * k, r.cy - 0.5 * s * r.w - 0.5 * c * r.h, 0, 0];
     const [ld, flag] = tf.tidy(() => {
+      // DOM frames: warp + scale to [0, 1] in one JS pass into the reused buffer, then straight into the model
       const x = rgba
-        ? tf.tensor4d(warpAffineRGBA(rgba, m, LM_SIZE, LM_SIZE), [1, LM_SIZE, LM_SIZE, 3])
-        : rgb(tf, tf.image.transform(tf.expandDims(tf.cast(img, 'float32'), 0), tf.tensor2d([m]), 'bilinear', 'constant', 0,
-          [LM_SIZE, LM_SIZE]));
-      return landmarker.execute(tf.div(x, 255), OUTPUTS);
+        ? tf.tensor4d(warpAffineRGBA(rgba, m, LM_SIZE, LM_SIZE, crop, 1 / 255), [1, LM_SIZE, LM_SIZE, 3])
+        : tf.div(rgb(tf, tf.image.transform(tf.expandDims(tf.cast(img, 'float32'), 0), tf.tensor2d([m]), 'bilinear',
+          'constant', 0, [LM_SIZE, LM_SIZE])), 255);
+      return landmarker.execute(x, OUTPUTS);
     });
     const [raw, f] = await Promise.all([ld.data(), flag.data()]);
     ld.dispose(); flag.dispose();
@@ -120,7 +123,7 @@ export async function createBlazePose(tf, spec, cfg = POSE_MODELS.blazepose) {
 
   async function estimate(source, { flipHorizontal = false, still = false } = {}) {
     const { width: W, height: H } = sourceSize(source);
-    const rgba = source.shape ? null : rgbaPixels(source);
+    const rgba = source.shape ? null : await rgbaPixelsFast(source, pixelCache);
     const img = source.shape ? source : null; // DOM frames stay RGBA bytes: resize and warp run in JS
     let r = still ? null : roi;
     let detScore = null;
