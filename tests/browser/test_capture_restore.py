@@ -1,5 +1,6 @@
-"""Capture page: a sample deleted in the review grid comes back with the "Restore deleted" control (files back in
-the class folder, listed by the server again). No camera needed: review works without one."""
+"""Capture page: a sample deleted in the review grid, and a class deleted from the class list, come back with the
+"Restore deleted" control (files back in the class folder, listed by the server again). No camera needed: review
+works without one."""
 
 from __future__ import annotations
 
@@ -66,3 +67,19 @@ def test_restore_deleted_sample_from_the_capture_page(studio_server, page, out_d
     assert listed["total"] == 2 and {s["id"] for s in listed["samples"]} == {a["id"], b["id"]}
     assert page.evaluate("window.__huia.trash") == []
     page.screenshot(path=str(out_dir / "capture_restored.png"))
+
+    # a whole class deleted from the class list comes back with its samples
+    page.on("dialog", lambda d: d.accept())
+    page.click('#classes li[data-class="wave"] button[aria-label="delete wave"]')
+    page.wait_for_function("document.querySelectorAll('#grid figure').length === 0")
+    assert not (root / "wave").exists()
+    page.wait_for_function("document.getElementById('restore-deleted').textContent === 'Restore deleted (1)'")
+    page.click("#restore-deleted")
+    page.wait_for_selector('#trash-grid figure.trashed-class[data-label="wave"]')
+    assert "2 samples" in page.inner_text('#trash-grid figure.trashed-class')
+    page.click('#trash-grid figure.trashed-class button')
+    page.wait_for_function("document.querySelectorAll('#grid figure').length === 2")
+    page.wait_for_selector('#classes li[data-class="wave"]')
+    assert page.inner_text('#classes li[data-class="wave"] .count') == "2"
+    assert (root / "wave" / f"{a['id']}.jpg").read_bytes() == original
+    assert studio_server.get_json(f"/api/datasets/{ds}/samples")["total"] == 2

@@ -98,3 +98,28 @@ def test_restore_refuses_bad_names_and_loses_nothing(client):  # noqa: F811
     r = client.post(f"/api/datasets/d/trash/{sid}/restore")
     assert r.status_code == 409 and "already" in r.json()["error"]
     assert trashed.is_file() and (root / "up" / f"{sid}.jpg").read_bytes() == live
+
+
+def test_deleted_class_comes_back_with_its_samples(client):  # noqa: F811
+    client.post("/api/datasets", json={"name": "d"})
+    ids = [upload(client, dataset="d", label="wave", data=jpeg_bytes(seed=i)).json()["id"] for i in range(3)]
+    root = client.data_dir / "datasets" / "d"
+    files = {sid: (root / "wave" / f"{sid}.jpg").read_bytes() for sid in ids}
+    assert client.delete("/api/datasets/d/classes/wave").status_code == 200
+    trash = client.get("/api/datasets/d/trash").json()
+    assert trash["samples"] == [] and [(c["label"], c["count"]) for c in trash["classes"]] == [("wave", 3)]
+    for bad in ["..%2F..%2Fx", "20261121T105000-abcdef-class-..", trash["classes"][0]["id"] + "x", "wave"]:
+        assert client.post(f"/api/datasets/d/trash/classes/{bad}/restore").status_code in (400, 404), bad
+    r = client.post(f"/api/datasets/d/trash/classes/{trash['classes'][0]['id']}/restore")
+    assert r.status_code == 200 and r.json() == {"name": "wave", "count": 3}
+    for sid, data in files.items():
+        assert (root / "wave" / f"{sid}.jpg").read_bytes() == data and _row(root, sid)[1] == "wave"
+    assert client.get("/api/datasets/d/trash").json()["classes"] == []
+
+    # deleted again while a new class of the same name exists: the old samples join it
+    client.delete("/api/datasets/d/classes/wave")
+    new = upload(client, dataset="d", label="wave", data=jpeg_bytes(seed=9)).json()["id"]
+    r = client.post("/api/datasets/d/trash/restore")
+    assert r.status_code == 200 and [c["name"] for c in r.json()["classes"]] == ["wave"]
+    assert {s["id"] for s in client.get("/api/datasets/d/samples?label=wave").json()["samples"]} == {*ids, new}
+    assert not [d for d in (root / ".trash").iterdir() if "-class-" in d.name]

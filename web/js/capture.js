@@ -33,6 +33,7 @@ const state = {
   timer: null, // {id, nextAt, taken}
   review: { offset: 0, total: 0, selected: new Set() },
   trash: [], // deleted samples of the current dataset ({id, label, deleted, image_url})
+  trashedClasses: [], // deleted classes ({id, label, deleted, count})
   cameraOk: false,
 };
 
@@ -195,17 +196,25 @@ async function refreshAll() {
 async function refreshTrash() {
   if (!state.dataset) return;
   try {
-    const { samples } = await api('GET', dsUrl('/trash'));
+    const { samples, classes } = await api('GET', dsUrl('/trash'));
     state.trash = samples;
+    state.trashedClasses = classes;
   } catch (e) { showError(e); return; }
-  $('restore-deleted').textContent = `Restore deleted (${state.trash.length})`;
-  $('restore-deleted').disabled = state.trash.length === 0;
-  if (!state.trash.length) showTrash(false);
+  const n = state.trash.length + state.trashedClasses.length;
+  $('restore-deleted').textContent = `Restore deleted (${n})`;
+  $('restore-deleted').disabled = n === 0;
+  if (!n) showTrash(false);
   else if (!$('trash').hidden) renderTrash();
 }
 
 function renderTrash() {
-  $('trash-grid').replaceChildren(...state.trash.map((t) => el('figure', { 'data-id': t.id, 'data-label': t.label },
+  const classes = state.trashedClasses.map((c) => el('figure',
+    { 'data-class-id': c.id, 'data-label': c.label, class: 'trashed-class' },
+    el('div', { class: 'small', style: 'padding: 22px 8px; text-align: center',
+      text: `class “${c.label}” · ${c.count} sample${c.count === 1 ? '' : 's'}` }),
+    el('button', { class: 'del', title: 'restore the class', 'aria-label': `restore class ${c.label}`, text: '↺',
+      onclick: () => restoreSamples(`/trash/classes/${enc(c.id)}/restore`) })));
+  $('trash-grid').replaceChildren(...classes, ...state.trash.map((t) => el('figure', { 'data-id': t.id, 'data-label': t.label },
     el('img', { src: t.image_url, alt: `deleted ${t.label} sample`, loading: 'lazy' }),
     el('button', { class: 'del', title: 'restore', 'aria-label': `restore sample ${t.id}`, text: '↺',
       onclick: () => restoreSamples(`/trash/${enc(t.id)}/restore`) }),
@@ -551,6 +560,8 @@ window.__huia = {
   get timerRunning() { return !!state.timer; },
   /** Deleted samples of the current dataset as last listed ({id, label, deleted, image_url}). */
   get trash() { return (state.trash || []).slice(); },
+  /** Deleted classes of the current dataset as last listed ({id, label, deleted, count}). */
+  get trashedClasses() { return state.trashedClasses.slice(); },
   numTensors() { return state.tf ? state.tf.memory().numTensors : null; },
   /** numTensors measured by the frame loop between two frames (no frame's tensors in flight). */
   tensorsBetweenFrames() { return new Promise((r) => state.frameWaiters.push(r)); },

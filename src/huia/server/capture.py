@@ -40,6 +40,7 @@ from starlette.datastructures import UploadFile
 
 NAME_RE = re.compile(r"^[\w][\w .+\-]{0,63}$", re.UNICODE)
 ID_RE = re.compile(r"^[0-9]{13}-[0-9a-f]{8}$")
+CLASS_TRASH_RE = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{6}-class-(.+)$")  # .trash/<stamp>-class-<label>
 TRASH = ".trash"
 INDEX = "index.sqlite"
 ALLOWED_IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "BMP"}
@@ -415,6 +416,48 @@ class Dataset:
                  "image_url": f"/api/datasets/{self.name}/trash/{sid}/image"}
                 for sid, label, f in self._trashed_samples()]
 
+    def list_trashed_classes(self) -> list[dict]:
+        """Classes deleted with their samples (.trash/<stamp>-class-<label>/), newest first."""
+        out = []
+        trash = self.root / TRASH
+        for d in (trash.iterdir() if trash.is_dir() else []):
+            m = CLASS_TRASH_RE.match(d.name)
+            if d.is_dir() and m and NAME_RE.match(m.group(1)) and not m.group(1).endswith((".", " ")):
+                out.append({"id": d.name, "label": m.group(1), "deleted": d.stat().st_mtime,
+                            "count": sum(1 for f in d.glob("*.jpg") if ID_RE.match(f.stem))})
+        out.sort(key=lambda c: (-c["deleted"], c["id"]))
+        return out
+
+    def restore_class(self, tid: str) -> dict:
+        """Bring a deleted class back with its samples: the folder moves back when the name is free, else its
+        samples join the class of that name (ids already live stay in the trash). The index is rebuilt from the
+        folders (reconcile), the source of truth."""
+        m = CLASS_TRASH_RE.match(tid or "")
+        if not m or "/" in tid or "\\" in tid or ".." in tid:
+            raise ApiError(400, f"invalid deleted-class id {tid!r}")
+        label = validate_name(m.group(1), "class")
+        src = self.root / TRASH / tid
+        if not src.is_dir():
+            raise ApiError(404, f"no deleted class {tid!r} in dataset {self.name!r}")
+        dst = self.root / label
+        with self._lock:
+            if not dst.exists():
+                os.rename(src, dst)
+                _fsync_dir(self.root)
+            else:
+                live = {r[0] for r in self._db.execute("SELECT id FROM samples")}
+                for f in sorted(src.glob("*.jpg")):
+                    if not ID_RE.match(f.stem) or f.stem in live or (dst / f.name).exists():
+                        continue
+                    if f.with_suffix(".json").exists():
+                        os.replace(f.with_suffix(".json"), dst / f"{f.stem}.json")
+                    os.replace(f, dst / f.name)
+                _fsync_dir(dst)
+                if not any(src.iterdir()):
+                    src.rmdir()
+        self.reconcile()
+        return next(c for c in self.classes() if c["name"] == label)
+
     def trashed_sample_path(self, sid: str) -> Path:
         if not ID_RE.match(sid or ""):
             raise ApiError(400, f"invalid sample id {sid!r}")
@@ -572,14 +615,23 @@ class TrashedSample(BaseModel):
     image_url: str
 
 
+class TrashedClass(BaseModel):
+    id: str
+    label: str
+    deleted: float
+    count: int
+
+
 class TrashList(BaseModel):
     dataset: str
     samples: list[TrashedSample]
+    classes: list[TrashedClass]
 
 
 class RestoredList(BaseModel):
     dataset: str
     restored: list[SampleInfo]
+    classes: list[ClassInfo]
 
 
 class ErrorOut(BaseModel):
@@ -658,7 +710,8 @@ def build_router(store: CaptureStore):
                 raise ApiError(400, "missing 'label' field")
             part_type = (image.content_type or "").lower()
             if part_type and not (part_type.startswith("image/") or part_type == "application/octet-stream"):
-                raise ApiError(415, f"the 'image' part has content type {part_type!r}: expected image/jpeg or image/png")
+                raise ApiError(415, f"the 'image' part has content type {part_type!r}: "
+                                    "expected image/jpeg or image/png")
             data = await image.read()
             kp_text = form.get("keypoints")
             model = form.get("model")
@@ -706,7 +759,8 @@ def build_router(store: CaptureStore):
     @r.get("/{dataset}/trash", response_model=TrashList)
     def list_trash(dataset: str):
         ds = store.get(dataset)
-        return TrashList(dataset=ds.name, samples=[TrashedSample(**t) for t in ds.list_trash()])
+        return TrashList(dataset=ds.name, samples=[TrashedSample(**t) for t in ds.list_trash()],
+                         classes=[TrashedClass(**c) for c in ds.list_trashed_classes()])
 
     @r.get("/{dataset}/trash/{sid}/image")
     def get_trashed_image(dataset: str, sid: str):
@@ -717,10 +771,15 @@ def build_router(store: CaptureStore):
     def restore_sample(dataset: str, sid: str):
         return SampleInfo(**store.get(dataset).restore_sample(sid))
 
+    @r.post("/{dataset}/trash/classes/{tid}/restore", response_model=ClassInfo)
+    def restore_class(dataset: str, tid: str):
+        return ClassInfo(**store.get(dataset).restore_class(tid))
+
     @r.post("/{dataset}/trash/restore", response_model=RestoredList)
     def restore_all(dataset: str):
-        """Every deleted sample back (a sample whose id is live again is left in the trash)."""
+        """Every deleted class and sample back (a sample whose id is live again is left in the trash)."""
         ds = store.get(dataset)
+        classes = [ClassInfo(**ds.restore_class(c["id"])) for c in ds.list_trashed_classes()]
         restored = []
         for t in ds.list_trash():
             try:
@@ -728,6 +787,6 @@ def build_router(store: CaptureStore):
             except ApiError as e:
                 if e.status != 409:
                     raise
-        return RestoredList(dataset=ds.name, restored=restored)
+        return RestoredList(dataset=ds.name, restored=restored, classes=classes)
 
     return r

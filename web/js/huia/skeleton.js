@@ -51,10 +51,14 @@ export function fitKeypoints(pose, spec, size, margin, minScore) {
 
 /**
  * Pose {keypoints: [{name, x, y, score}]} -> RGB bytes (Uint8Array, size x size x 3) of its skeleton image.
- * `minScore`: keypoints below it are not drawn (the classifier's keypoints.min_score).
+ * `minScore`: keypoints below it are not drawn (the classifier's keypoints.min_score). `drawing`: thickness,
+ * joint_radius, margin, background a model was trained with, when its metadata records them (default: the spec's).
  */
-export function renderSkeletonImage(pose, spec, { size = 224, minScore = spec.keypoint_features.min_score } = {}) {
-  const sk = spec.skeleton_image;
+export function renderSkeletonImage(pose, spec, {
+  size = 224, minScore = spec.keypoint_features.min_score, drawing = {},
+} = {}) {
+  const sk = { ...spec.skeleton_image };
+  for (const k of ['thickness', 'joint_radius', 'margin', 'background']) if (drawing[k] != null) sk[k] = drawing[k];
   const kp = fitKeypoints(pose, spec, size, sk.margin, minScore);
   const canvas = new Float64Array(size * size * 3);
   for (let i = 0; i < size * size; i++) for (let c = 0; c < 3; c++) canvas[3 * i + c] = sk.background[c];

@@ -149,7 +149,7 @@ async function loadClassifier(url) {
 function skeletonImage(pose, meta = classifier ? classifier.meta : {}) {
   const size = (meta.skeleton && meta.skeleton.size) || meta.input_size || 224;
   const minScore = (meta.keypoints && meta.keypoints.min_score) || spec.keypoint_features.min_score;
-  return { rgb: renderSkeletonImage(pose, spec, { size, minScore }), size };
+  return { rgb: renderSkeletonImage(pose, spec, { size, minScore, drawing: meta.skeleton || {} }), size };
 }
 
 function showSkeleton(sk) {
