@@ -144,11 +144,18 @@ def keypoint_features(kps: np.ndarray, min_score: float = 0.2) -> np.ndarray:
     return out.reshape(-1)
 
 
-def skeleton_image(kps: np.ndarray, size: int, min_score: float = 0.2, margin: float = 0.1) -> np.ndarray:
+def skeleton_image(kps: np.ndarray, size: int, min_score: float | None = None, margin: float | None = None
+                   ) -> np.ndarray:
     """Keypoints -> coloured-limb skeleton image (H4's renderer) with the person scaled to fill the square: the
-    Huia article's "convert key points to images", made position and size invariant. Returns float32 0..255."""
-    from huia.pose.render import render_skeleton
+    Huia article's "convert key points to images", made position and size invariant. Returns float32 0..255.
+    Defaults come from web/spec/keypoints.json (the Huia page draws the same image from the same numbers)."""
+    from huia.pose.render import render_skeleton, skeleton_image_spec
+    from huia.pose.spec import _read_json
 
+    if min_score is None:
+        min_score = float(_read_json("keypoints.json")["keypoint_features"]["min_score"])
+    if margin is None:
+        margin = float(skeleton_image_spec()["margin"])
     img = render_skeleton(np.asarray(kps, np.float32).reshape(-1, 3), size=(size, size), fit=True, margin=margin,
                           min_score=min_score)
     return np.asarray(img, np.float32)[..., :3]

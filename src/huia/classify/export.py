@@ -157,9 +157,11 @@ def export_metadata(run, fmt: str, quantize: str | None) -> dict:
     if run.task in ("skeleton", "keypoints"):
         meta["keypoints"] = cfg.get("keypoint_features")
         if run.task == "skeleton":
+            from huia.pose.render import skeleton_image_spec
+
             meta["skeleton"] = {"renderer": "huia.pose.render.render_skeleton", "size": run.input_size,
                                 "fit": "keypoints bbox centred, longer side = 80% of the image",
-                                "spec": "/spec/keypoints.json"}
+                                "spec": "/spec/keypoints.json", **skeleton_image_spec()}
         else:
             meta["input"] = "features"
     return meta
