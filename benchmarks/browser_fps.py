@@ -3,7 +3,11 @@
 For each (backend, model), inside the Live pose page: the page's full pipeline (webcam frame -> model ->
 decode/tracking -> skeleton drawing, counted by the page) and a bare TF.js loop on the same loaded model (fixed
 input tensor -> model.execute -> await data()), in alternating 1-s windows (6 s on cpu) so that load changes on a
-shared machine hit both alike. Prints medians and the median paired ratio page / bare (target >= 0.9).
+shared machine hit both alike. Prints medians and the median paired ratio page / bare (target >= 0.9), and where
+the page's frame goes: bare ms per inference, the page's own estimate() ms (pixels + model + decoding/tracking;
+BlazePose runs its landmark model on the ROI tracked from the previous frame and its detector only when tracking is
+lost, so its bare loop is the landmark model) and the page's ms per frame (estimate() + drawing + yielding to the
+browser, which then composites the overlay).
 The webcam is pose_1.mp4 through Chromium's fake capture device.
 
 Detector section: the bundled COCO CenterNet exported as a huia "person" detector (`export_pretrained`, no
@@ -49,7 +53,7 @@ ALTERNATE_JS = """async ([rounds, windowMs]) => {
     list.forEach((t) => t.dispose());
   };
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-  const page = []; const bare = [];
+  const page = []; const bare = []; const estMs = [];
   for (let r = 0; r < rounds; r++) {
     h.pause(); await sleep(30);
     await bareOnce();
@@ -58,12 +62,16 @@ ALTERNATE_JS = """async ([rounds, windowMs]) => {
     bare.push(1000 * n / (performance.now() - t0));
     h.resume();
     await h.waitFrames(1);
-    const f0 = h.frames; t0 = performance.now();
-    while (performance.now() - t0 < windowMs) await sleep(5);
+    const f0 = h.frames; t0 = performance.now(); let seen = f0;
+    while (performance.now() - t0 < windowMs) {
+      await sleep(5);
+      if (h.frames !== seen) { seen = h.frames; estMs.push(h.lastMs); }  // the page's own estimate() time
+    }
     page.push(1000 * (h.frames - f0) / (performance.now() - t0));
   }
   x.dispose();
-  return { page, bare };
+  estMs.sort((a, b) => a - b);
+  return { page, bare, estimateMs: estMs.length ? estMs[estMs.length >> 1] : null };
 }"""
 
 
@@ -155,12 +163,18 @@ def run_pose(browser, url: str, args) -> list[dict]:
             p = statistics.median(r["page"])
             b = statistics.median(r["bare"])
             ratio = statistics.median([a / c for a, c in zip(r["page"], r["bare"]) if c > 0])
+            est = r["estimateMs"] or 0.0
             row = {"section": "pose", "backend": backend, "model": model, "page_fps": round(p, 2),
-                   "bare_fps": round(b, 2), "ratio": round(ratio, 3), "windows": len(r["page"]), "error": err,
+                   "bare_fps": round(b, 2), "ratio": round(ratio, 3), "windows": len(r["page"]),
+                   "page_windows": r["page"], "bare_windows": r["bare"],
+                   # where the page's frame goes: the pipeline (pixels + model + decoding) vs drawing + yield
+                   "bare_ms": round(1000 / b, 2) if b else None, "estimate_ms": round(est, 2),
+                   "frame_ms": round(1000 / p, 2) if p else None, "error": err,
                    "load_before": l0, "load_after": load()}
             rows.append(row)
             print(f"{backend:5s} {model:18s} page {p:6.2f} FPS   bare {b:6.2f} FPS   page/bare "
-                  f"{ratio:.3f} (median of {len(r['page'])} paired windows)   {l0} -> {row['load_after']}"
+                  f"{ratio:.3f} (median of {len(r['page'])} paired windows; ms: bare {row['bare_ms']}, page's "
+                  f"estimate() {est:.1f}, page frame {row['frame_ms']})   {l0} -> {row['load_after']}"
                   f"{'   ' + err if err else ''}", flush=True)
     print("pose target: page >= 0.9 x bare", flush=True)
     return rows
