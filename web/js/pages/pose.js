@@ -13,6 +13,10 @@ const overlay = $('overlay');
 // a CPU-backed canvas: redrawing it does not go through the GPU process (software GL when headless)
 const ctx = overlay.getContext('2d', { willReadFrequently: true });
 const errors = $('errors');
+// Measured in headless Chromium (software compositing, benchmarks/browser_fps.py): a 360 px overlay stretched to
+// ~890 px costs the compositor more per frame than a display-sized one (upscaling every frame vs a bigger upload).
+let overlayCssWidth = 0;
+new ResizeObserver((entries) => { overlayCssWidth = Math.round(entries[0].contentRect.width); }).observe(overlay);
 const fps = new FpsMeter();
 
 let tf = null;
@@ -146,8 +150,8 @@ async function loop(gen) {
     lastMs = performance.now() - t0;
     lastPoses = poses;
     frames += 1;
-    // the overlay is drawn at <= 360 px and stretched by CSS: a quarter of the pixels to upload each frame
-    const scale = Math.min(1, 360 / Math.max(video.videoWidth, video.videoHeight));
+    // the overlay's bitmap is its displayed size (CSS px, <= 1024): composited 1:1, not upscaled on every frame
+    const scale = Math.min(overlayCssWidth || video.videoWidth, 1024) / video.videoWidth;
     const ow = Math.round(video.videoWidth * scale); const oh = Math.round(video.videoHeight * scale);
     if (overlay.width !== ow || overlay.height !== oh) { overlay.width = ow; overlay.height = oh; }
     ctx.clearRect(0, 0, ow, oh);
