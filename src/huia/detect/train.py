@@ -372,7 +372,7 @@ def finish(run, model: CenterNetDetector, test_s, names, cfg: TrainConfig, *, tr
     metrics = {k: res[k] for k in ("ap", "ap50", "ap75", "ar1", "ar10", "ar100")}
     import resource
 
-    metrics.update({"train_seconds": round(train_seconds, 1), "test_images": len(test_s),
+    metrics.update({"train_seconds": round(train_seconds, 1), "test_images": len(test_s), "epochs": cfg.epochs,
                     "input_size": cfg.input_size, "cpu_seconds": round(time.process_time(), 1),
                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)})
     run.save_metrics(metrics)
