@@ -44,7 +44,12 @@ export async function rgbaPixelsFast(source, cache = {}) {
   if (typeof VideoFrame === 'undefined' || typeof HTMLVideoElement === 'undefined'
     || !(source instanceof HTMLVideoElement) || cache.noWebCodecs) return rgbaPixels(source);
   const width = source.videoWidth; const height = source.videoHeight;
-  const frame = new VideoFrame(source);
+  let frame;
+  try {
+    frame = new VideoFrame(source);
+  } catch (e) {
+    return rgbaPixels(source); // no frame yet (readyState < 2): what the canvas path gives (an empty frame)
+  }
   try {
     const r = frame.visibleRect;
     if (!r || r.width !== width || r.height !== height || frame.rotation || frame.flip) return rgbaPixels(source);
