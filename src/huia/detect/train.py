@@ -41,7 +41,7 @@ class TrainConfig:
     seed: int = 0
     input_size: int = DEFAULT_INPUT_SIZE
     batch_size: int = 8
-    lr: float = 3e-4
+    lr: float = 6e-4  # 12 epochs at 6e-4 = 20 epochs at 3e-4 on held-out AP, in 60 % of the time
     weight_decay: float = 10.0  # L2-SP strength: on 108 images, staying near COCO generalises best
     train_fraction: float = 0.8
     train_backbone: bool = False
