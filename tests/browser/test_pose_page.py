@@ -297,6 +297,79 @@ def test_blazepose_fast_pixels_and_warp_equal_canvas_and_tfjs(page, studio_serve
     assert w[3]["mean"] == 0, w  # entirely outside the frame: the constant 0
 
 
+def test_movenet_posenet_fast_pixels_give_the_canvas_results(page, studio_server):
+    """MoveNet and PoseNet read <video> frames through WebCodecs (rgbaPixelsFast) into reused buffers, crop/resize
+    into reused input buffers, and PoseNet folds its x / 127.5 - 1 into the JS resize. On one frozen frame, the
+    video (fast path) and a canvas copy of it (drawImage + getImageData path) must give exactly the same poses,
+    twice in a row (buffers reused), for MoveNet's tracking and still passes and for PoseNet single and multi; and
+    the folded normalisation must equal tf.div + tf.sub bit for bit."""
+    open_page(page, f"{studio_server.url}/pose.html?model=movenet-lightning&backend=wasm")
+    wait_frames(page, 3)
+    res = page.evaluate("""async () => {
+      const h = window.__huia;
+      h.pause();
+      const video = document.getElementById('video');
+      video.pause();  // one frozen frame for both readers
+      await new Promise((r) => setTimeout(r, 200));
+      const tf = await (await import('/js/tfjs.js')).initTF('wasm');
+      const im = await import('/js/pose/calculators/image.js');
+      const { createPoseEstimator } = await import('/js/pose/index.js');
+      const canvas = document.createElement('canvas');
+      canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+      canvas.getContext('2d').drawImage(video, 0, 0);
+      const cache = {};
+      const fast = await im.rgbaPixelsFast(video, cache);
+      const slow = im.rgbaPixels(canvas);
+      let ndiff = 0;
+      for (let i = 0; i < slow.data.length; i++) if (slow.data[i] !== fast.data[i]) ndiff++;
+      const flat = (poses) => poses.map((p) => [p.score, ...p.keypoints.flatMap((k) => [k.x, k.y, k.score])]);
+      const ts = video.currentTime * 1000;
+      const mn = h.estimator;
+      const runs = async (est, opts, reset) => {
+        const out = {};
+        for (const [name, src, o] of [['video', video, opts], ['canvas', canvas, { timestamp: ts, ...opts }]]) {
+          if (reset) est.reset();
+          out[name] = [flat(await est.estimate(src, o)), flat(await est.estimate(src, o))];
+        }
+        return out;
+      };
+      const movenet = { track: await runs(mn, {}, true), still: await runs(mn, { still: true }, false) };
+      mn.reset();
+      const posenet = {};
+      for (const multi of [false, true]) {
+        const pn = await createPoseEstimator(tf, { model: 'posenet', inputResolution: 257, multi, smoothing: false });
+        posenet[multi ? 'multi' : 'single'] = await runs(pn, {}, false);
+        pn.dispose();
+      }
+      // PoseNet's input: resize + normalisation in JS vs TF.js (pad 48 rows: a 640 x 480 frame made square)
+      const t4 = tf.tensor3d(new Int32Array(slow.data), [slow.height, slow.width, 4], 'int32');
+      const norm = [];
+      for (const [pad, r] of [[{ top: 48, bottom: 48, left: 0, right: 0 }, 257], [{ top: 0, bottom: 0, left: 7, right: 7 }, 385]]) {
+        const buf = new Float32Array(r * r * 3).fill(NaN);
+        const a = im.padResizeBilinearRGBA(slow, pad, r, r, buf, { div: 127.5, sub: 1 });
+        const b = await tf.tidy(() => tf.sub(tf.div(tf.cast(im.rgb(tf, tf.image.resizeBilinear(tf.pad3d(t4,
+          [[pad.top, pad.bottom], [pad.left, pad.right], [0, 0]]), [r, r])), 'float32'), 127.5), 1)).data();
+        let n = 0; let lo = Infinity; let hi = -Infinity;
+        for (let i = 0; i < a.length; i++) { if (a[i] !== b[i]) n++; lo = Math.min(lo, a[i]); hi = Math.max(hi, a[i]); }
+        norm.push({ ndiff: n, same: a === buf, lo, hi });
+      }
+      t4.dispose();
+      video.play(); h.resume();
+      return { webcodecs: !cache.noWebCodecs, ndiff, n: slow.data.length, movenet, posenet, norm }; }""")
+    assert res["webcodecs"], "this Chromium should convert VideoFrames to RGBA (else the fast path is not tested)"
+    assert res["ndiff"] == 0, res["ndiff"]
+    cases = {**{f"movenet {k}": v for k, v in res["movenet"].items()},
+             **{f"posenet {k}": v for k, v in res["posenet"].items()}}
+    for name, r in cases.items():
+        assert r["video"][0], f"{name}: no pose found on the frame"
+        assert r["video"] == r["canvas"], name
+    # a tracking second frame re-uses the crop found on the first one: the two differ, both paths alike
+    assert res["movenet"]["track"]["video"][0] != res["movenet"]["track"]["video"][1]
+    for r in res["norm"]:
+        assert r["ndiff"] == 0 and r["same"], r
+        assert -1 <= r["lo"] < -0.9 and 0.9 < r["hi"] <= 1, r  # the full [-1, 1] range, padding at -1
+
+
 def test_js_crop_equals_tfjs_crop_and_resize(page, studio_server):
     """The page crops MoveNet's input (and pads + resizes PoseNet's) in JS from RGBA bytes, cheaper than a whole-frame
     TF.js cast; it must give exactly what tf.image.cropAndResize / tf.pad3d + resizeBilinear give, boxes inside,

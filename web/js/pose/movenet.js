@@ -4,7 +4,7 @@
 import { POSE_MODELS } from '../spec.js';
 import { loadBuiltinModel } from '../tfjs.js';
 import { KeypointsOneEuroFilter, LowPassFilter } from './calculators/filters.js';
-import { cropAndResizeRGBA, rgb, rgbaPixels } from './calculators/image.js';
+import { cropAndResizeRGBA, rgb, rgbaPixelsFast } from './calculators/image.js';
 import { determineNextCropRegion, initCropRegion, torsoVisible } from './calculators/crop.js';
 
 /** The one-euro filter options for a {frequency, min_cutoff, beta, d_cutoff, threshold_*} spec block. */
@@ -34,6 +34,11 @@ export async function createMoveNet(tf, names, cfg = POSE_MODELS.movenet, {
   let crop = null;
   const kpFilter = new KeypointsOneEuroFilter(oneEuroConfig(cfg.keypoint_filter));
   const cropFilters = [0, 1, 2, 3].map(() => new LowPassFilter(cfg.crop_filter_alpha));
+  // Reused across frames: the video frame's RGBA bytes (WebCodecs copy, see rgbaPixelsFast) and the model's int32
+  // input (consumed by the synchronous execute before the next crop overwrites it)
+  const pixelCache = {};
+  const cropBuf = new Int32Array(res * res * 3);
+  let reading = 0; // estimate() calls in flight (a frame is held across awaits, e.g. by a still's two passes)
 
   function reset() {
     crop = null;
@@ -57,7 +62,7 @@ export async function createMoveNet(tf, names, cfg = POSE_MODELS.movenet, {
       if (pixels.shape) {
         input = tf.cast(rgb(tf, tf.image.cropAndResize(tf.expandDims(pixels, 0), [box], [0], [res, res], 'bilinear', 0)), 'int32');
       } else {
-        input = tf.tensor4d(cropAndResizeRGBA(pixels, box, res, res, 0), [1, res, res, 3], 'int32');
+        input = tf.tensor4d(cropAndResizeRGBA(pixels, box, res, res, 0, cropBuf), [1, res, res, 3], 'int32');
       }
       return model.execute(input);
     });
@@ -100,7 +105,17 @@ export async function createMoveNet(tf, names, cfg = POSE_MODELS.movenet, {
     if (timestamp != null) us = timestamp * 1000;
     else if (typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement) us = source.currentTime * 1e6;
     const size = sourceSize(source);
-    const pixels = source.shape ? source : rgbaPixels(source);
+    // the reused frame buffer belongs to one call at a time: an overlapping call reads into its own
+    const cache = reading++ ? {} : pixelCache;
+    try {
+      const pixels = source.shape ? source : await rgbaPixelsFast(source, cache);
+      return await estimateFrame(pixels, size, us, { flipHorizontal, still, singlePass });
+    } finally {
+      reading -= 1;
+    }
+  }
+
+  async function estimateFrame(pixels, size, us, { flipHorizontal, still, singlePass }) {
     let kps; let score;
     if (still && singlePass) {
       // only the first still pass (whole image padded to a square): a deterministic check of the numerics

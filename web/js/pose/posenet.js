@@ -5,7 +5,7 @@
 // /spec/pose_models.json, shared with huia.pose.posenet; the decoders take them as options (default: the spec).
 import { POSE_MODELS } from '../spec.js';
 import { loadGraphModel } from '../tfjs.js';
-import { padResizeBilinearRGBA, rgb, rgbaPixels } from './calculators/image.js';
+import { padResizeBilinearRGBA, rgb, rgbaPixelsFast } from './calculators/image.js';
 import { withPoseSmoothing } from './calculators/smoothing.js';
 
 /** A [H,W,C] map view over a flat typed array. */
@@ -216,20 +216,31 @@ export async function createPoseNet(tf, spec, cfg = POSE_MODELS.posenet, {
   const chain = spec.coco17.pose_chain.map(([a, b]) => [idx[a], idx[b]]);
   const res = toValidInputResolution(inputResolution, outputStride);
   const model = await loadGraphModel(tf, '/models/builtin/posenet.json', { patch: (j) => patchPoseNetGraph(j, outputStride) });
+  // Reused across frames: the video frame's RGBA bytes (WebCodecs copy, see rgbaPixelsFast) and the model's input,
+  // both consumed synchronously (resize, then execute) right after the frame is read
+  const pixelCache = {};
+  let reading = 0; // frame reads in flight: an overlapping call copies into its own buffer
+  const inputBuf = new Float32Array(res * res * 3);
+  const NORM = { div: 127.5, sub: 1 }; // MobileNet's input scaling x / 127.5 - 1
 
   async function estimate(source, { flipHorizontal = false } = {}) {
-    // DOM sources are padded + resized in JS from RGBA bytes (bit-exact with tf.pad3d + resizeBilinear, without a
-    // whole-frame float tensor); tensors go through TF.js
-    const pixels = source.shape ? null : rgbaPixels(source);
+    // DOM sources are padded, resized and scaled to [-1, 1] in JS from RGBA bytes (bit-exact with tf.pad3d +
+    // resizeBilinear + div + sub, without a whole-frame float tensor); tensors go through TF.js
+    let pixels = null;
+    if (!source.shape) {
+      const cache = reading++ ? {} : pixelCache;
+      try { pixels = await rgbaPixelsFast(source, cache); } finally { reading -= 1; }
+    }
     const [height, width] = source.shape ? source.shape : [pixels.height, pixels.width];
     // pad to the target aspect (square) then resize, exactly as posenet's padAndResizeTo
     let padT = 0; let padB = 0; let padL = 0; let padR = 0;
     if (width / height < 1) { padL = padR = Math.round(0.5 * (height - width)); } else { padT = padB = Math.round(0.5 * (width - height)); }
     const outs = tf.tidy(() => {
-      const resized = pixels
-        ? tf.tensor3d(padResizeBilinearRGBA(pixels, { top: padT, bottom: padB, left: padL, right: padR }, res, res), [res, res, 3])
-        : rgb(tf, tf.image.resizeBilinear(tf.pad3d(source, [[padT, padB], [padL, padR], [0, 0]]), [res, res]));
-      const x = tf.expandDims(tf.sub(tf.div(tf.cast(resized, 'float32'), 127.5), 1), 0);
+      const x = pixels
+        ? tf.tensor4d(padResizeBilinearRGBA(pixels, { top: padT, bottom: padB, left: padL, right: padR }, res, res,
+          inputBuf, NORM), [1, res, res, 3])
+        : tf.expandDims(tf.sub(tf.div(tf.cast(rgb(tf, tf.image.resizeBilinear(tf.pad3d(source,
+          [[padT, padB], [padL, padR], [0, 0]]), [res, res])), 'float32'), NORM.div), NORM.sub), 0);
       const [hm, off, fwd, bwd] = model.execute(x, [OUT.heatmap, OUT.offsets, OUT.fwd, OUT.bwd]);
       return [tf.sigmoid(hm), off, fwd, bwd];
     });

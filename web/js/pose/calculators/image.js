@@ -67,13 +67,14 @@ export async function rgbaPixelsFast(source, cache = {}) {
 /**
  * tf.image.cropAndResize(image, [[y1, x1, y2, x2]], [0], [outH, outW], 'bilinear', extrapolation) followed by a cast
  * to int32 (truncation), computed in JS straight from RGBA bytes: only the sampled pixels are touched, instead of
- * converting and casting the whole frame in TF.js first. Returns RGB Int32Array [outH * outW * 3].
+ * converting and casting the whole frame in TF.js first. Returns RGB Int32Array [outH * outW * 3], written into
+ * `out` when given (every element is written: a buffer reused across frames needs no clearing).
  */
-export function cropAndResizeRGBA({ data, width: W, height: H }, box, outH, outW, extrapolation = 0) {
+export function cropAndResizeRGBA({ data, width: W, height: H }, box, outH, outW, extrapolation = 0,
+  out = new Int32Array(outH * outW * 3)) {
   // float32 arithmetic step by step (Math.fround), as TF.js's kernels compute, so the bytes match exactly
   const f = Math.fround;
   const [y1, x1, y2, x2] = box.map(f);
-  const out = new Int32Array(outH * outW * 3);
   const hs = outH > 1 ? f(f(f(y2 - y1) * (H - 1)) / (outH - 1)) : 0;
   const ws = outW > 1 ? f(f(f(x2 - x1) * (W - 1)) / (outW - 1)) : 0;
   const xs0 = new Int32Array(outW); const xs1 = new Int32Array(outW);
@@ -114,35 +115,44 @@ export function cropAndResizeRGBA({ data, width: W, height: H }, box, outH, outW
 /**
  * tf.image.resizeBilinear(pad(image), [outH, outW]) (alignCorners = halfPixelCenters = false) of an RGBA frame zero-
  * padded by {top, bottom, left, right}, computed in JS with float32 steps: PoseNet's padAndResizeTo without
- * converting the whole frame to a float tensor first. Returns RGB Float32Array [outH * outW * 3] (0..255).
+ * converting the whole frame to a float tensor first. Returns RGB Float32Array [outH * outW * 3] (0..255), written
+ * into `out` when given (a buffer reused across frames). With `norm` = {div, sub} each value v becomes
+ * float32(float32(v / div) - sub): exactly tf.sub(tf.div(x, div), sub) in float32 (both are correctly rounded
+ * IEEE operations), so a model's input normalisation needs no TF.js ops and no intermediate tensors.
  */
-export function padResizeBilinearRGBA({ data, width: W, height: H }, pad, outH, outW) {
+export function padResizeBilinearRGBA({ data, width: W, height: H }, pad, outH, outW,
+  out = new Float32Array(outH * outW * 3), norm = null) {
   const f = Math.fround;
   const Hp = H + pad.top + pad.bottom; const Wp = W + pad.left + pad.right;
   const hs = f(Hp / outH); const ws = f(Wp / outW);
-  const out = new Float32Array(outH * outW * 3);
-  const col = (x) => x - pad.left; const row = (y) => y - pad.top;
-  const x0 = new Int32Array(outW); const x1 = new Int32Array(outW); const xl = new Float32Array(outW);
+  const div = norm ? norm.div : 1; const sub = norm ? norm.sub : 0;
+  // per output column: the RGBA offsets of the two source columns in a row, -1 in the zero padding (no bounds
+  // checks in the per-value loop)
+  const c0 = new Int32Array(outW); const c1 = new Int32Array(outW); const xl = new Float32Array(outW);
+  const colOff = (x) => (x >= 0 && x < W ? x * 4 : -1);
   for (let j = 0; j < outW; j++) {
     const sx = f(j * ws);
     const l = Math.floor(sx);
-    x0[j] = col(l); x1[j] = col(Math.min(Wp - 1, Math.ceil(sx))); xl[j] = f(sx - l);
+    c0[j] = colOff(l - pad.left); c1[j] = colOff(Math.min(Wp - 1, Math.ceil(sx)) - pad.left); xl[j] = f(sx - l);
   }
-  const px = (r, c, ch) => (r < 0 || r >= H || c < 0 || c >= W ? 0 : data[(r * W + c) * 4 + ch]);
+  const rowOff = (y) => (y >= 0 && y < H ? y * W * 4 : -1);
+  const at = (r, c) => (r < 0 || c < 0 ? -1 : r + c);
   let o = 0;
   for (let i = 0; i < outH; i++) {
     const sy = f(i * hs);
     const t = Math.floor(sy);
-    const r0 = row(t); const r1 = row(Math.min(Hp - 1, Math.ceil(sy)));
+    const r0 = rowOff(t - pad.top); const r1 = rowOff(Math.min(Hp - 1, Math.ceil(sy)) - pad.top);
     const yl = f(sy - t);
     for (let j = 0; j < outW; j++) {
       const fx = xl[j];
+      const a = at(r0, c0[j]); const b = at(r0, c1[j]); const c = at(r1, c0[j]); const d = at(r1, c1[j]);
       for (let ch = 0; ch < 3; ch++) {
-        const tl = px(r0, x0[j], ch); const tr = px(r0, x1[j], ch);
-        const bl = px(r1, x0[j], ch); const br = px(r1, x1[j], ch);
+        const tl = a < 0 ? 0 : data[a + ch]; const tr = b < 0 ? 0 : data[b + ch];
+        const bl = c < 0 ? 0 : data[c + ch]; const br = d < 0 ? 0 : data[d + ch];
         const top = f(tl + f(f(tr - tl) * fx));
         const bot = f(bl + f(f(br - bl) * fx));
-        out[o++] = f(top + f(f(bot - top) * yl));
+        const v = f(top + f(f(bot - top) * yl));
+        out[o++] = norm ? f(f(v / div) - sub) : v;
       }
     }
   }
