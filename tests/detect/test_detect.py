@@ -25,7 +25,7 @@ from huia.types import Detections
 from tests.conftest import REPO_ROOT
 
 SIZE = 128
-TINY = dict(epochs=2, input_size=SIZE, batch_size=3, max_images=6, steps_per_epoch=2)
+TINY = dict(epochs=2, input_size=SIZE, batch_size=3, max_images=6, steps_per_epoch=2, members=1)
 
 
 @pytest.fixture(scope="module")
@@ -334,3 +334,34 @@ def test_wise_zero_ships_the_coco_start(kangaroo, tmp_path):
     assert trained
     for k in trained:
         np.testing.assert_allclose(shipped[k], start.weights[k], rtol=1e-5, atol=1e-6)
+
+
+def test_soup_ships_the_mean_of_its_members_and_resumes(kangaroo, tmp_path, capsys):
+    """--members K: K runs on the same split with different augmentation draws; the shipped weights are their mean
+    (checked against numpy on the members' own model.json files); member 0 is the plain one-member run; an
+    interrupted soup resumes member by member and ships the same model."""
+    from huia.tfjs.artifacts import load_artifacts
+
+    tiny = dict(TINY, max_images=4, batch_size=2, mode="tail", views=2, members=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "a"), **tiny), quiet=True)
+        assert train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "b"), **tiny), quiet=True,
+                     stop_after_epochs=1) is None
+        b = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "b"), **tiny), quiet=True)
+        plain = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "plain"), **dict(tiny, members=1)),
+                      quiet=True)
+    m0, m1 = (load_artifacts(tmp_path / "a" / "members" / str(k) / "model").weights for k in (0, 1))
+    soup = load_artifacts(tmp_path / "a" / "model").weights
+    moved = [k for k in soup if not np.array_equal(m0[k], m1[k])]
+    assert moved, "the two members drew the same augmentations"
+    for k in soup:
+        np.testing.assert_allclose(soup[k], (m0[k].astype(np.float64) + m1[k]) / 2, rtol=1e-6, atol=1e-7)
+    mp = load_artifacts(tmp_path / "plain" / "model").weights
+    for k in mp:
+        np.testing.assert_allclose(m0[k], mp[k], rtol=1e-5, atol=1e-6)
+    assert len(a["members"]) == 2 and abs(a["ap"] - b["ap"]) < 1e-6
+    assert abs(a["members"][0]["ap"] - plain["ap"]) < 1e-6
+    assert (tmp_path / "a" / "plots" / "loss.png").is_file()
+    assert huia_main(["detect", "train", "--data", str(kangaroo), "--out", str(tmp_path / "c"), "--members", "0"]) == 2
+    assert "--members must be between 1 and 16" in capsys.readouterr().err

@@ -19,10 +19,13 @@ def register(sub) -> None:
 
     t = dsub.add_parser("train", help="fine-tune a detector on a data set (resumes an interrupted run)",
                         description="Split the data set deterministically (80/20 by default), fine-tune on the "
-                                    "train part with box-aware augmentation, evaluate on the held-out part. RUN gets "
-                                    "config.json, log.csv (per-step classification/localization/regularization/"
-                                    "total loss), metrics.json, plots/loss.png, plots/pr_curve.png, model/ (TF.js). "
-                                    "Running the same command again resumes from the last finished epoch.")
+                                    "train part with box-aware augmentation, evaluate on the held-out part. By "
+                                    "default three runs that differ only in their augmentation draws are averaged "
+                                    "into one model (--members). RUN gets config.json, metrics.json (with each "
+                                    "member's metrics), plots/loss.png, plots/pr_curve.png, model/ (TF.js), and "
+                                    "members/K/ with each member's log.csv (per-step classification/localization/"
+                                    "regularization/total loss). Running the same command again resumes from the "
+                                    "last finished epoch.")
     t.add_argument("--data", required=True, help="data set folder (VOC annots/ + images/, CSV or COCO JSON)")
     t.add_argument("--out", required=True, help="run folder to create (or resume)")
     t.add_argument("--epochs", type=int, default=12, help="passes over the training images (default 12)")
@@ -51,6 +54,10 @@ def register(sub) -> None:
     t.add_argument("--val-fraction", type=float, default=0.0,
                    help="carve this share of the TRAINING part off as a validation split and report metrics on it "
                         "(for choosing settings without touching the held-out split)")
+    t.add_argument("--members", type=int, default=None,
+                   help="train this many runs with different augmentation draws and ship the average of their "
+                        "weights (a model soup: one model's inference cost, K times the training time; default "
+                        f"{_default_members()})")
     t.add_argument("--max-images", type=int, default=None, help=argparse.SUPPRESS)
     t.add_argument("--steps-per-epoch", type=int, default=None, help=argparse.SUPPRESS)
     t.add_argument("--json", action="store_true", help="print the held-out metrics as JSON at the end")
@@ -75,6 +82,12 @@ def register(sub) -> None:
     r.set_defaults(func=_cmd_predict)
 
 
+def _default_members() -> int:
+    from huia.detect.train import TrainConfig
+
+    return TrainConfig.members
+
+
 def _cmd_train(args) -> int:
     from huia.detect.model import DEFAULT_INPUT_SIZE
     from huia.detect.train import TrainConfig, train
@@ -92,9 +105,12 @@ def _cmd_train(args) -> int:
                       max_images=args.max_images, steps_per_epoch=args.steps_per_epoch,
                       mode=args.mode or TrainConfig.mode, views=args.views,
                       ema=TrainConfig.ema if args.ema is None else args.ema, val_fraction=args.val_fraction,
-                      augment=args.augment, wise=TrainConfig.wise if args.wise is None else args.wise)
+                      augment=args.augment, wise=TrainConfig.wise if args.wise is None else args.wise,
+                      members=TrainConfig.members if args.members is None else args.members)
     if cfg.epochs < 1:
         raise HuiaError(f"--epochs must be at least 1, got {cfg.epochs}")
+    if not 1 <= cfg.members <= 16:
+        raise HuiaError(f"--members must be between 1 and 16, got {cfg.members}")
     metrics = train(cfg)
     if args.json:
         print(json.dumps(metrics))
