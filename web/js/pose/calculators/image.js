@@ -116,45 +116,56 @@ export function cropAndResizeRGBA({ data, width: W, height: H }, box, outH, outW
  * tf.image.resizeBilinear(pad(image), [outH, outW]) (alignCorners = halfPixelCenters = false) of an RGBA frame zero-
  * padded by {top, bottom, left, right}, computed in JS with float32 steps: PoseNet's padAndResizeTo without
  * converting the whole frame to a float tensor first. Returns RGB Float32Array [outH * outW * 3] (0..255), written
- * into `out` when given (a buffer reused across frames). With `norm` = {div, sub} each value v becomes
- * float32(float32(v / div) - sub): exactly tf.sub(tf.div(x, div), sub) in float32 (both are correctly rounded
- * IEEE operations), so a model's input normalisation needs no TF.js ops and no intermediate tensors.
+ * into `out` when given (every element is written: a buffer reused across frames needs no clearing).
  */
 export function padResizeBilinearRGBA({ data, width: W, height: H }, pad, outH, outW,
-  out = new Float32Array(outH * outW * 3), norm = null) {
+  out = new Float32Array(outH * outW * 3)) {
   const f = Math.fround;
   const Hp = H + pad.top + pad.bottom; const Wp = W + pad.left + pad.right;
   const hs = f(Hp / outH); const ws = f(Wp / outW);
-  const div = norm ? norm.div : 1; const sub = norm ? norm.sub : 0;
-  // per output column: the RGBA offsets of the two source columns in a row, -1 in the zero padding (no bounds
-  // checks in the per-value loop)
+  // per output column: the RGBA offsets of its two source columns in a row, -1 in the zero padding
   const c0 = new Int32Array(outW); const c1 = new Int32Array(outW); const xl = new Float32Array(outW);
-  const colOff = (x) => (x >= 0 && x < W ? x * 4 : -1);
+  let j0 = outW; let j1 = 0; // [j0, j1): the columns whose two source columns are both inside the frame
   for (let j = 0; j < outW; j++) {
     const sx = f(j * ws);
     const l = Math.floor(sx);
-    c0[j] = colOff(l - pad.left); c1[j] = colOff(Math.min(Wp - 1, Math.ceil(sx)) - pad.left); xl[j] = f(sx - l);
+    const a = l - pad.left; const b = Math.min(Wp - 1, Math.ceil(sx)) - pad.left;
+    c0[j] = a >= 0 && a < W ? a * 4 : -1; c1[j] = b >= 0 && b < W ? b * 4 : -1; xl[j] = f(sx - l);
+    if (c0[j] >= 0 && c1[j] >= 0) { if (j < j0) j0 = j; j1 = j + 1; }
   }
   const rowOff = (y) => (y >= 0 && y < H ? y * W * 4 : -1);
   const at = (r, c) => (r < 0 || c < 0 ? -1 : r + c);
-  let o = 0;
+  // one value from its four neighbours (0..255 integers, 0 in the padding), in TF.js's float32 steps (the
+  // difference of two integers is exact)
+  const value = (tl, tr, bl, br, fx, yl) => {
+    const top = f(tl + f((tr - tl) * fx));
+    const bot = f(bl + f((br - bl) * fx));
+    return f(top + f(f(bot - top) * yl));
+  };
+  const edge = (r0, r1, yl, j, o) => { // a column or row touching the padding
+    const a = at(r0, c0[j]); const b = at(r0, c1[j]); const c = at(r1, c0[j]); const d = at(r1, c1[j]);
+    for (let ch = 0; ch < 3; ch++) {
+      out[o + ch] = value(a < 0 ? 0 : data[a + ch], b < 0 ? 0 : data[b + ch], c < 0 ? 0 : data[c + ch],
+        d < 0 ? 0 : data[d + ch], xl[j], yl);
+    }
+  };
   for (let i = 0; i < outH; i++) {
     const sy = f(i * hs);
     const t = Math.floor(sy);
     const r0 = rowOff(t - pad.top); const r1 = rowOff(Math.min(Hp - 1, Math.ceil(sy)) - pad.top);
     const yl = f(sy - t);
-    for (let j = 0; j < outW; j++) {
-      const fx = xl[j];
-      const a = at(r0, c0[j]); const b = at(r0, c1[j]); const c = at(r1, c0[j]); const d = at(r1, c1[j]);
-      for (let ch = 0; ch < 3; ch++) {
-        const tl = a < 0 ? 0 : data[a + ch]; const tr = b < 0 ? 0 : data[b + ch];
-        const bl = c < 0 ? 0 : data[c + ch]; const br = d < 0 ? 0 : data[d + ch];
-        const top = f(tl + f(f(tr - tl) * fx));
-        const bot = f(bl + f(f(br - bl) * fx));
-        const v = f(top + f(f(bot - top) * yl));
-        out[o++] = norm ? f(f(v / div) - sub) : v;
-      }
+    const row = i * outW * 3;
+    if (r0 < 0 || r1 < 0) { for (let j = 0; j < outW; j++) edge(r0, r1, yl, j, row + 3 * j); continue; }
+    for (let j = 0; j < j0; j++) edge(r0, r1, yl, j, row + 3 * j);
+    for (let j = j0; j < j1; j++) {
+      // inside the frame (the hot path): no bounds checks, channels unrolled
+      const fx = xl[j]; const a = r0 + c0[j]; const b = r0 + c1[j]; const c = r1 + c0[j]; const d = r1 + c1[j];
+      const o = row + 3 * j;
+      out[o] = value(data[a], data[b], data[c], data[d], fx, yl);
+      out[o + 1] = value(data[a + 1], data[b + 1], data[c + 1], data[d + 1], fx, yl);
+      out[o + 2] = value(data[a + 2], data[b + 2], data[c + 2], data[d + 2], fx, yl);
     }
+    for (let j = Math.max(j0, j1); j < outW; j++) edge(r0, r1, yl, j, row + 3 * j);
   }
   return out;
 }
