@@ -76,9 +76,15 @@ def test_skeleton_constants_come_from_the_spec():
     assert sig["thickness"].default == sk["thickness"] and sig["margin"].default == sk["margin"]
     assert tuple(sig["background"].default) == tuple(sk["background"])
     # the trainer's skeleton images: spec margin, and the keypoint min score the export metadata carries
-    ts = inspect.signature(skeleton_image).parameters
-    assert ts["margin"].default == sk["margin"]
-    assert ts["min_score"].default == spec["keypoint_features"]["min_score"]
+    # (defaults are read from the spec at call time: the default image must equal the one drawn with the spec's
+    # numbers, and differ from one drawn with other numbers, so the check cannot pass vacuously)
+    kps = np.array([[40 + 7 * i, 30 + 11 * i, 0.15 + 0.05 * i] for i in range(17)], np.float64)
+    default = skeleton_image(kps, 96)
+    explicit = skeleton_image(kps, 96, min_score=spec["keypoint_features"]["min_score"], margin=sk["margin"])
+    assert np.array_equal(default, explicit)
+    assert not np.array_equal(default, skeleton_image(kps, 96, min_score=0.5, margin=sk["margin"]))
+    assert not np.array_equal(default, skeleton_image(kps, 96, min_score=spec["keypoint_features"]["min_score"],
+                                                      margin=0.25))
     js = (REPO_ROOT / "web" / "js" / "huia" / "skeleton.js").read_text()
     assert "spec.skeleton_image" in js and "0.1" not in js
 
