@@ -26,6 +26,7 @@ let generation = 0; // bumps on every reconfigure so a stale loop stops
 let frames = 0;
 let lastPoses = [];
 let lastMs = 0;
+const estimateLog = [];
 let grabRequest = null;
 let paused = false;
 
@@ -148,6 +149,8 @@ async function loop(gen) {
     }
     if (gen !== generation) break;
     lastMs = performance.now() - t0;
+    estimateLog.push(lastMs);
+    if (estimateLog.length > 1024) estimateLog.splice(0, estimateLog.length - 512);
     lastPoses = poses;
     frames += 1;
     // the overlay's bitmap is its displayed size (CSS px, <= 1024): composited 1:1, not upscaled on every frame
@@ -175,6 +178,8 @@ window.__huia = {
   get fps() { return fps.fps; },
   get poses() { return lastPoses; },
   get lastMs() { return lastMs; },
+  /** The page's estimate() ms of its last `n` frames (up to 512), so a benchmark need not poll the page. */
+  recentEstimateMs(n) { return estimateLog.slice(-Math.min(n, 512)); },
   get backend() { return tf ? tf.getBackend() : null; },
   get model() { return estimator ? estimator.name : null; },
   numTensors() { return tf ? tf.memory().numTensors : null; },
