@@ -19,6 +19,15 @@ from PIL import Image
 
 from tests.browser.conftest import start_studio, stop_studio
 
+
+def run_async(coro):
+    """asyncio.run in a fresh thread: a Playwright sync session left open by a browser test on the same xdist
+    worker keeps an event loop running in the main thread, where asyncio.run refuses to start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
 pytestmark = pytest.mark.slow
 
 
@@ -62,7 +71,7 @@ def test_100_concurrent_uploads_all_land(server):
             return await asyncio.gather(*[_upload(client, url, i, f"class{i % 4}") for i in range(100)])
 
     t0 = time.perf_counter()
-    acks = asyncio.run(main())
+    acks = run_async(main())
     elapsed = time.perf_counter() - t0
     ids = [a["id"] for a in acks]
     assert len(set(ids)) == 100
@@ -111,7 +120,7 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path):
             await asyncio.gather(*tasks, return_exceptions=True)
 
     try:
-        asyncio.run(main())
+        run_async(main())
     finally:
         if s.proc.poll() is None:
             s.proc.kill()
