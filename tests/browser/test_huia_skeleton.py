@@ -122,10 +122,12 @@ def test_huia_page_skeleton_classifier_matches_python(page, studio_server, skele
     assert worst < 1e-3, worst
     assert page.evaluate("window.__huia.numTensors()") == n0  # the skeleton path leaks no tensor
     # the arms go up and down over the 4-s video loop: the page's classes change and play animations
-    page.wait_for_function("window.__huia.events.filter((e) => e.type === 'class').length >= 2", timeout=240_000)
+    page.wait_for_function("new Set(window.__huia.events.filter((e) => e.type === 'class').map((e) => e.label))"
+                           ".size >= 2 && window.__huia.events.some((e) => e.type === 'class' && e.animation)",
+                           timeout=240_000)
     events = [e for e in page.evaluate("window.__huia.events") if e["type"] == "class"]
     assert len({e["label"] for e in events}) >= 2, events
-    assert all(e["animation"] for e in events)
+    assert any(e["animation"] for e in events), events  # (null: a rest class, or the jump already playing)
     page.screenshot(path=str(out_dir / "huia_skeleton.png"))
 
 

@@ -86,9 +86,12 @@ function handlePose(pose, t, prediction = null) {
     if (klass.streak >= 3 && prediction.confidence >= 0.6 && klass.active !== prediction.label) {
       klass.active = prediction.label;
       const anim = animationFor(prediction.label);
-      if (anim && view.bird.play(anim)) {
+      // every accepted class change is logged; `animation` is null when the class has none (a rest class) or the
+      // bird could not start it (e.g. the arms-raised trigger's jump is already playing)
+      const ok = Boolean(anim && view.bird.play(anim));
+      events.push({ type: 'class', t, label: prediction.label, animation: ok ? anim : null });
+      if (ok) {
         played = anim;
-        events.push({ type: 'class', t, label: prediction.label, animation: anim });
         flash(`${prediction.label} → ${anim}`);
       }
     }
