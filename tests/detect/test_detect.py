@@ -281,15 +281,20 @@ def test_export_runs_in_tfjs_like_predict(tiny_run, kangaroo, tmp_path, capsys, 
         assert j["label"] == "kangaroo"
 
 
-def test_tail_mode_trains_and_resumes(kangaroo, tmp_path):
-    """The cheap mode (cached head features, output convs only): runs, and resume == uninterrupted."""
-    tiny = dict(TINY, max_images=4, batch_size=2, mode="tail", views=2)
+def _straight_and_resumed(kangaroo, tmp_path, tiny: dict):
+    """The same tiny run twice: straight through into a/, and interrupted after one epoch then resumed into b/."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         a = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "a"), **tiny), quiet=True)
         assert train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "b"), **tiny), quiet=True,
                      stop_after_epochs=1) is None
         b = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "b"), **tiny), quiet=True)
+    return a, b
+
+
+def test_tail_mode_trains_and_resumes(kangaroo, tmp_path):
+    """The cheap mode (cached head features, output convs only): runs, and resume == uninterrupted."""
+    a, b = _straight_and_resumed(kangaroo, tmp_path, dict(TINY, max_images=4, batch_size=2, mode="tail", views=2))
     la = np.genfromtxt(tmp_path / "a" / "log.csv", delimiter=",", names=True)
     lb = np.genfromtxt(tmp_path / "b" / "log.csv", delimiter=",", names=True)
     np.testing.assert_allclose(la["total_loss"], lb["total_loss"], rtol=1e-5)
@@ -299,13 +304,10 @@ def test_tail_mode_trains_and_resumes(kangaroo, tmp_path):
 def test_ema_resumes_and_validation_split_stays_inside_training(kangaroo, tmp_path):
     """--ema: the weight average is checkpointed, so an interrupted + resumed run ships the same model as an
     uninterrupted one; --val-fraction: the images evaluated are carved from the training part, never held-out."""
-    tiny = dict(TINY, max_images=4, batch_size=2, mode="tail", views=2, ema=0.5, val_fraction=0.25)
+    a, b = _straight_and_resumed(kangaroo, tmp_path, dict(TINY, max_images=4, batch_size=2, mode="tail", views=2,
+                                                          ema=0.5, val_fraction=0.25))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        a = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "a"), **tiny), quiet=True)
-        assert train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "b"), **tiny), quiet=True,
-                     stop_after_epochs=1) is None
-        b = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "b"), **tiny), quiet=True)
         _, held_out, _ = D.load_split(kangaroo, seed=0)
     assert abs(a["ap"] - b["ap"]) < 1e-6 and a["ar100"] == b["ar100"]
     wa = json.loads((tmp_path / "a" / "config.json").read_text())
@@ -343,12 +345,9 @@ def test_soup_ships_the_mean_of_its_members_and_resumes(kangaroo, tmp_path, caps
     from huia.tfjs.artifacts import load_artifacts
 
     tiny = dict(TINY, max_images=4, batch_size=2, mode="tail", views=2, members=2)
+    a, b = _straight_and_resumed(kangaroo, tmp_path, tiny)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        a = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "a"), **tiny), quiet=True)
-        assert train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "b"), **tiny), quiet=True,
-                     stop_after_epochs=1) is None
-        b = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "b"), **tiny), quiet=True)
         plain = train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "plain"), **dict(tiny, members=1)),
                       quiet=True)
     m0, m1 = (load_artifacts(tmp_path / "a" / "members" / str(k) / "model").weights for k in (0, 1))

@@ -150,10 +150,10 @@ def skeleton_image(kps: np.ndarray, size: int, min_score: float | None = None, m
     Huia article's "convert key points to images", made position and size invariant. Returns float32 0..255.
     Defaults come from web/spec/keypoints.json (the Huia page draws the same image from the same numbers)."""
     from huia.pose.render import render_skeleton, skeleton_image_spec
-    from huia.pose.spec import _read_json
+    from huia.pose.spec import keypoint_spec
 
     if min_score is None:
-        min_score = float(_read_json("keypoints.json")["keypoint_features"]["min_score"])
+        min_score = keypoint_spec().feature_min_score
     if margin is None:
         margin = float(skeleton_image_spec()["margin"])
     img = render_skeleton(np.asarray(kps, np.float32).reshape(-1, 3), size=(size, size), fit=True, margin=margin,
