@@ -56,6 +56,11 @@ class ApiError(Exception):
         self.message = message
 
 
+def is_valid_name(name: str) -> bool:
+    """The folder-name rule of :func:`validate_name` (``..``/``/``/NUL cannot match NAME_RE either)."""
+    return bool(NAME_RE.match(name)) and not name.endswith((".", " "))
+
+
 def validate_name(name: Any, what: str) -> str:
     """Dataset and class names become folder names: one path component, no `..`, `/`, `\\`, NUL, no leading dot
     (hidden/trash folders), no trailing dot or space, at most 64 characters."""
@@ -63,7 +68,7 @@ def validate_name(name: Any, what: str) -> str:
         raise ApiError(400, f"{what} name is missing")
     if "\x00" in name or "/" in name or "\\" in name or ".." in name:
         raise ApiError(400, f"invalid {what} name {name!r}: must not contain '..', '/', '\\' or NUL")
-    if not NAME_RE.match(name) or name.endswith((".", " ")):
+    if not is_valid_name(name):
         raise ApiError(400, f"invalid {what} name {name!r}: use 1-64 letters, digits, spaces, '_', '-', '+', '.' "
                             "starting with a letter, digit or '_'")
     return name
@@ -223,13 +228,18 @@ class Dataset:
             for sid, (label, f) in on_disk.items():
                 if rows.get(sid) == label:
                     continue
-                meta = _read_json(f.with_suffix(".json"))
-                self._db.execute("INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?)", (
-                    sid, label, int(sid[:13]) / 1000.0, meta.get("width"), meta.get("height"), f.stat().st_size,
-                    int(bool(meta.get("keypoints"))), meta.get("model")))
+                self._index_files(sid, label, f)
                 added += 1
             self._db.execute("COMMIT")
         return {"added": added, "dropped": dropped, "temp_files_removed": temps}
+
+    def _index_files(self, sid: str, label: str, jpg: Path) -> None:
+        """(Re-)index a sample from its files on disk (caller holds the lock): the id's time, its JSON, the JPEG's
+        size."""
+        meta = _read_json(jpg.with_suffix(".json"))
+        self._db.execute("INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?)", (
+            sid, label, int(sid[:13]) / 1000.0, meta.get("width"), meta.get("height"), jpg.stat().st_size,
+            int(bool(meta.get("keypoints"))), meta.get("model")))
 
     # -- classes -----------------------------------------------------------------------------------------------
     def classes(self) -> list[dict]:
@@ -402,7 +412,7 @@ class Dataset:
         out = []
         if base.is_dir():
             for d in base.iterdir():
-                if not d.is_dir() or not NAME_RE.match(d.name) or d.name.endswith((".", " ")):
+                if not d.is_dir() or not is_valid_name(d.name):
                     continue
                 for f in d.glob("*.jpg"):
                     if ID_RE.match(f.stem):
@@ -422,7 +432,7 @@ class Dataset:
         trash = self.root / TRASH
         for d in (trash.iterdir() if trash.is_dir() else []):
             m = CLASS_TRASH_RE.match(d.name)
-            if d.is_dir() and m and NAME_RE.match(m.group(1)) and not m.group(1).endswith((".", " ")):
+            if d.is_dir() and m and is_valid_name(m.group(1)):
                 out.append({"id": d.name, "label": m.group(1), "deleted": d.stat().st_mtime,
                             "count": sum(1 for f in d.glob("*.jpg") if ID_RE.match(f.stem))})
         out.sort(key=lambda c: (-c["deleted"], c["id"]))
@@ -475,7 +485,6 @@ class Dataset:
         dst_dir = self.root / label
         if not dst_dir.is_dir():
             self.add_class(label)
-        meta = _read_json(src.with_suffix(".json"))
         with self._lock:
             live = self._db.execute("SELECT label FROM samples WHERE id=?", (sid,)).fetchone()
             if live is not None:
@@ -487,9 +496,7 @@ class Dataset:
             os.replace(src, dst_dir / f"{sid}.jpg")
             _fsync_dir(src.parent)
             _fsync_dir(dst_dir)
-            self._db.execute("INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?)", (
-                sid, label, int(sid[:13]) / 1000.0, meta.get("width"), meta.get("height"),
-                (dst_dir / f"{sid}.jpg").stat().st_size, int(bool(meta.get("keypoints"))), meta.get("model")))
+            self._index_files(sid, label, dst_dir / f"{sid}.jpg")
             self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, time.time()))
         return self.get_sample(sid)
 
