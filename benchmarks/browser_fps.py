@@ -160,26 +160,30 @@ def run_pose(browser, url: str, args) -> list[dict]:
             r = page.evaluate(ALTERNATE_JS, [rounds, window])
             err = page.evaluate("document.getElementById('errors').textContent")
             ctx.close()
-            p = statistics.median(r["page"])
-            b = statistics.median(r["bare"])
-            ratio = statistics.median([a / c for a, c in zip(r["page"], r["bare"]) if c > 0])
+            p, b, ratio, paired = paired_windows(r)
             est = r["estimateMs"] or 0.0
-            row = {"section": "pose", "backend": backend, "model": model, "page_fps": round(p, 2),
-                   "bare_fps": round(b, 2), "ratio": round(ratio, 3), "windows": len(r["page"]),
-                   "page_windows": r["page"], "bare_windows": r["bare"],
+            row = {"section": "pose", "backend": backend, "model": model, **paired,
                    # where the page's frame goes: the pipeline (pixels + model + decoding) vs drawing + yield
                    "bare_ms": round(1000 / b, 2) if b else None, "estimate_ms": round(est, 2),
                    "frame_ms": round(1000 / p, 2) if p else None, "error": err,
                    "load_before": l0, "load_after": load()}
             rows.append(row)
-            # the best window is the least disturbed one on a shared machine (load bursts hit single windows)
-            row["page_best"], row["bare_best"] = round(max(r["page"]), 2), round(max(r["bare"]), 2)
             print(f"{backend:5s} {model:18s} page {p:6.2f} FPS   bare {b:6.2f} FPS   page/bare "
                   f"{ratio:.3f} (median of {len(r['page'])} paired windows; best windows: page {row['page_best']:.1f},"
                   f" bare {row['bare_best']:.1f}; ms: bare {row['bare_ms']}, page's estimate() {est:.1f}, page frame "
                   f"{row['frame_ms']})   {l0} -> {row['load_after']}{'   ' + err if err else ''}", flush=True)
     print("pose target: page >= 0.9 x bare", flush=True)
     return rows
+
+
+def paired_windows(r: dict) -> tuple[float, float, float, dict]:
+    """(median page FPS, median bare FPS, median paired page/bare ratio, row fields) of alternating windows. The
+    best window is the least disturbed one on a shared machine (load bursts hit single windows)."""
+    p, b = statistics.median(r["page"]), statistics.median(r["bare"])
+    ratio = statistics.median([a / c for a, c in zip(r["page"], r["bare"]) if c > 0])
+    return p, b, ratio, {"page_fps": round(p, 2), "bare_fps": round(b, 2), "ratio": round(ratio, 3),
+                         "windows": len(r["page"]), "page_windows": r["page"], "bare_windows": r["bare"],
+                         "page_best": round(max(r["page"]), 2), "bare_best": round(max(r["bare"]), 2)}
 
 
 def run_detector(browser, url: str, data_dir: Path, args) -> list[dict]:
@@ -207,17 +211,13 @@ def run_detector(browser, url: str, data_dir: Path, args) -> list[dict]:
             r = page.evaluate(DETECTOR_JS, [model_url, backend, rounds, window])
             err = page.evaluate("document.getElementById('errors').textContent")
             ctx.close()
-            p, d, dr, b = (statistics.median(r[k]) for k in ("page", "det", "detRaf", "bare"))
-            ratio = statistics.median([a / c for a, c in zip(r["page"], r["bare"]) if c > 0])
-            row = {"section": "detector", "backend": r["backendUsed"], "input_size": r["inputSize"],
-                   "page_fps": round(p, 2), "detect_fps": round(d, 2), "detect_raf_fps": round(dr, 2),
-                   "bare_fps": round(b, 2), "ratio": round(ratio, 3), "windows": len(r["page"]),
-                   "page_windows": r["page"], "bare_windows": r["bare"], "page_detect_ms": r["pageDetectMs"],
+            p, b, ratio, paired = paired_windows(r)
+            d, dr = statistics.median(r["det"]), statistics.median(r["detRaf"])
+            row = {"section": "detector", "backend": r["backendUsed"], "input_size": r["inputSize"], **paired,
+                   "detect_fps": round(d, 2), "detect_raf_fps": round(dr, 2), "page_detect_ms": r["pageDetectMs"],
                    "boxes_last_frame": r["boxes"], "error": err,
                    "load_before": l0, "load_after": load()}
             rows.append(row)
-            # the best window is the least disturbed one on a shared machine: a hint of the unloaded speed
-            row["page_best"], row["bare_best"] = round(max(r["page"]), 2), round(max(r["bare"]), 2)
             print(f"{row['backend']:5s} detector {size:3d}px  page {p:6.2f} FPS   detect() {d:6.2f}   "
                   f"detect()+rAF {dr:6.2f}   bare "
                   f"{b:6.2f} FPS   page/bare {ratio:.3f} (median of {len(r['page'])} paired windows; best window: "
@@ -236,8 +236,8 @@ def main() -> int:
     ap.add_argument("--backends", nargs="+", default=["wasm", "cpu"], help="TF.js backends for the pose models "
                     "(webgl is optional: software-rendered here)")
     ap.add_argument("--models", nargs="+", default=MODELS)
-    ap.add_argument("--detector-sizes", nargs="+", type=int, default=sorted({DEFAULT_INPUT_SIZE, 320}),
-                    help=f"detector input sizes (default: the training default {DEFAULT_INPUT_SIZE}, and 320)")
+    ap.add_argument("--detector-sizes", nargs="+", type=int, default=sorted({DEFAULT_INPUT_SIZE, 256}),
+                    help=f"detector input sizes (default: the training default {DEFAULT_INPUT_SIZE}, and 256)")
     ap.add_argument("--detector-backends", nargs="+", default=["wasm"], help="TF.js backends for the detector")
     ap.add_argument("--seconds", type=float, default=8.0, help="measuring time per (model, backend, mode)")
     ap.add_argument("--json", type=Path, help="also write the results here")
