@@ -3,17 +3,10 @@
 // crop, map keypoints back, smooth them with a one-euro filter and low-pass the next crop box.
 import { POSE_MODELS } from '../spec.js';
 import { loadBuiltinModel } from '../tfjs.js';
-import { KeypointsOneEuroFilter, LowPassFilter } from './calculators/filters.js';
-import { cropAndResizeRGBA, rgb, rgbaPixelsFast } from './calculators/image.js';
+import { KeypointsOneEuroFilter, LowPassFilter, oneEuroConfig } from './calculators/filters.js';
+import { cropAndResizeRGBA, frameReader, rgb } from './calculators/image.js';
 import { determineNextCropRegion, initCropRegion, torsoVisible } from './calculators/crop.js';
-
-/** The one-euro filter options for a {frequency, min_cutoff, beta, d_cutoff, threshold_*} spec block. */
-export function oneEuroConfig(f) {
-  return {
-    frequency: f.frequency, minCutOff: f.min_cutoff, beta: f.beta, derivateCutOff: f.d_cutoff,
-    thresholdCutOff: f.threshold_cutoff ?? null, thresholdBeta: f.threshold_beta ?? null,
-  };
-}
+import { frameTimeUs } from './calculators/smoothing.js';
 
 export function sourceSize(source) {
   if (source.shape) return { height: source.shape[0], width: source.shape[1] };
@@ -34,11 +27,10 @@ export async function createMoveNet(tf, names, cfg = POSE_MODELS.movenet, {
   let crop = null;
   const kpFilter = new KeypointsOneEuroFilter(oneEuroConfig(cfg.keypoint_filter));
   const cropFilters = [0, 1, 2, 3].map(() => new LowPassFilter(cfg.crop_filter_alpha));
-  // Reused across frames: the video frame's RGBA bytes (WebCodecs copy, see rgbaPixelsFast) and the model's int32
-  // input (consumed by the synchronous execute before the next crop overwrites it)
-  const pixelCache = {};
+  // Reused across frames: the video frame's RGBA bytes (WebCodecs copy, held across a still's two passes) and the
+  // model's int32 input (consumed by the synchronous execute before the next crop overwrites it)
+  const readFrame = frameReader();
   const cropBuf = new Int32Array(res * res * 3);
-  let reading = 0; // estimate() calls in flight (a frame is held across awaits, e.g. by a still's two passes)
 
   function reset() {
     crop = null;
@@ -101,18 +93,11 @@ export async function createMoveNet(tf, names, cfg = POSE_MODELS.movenet, {
    * tracking state is left untouched; with singlePass only its first pass runs.
    */
   async function estimate(source, { flipHorizontal = false, timestamp = null, still = false, singlePass = false } = {}) {
-    let us = null;
-    if (timestamp != null) us = timestamp * 1000;
-    else if (typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement) us = source.currentTime * 1e6;
+    const us = frameTimeUs(source, timestamp);
     const size = sourceSize(source);
-    // the reused frame buffer belongs to one call at a time: an overlapping call reads into its own
-    const cache = reading++ ? {} : pixelCache;
-    try {
-      const pixels = source.shape ? source : await rgbaPixelsFast(source, cache);
-      return await estimateFrame(pixels, size, us, { flipHorizontal, still, singlePass });
-    } finally {
-      reading -= 1;
-    }
+    const opts = { flipHorizontal, still, singlePass };
+    if (source.shape) return estimateFrame(source, size, us, opts);
+    return readFrame(source, (pixels) => estimateFrame(pixels, size, us, opts));
   }
 
   async function estimateFrame(pixels, size, us, { flipHorizontal, still, singlePass }) {

@@ -5,7 +5,7 @@
 // /spec/pose_models.json, shared with huia.pose.posenet; the decoders take them as options (default: the spec).
 import { POSE_MODELS } from '../spec.js';
 import { loadGraphModel } from '../tfjs.js';
-import { padResizeBilinearRGBA, rgb, rgbaPixelsFast } from './calculators/image.js';
+import { frameReader, padResizeBilinearRGBA, rgb } from './calculators/image.js';
 import { withPoseSmoothing } from './calculators/smoothing.js';
 
 /** A [H,W,C] map view over a flat typed array. */
@@ -218,19 +218,14 @@ export async function createPoseNet(tf, spec, cfg = POSE_MODELS.posenet, {
   const model = await loadGraphModel(tf, '/models/builtin/posenet.json', { patch: (j) => patchPoseNetGraph(j, outputStride) });
   // Reused across frames: the video frame's RGBA bytes (WebCodecs copy, see rgbaPixelsFast) and the model's input,
   // both consumed synchronously (resize, then execute) right after the frame is read
-  const pixelCache = {};
-  let reading = 0; // frame reads in flight: an overlapping call copies into its own buffer
+  const readFrame = frameReader();
   const inputBuf = new Float32Array(res * res * 3);
 
   async function estimate(source, { flipHorizontal = false } = {}) {
     // DOM sources are padded + resized in JS from RGBA bytes (bit-exact with tf.pad3d + resizeBilinear, without a
     // whole-frame float tensor); tensors go through TF.js. The x / 127.5 - 1 stays in TF.js: two SIMD ops there
     // cost less than the same float32 steps in JS.
-    let pixels = null;
-    if (!source.shape) {
-      const cache = reading++ ? {} : pixelCache;
-      try { pixels = await rgbaPixelsFast(source, cache); } finally { reading -= 1; }
-    }
+    const pixels = source.shape ? null : await readFrame(source, (px) => px);
     const [height, width] = source.shape ? source.shape : [pixels.height, pixels.width];
     // pad to the target aspect (square) then resize, exactly as posenet's padAndResizeTo
     let padT = 0; let padB = 0; let padL = 0; let padR = 0;

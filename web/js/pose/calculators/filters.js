@@ -2,6 +2,14 @@
 // (what the tfjs-models pose-detection MoveNet pipeline smooths keypoints and crop boxes with).
 
 /** Exponential smoothing; with a threshold the step is compressed through asinh (robust to jumps). */
+/** The one-euro filter options for a {frequency, min_cutoff, beta, d_cutoff, threshold_*} spec block. */
+export function oneEuroConfig(f) {
+  return {
+    frequency: f.frequency, minCutOff: f.min_cutoff, beta: f.beta, derivateCutOff: f.d_cutoff,
+    thresholdCutOff: f.threshold_cutoff ?? null, thresholdBeta: f.threshold_beta ?? null,
+  };
+}
+
 export class LowPassFilter {
   constructor(alpha) { this.alpha = alpha; this.initialized = false; this.raw = 0; this.stored = 0; }
   apply(value, threshold = null) {

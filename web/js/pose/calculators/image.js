@@ -65,6 +65,23 @@ export async function rgbaPixelsFast(source, cache = {}) {
 }
 
 /**
+ * rgbaPixelsFast with one buffer reused across frames: `read(source, use)` resolves with `use(pixels)` and keeps
+ * the buffer until `use` settles; a call overlapping one still in flight reads into a buffer of its own.
+ */
+export function frameReader() {
+  const cache = {};
+  let busy = 0;
+  return async (source, use) => {
+    const c = busy++ ? {} : cache;
+    try {
+      return await use(await rgbaPixelsFast(source, c));
+    } finally {
+      busy -= 1;
+    }
+  };
+}
+
+/**
  * tf.image.cropAndResize(image, [[y1, x1, y2, x2]], [0], [outH, outW], 'bilinear', extrapolation) followed by a cast
  * to int32 (truncation), computed in JS straight from RGBA bytes: only the sampled pixels are touched, instead of
  * converting and casting the whole frame in TF.js first. Returns RGB Int32Array [outH * outW * 3], written into

@@ -3,15 +3,10 @@
 // /spec/signals.json "keypoint_smoothing" -- the same filter, parameters and clock as huia.pose's
 // KeypointSmoother (src/huia/pose/calculators/filters.py), so Python and the browser smooth alike.
 import SIGNALS from '../../../spec/signals.json' with { type: 'json' };
-import { KeypointsOneEuroFilter } from './filters.js';
+import { KeypointsOneEuroFilter, oneEuroConfig } from './filters.js';
 
 /** signals.json "keypoint_smoothing" (pixels; cut-offs in Hz, beta per px/s, frequency = first guess in Hz). */
 export const KEYPOINT_SMOOTHING = SIGNALS.keypoint_smoothing;
-
-/** OneEuroFilter options for a {frequency, min_cutoff, beta, d_cutoff} spec block. */
-export function keypointSmoothingConfig(c = KEYPOINT_SMOOTHING) {
-  return { frequency: c.frequency, minCutOff: c.min_cutoff, beta: c.beta, derivateCutOff: c.d_cutoff };
-}
 
 /**
  * The frame clock in microseconds: an explicit `timestamp` (ms), else a <video>'s currentTime, else null (a lone
@@ -25,7 +20,7 @@ export function frameTimeUs(source, timestamp = null) {
 
 /** One pose's keypoints (x, y) through per-axis one-euro filters; scores and other fields pass through. */
 export class PoseSmoother {
-  constructor(cfg = KEYPOINT_SMOOTHING) { this.filter = new KeypointsOneEuroFilter(keypointSmoothingConfig(cfg)); }
+  constructor(cfg = KEYPOINT_SMOOTHING) { this.filter = new KeypointsOneEuroFilter(oneEuroConfig(cfg)); }
   apply(pose, us) { return { ...pose, keypoints: this.filter.apply(pose.keypoints, us) }; }
   reset() { this.filter.reset(); }
 }
