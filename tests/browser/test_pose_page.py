@@ -99,9 +99,7 @@ def movenet_grabs(browser, studio_server, video_frames, tmp_path_factory):
     grabs = grab_frames(pg, 12)
     shot = tmp_path_factory.mktemp("pose") / "pose.png"
     pg.screenshot(path=str(shot))
-    overlay = pg.evaluate("""() => { const c = document.getElementById('overlay');
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
-        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
+    overlay = pg.evaluate("window.__huia.overlayInkPixels()")
     info = pg.evaluate("({backend: window.__huia.backend, fps: window.__huia.fps, model: window.__huia.model})")
     context.close()
     assert not errors, errors

@@ -4,12 +4,13 @@
 import { initTF } from './tfjs.js';
 import { openCamera } from './camera.js';
 import { drawPoses, FpsMeter } from './draw.js';
+import { createOverlay } from './overlay.js';
 import { createPoseEstimator } from './pose/index.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
 const overlay = $('overlay');
-const ctx = overlay.getContext('2d');
+const painter = createOverlay(overlay);
 const grabCanvas = document.createElement('canvas');
 const fps = new FpsMeter();
 const PAGE_SIZE = 60;
@@ -298,12 +299,8 @@ async function loop(gen) {
     if (gen !== state.generation) break;
     state.frames += 1;
     state.lastPoses = poses;
-    if (overlay.width !== video.videoWidth || overlay.height !== video.videoHeight) {
-      overlay.width = video.videoWidth;
-      overlay.height = video.videoHeight;
-    }
-    ctx.clearRect(0, 0, overlay.width, overlay.height);
-    drawPoses(ctx, poses, { lineWidth: Math.max(2, overlay.width / 160) });
+    painter.draw({ width: video.videoWidth, height: video.videoHeight, poses,
+      poseOptions: { lineWidth: Math.max(2, video.videoWidth / 160) } });
     fps.tick();
     // between two frames no tensor of the pipeline is alive: the right moment to count them
     for (const w of state.frameWaiters.splice(0)) w(state.tf.memory().numTensors);

@@ -83,3 +83,30 @@ export class FpsMeter {
     return this.fps;
   }
 }
+
+/**
+ * Repaint a whole overlay from a plain-data scene {width, height, poses?, poseOptions?, boxes?, boxOptions?,
+ * dots?: [{x, y, radius, color}]}
+ * (resize to width x height, clear, draw): the unit of work web/js/overlay.js hands to its drawing worker.
+ */
+export function drawScene(ctx, scene) {
+  const c = ctx.canvas;
+  if (c.width !== scene.width || c.height !== scene.height) { c.width = scene.width; c.height = scene.height; }
+  ctx.clearRect(0, 0, c.width, c.height);
+  if (scene.poses) drawPoses(ctx, scene.poses, scene.poseOptions);
+  if (scene.boxes) drawBoxes(ctx, scene.boxes, scene.boxOptions);
+  for (const d of scene.dots || []) {
+    ctx.fillStyle = d.color;
+    ctx.beginPath();
+    ctx.arc(d.x, d.y, d.radius, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+}
+
+/** Number of non-transparent pixels of a canvas context (tests: "is something drawn?"). */
+export function countInkPixels(ctx) {
+  const d = ctx.getImageData(0, 0, ctx.canvas.width, ctx.canvas.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+  return n;
+}

@@ -5,7 +5,8 @@
 // web/js/huia/skeleton.js).
 import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera } from '../camera.js';
-import { drawPoses, FpsMeter } from '../draw.js';
+import { FpsMeter } from '../draw.js';
+import { createOverlay } from '../overlay.js';
 import { loadSignals, loadSpec } from '../spec.js';
 import { createPoseEstimator } from '../pose/index.js';
 import { ArmsRaisedTrigger, HeadDirectionTracker } from '../pose/signals.js';
@@ -17,7 +18,7 @@ const $ = (id) => document.getElementById(id);
 const q = new URLSearchParams(location.search);
 const video = $('video');
 const overlay = $('overlay');
-const octx = overlay.getContext('2d');
+const painter = createOverlay(overlay);
 const fps = new FpsMeter();
 const REST_CLASSES = ['normal', 'rest', 'idle', 'none', 'neutral', 'background'];
 
@@ -186,20 +187,17 @@ async function classify(pose) {
 
 // -- camera loop ---------------------------------------------------------------------------------------------------------
 function drawPreview(pose) {
-  if (overlay.width !== video.videoWidth) { overlay.width = video.videoWidth; overlay.height = video.videoHeight; }
-  octx.clearRect(0, 0, overlay.width, overlay.height);
-  if (!pose) return;
-  drawPoses(octx, [pose], { minScore: cfg.min_keypoint_score, lineWidth: Math.max(2, overlay.width / 120) });
+  const width = video.videoWidth;
+  const scene = { width, height: video.videoHeight, poses: pose ? [pose] : [],
+    poseOptions: { minScore: cfg.min_keypoint_score, lineWidth: Math.max(2, width / 120) }, dots: [] };
   // the article's red dot: where the face points, projected from the nose
-  const nose = pose.keypoints.find((k) => k.name === 'nose');
+  const nose = pose && pose.keypoints.find((k) => k.name === 'nose');
   const d = head.direction;
   if (nose && d.yaw != null) {
-    const r = overlay.width * 0.15;
-    octx.fillStyle = '#ff2d2d';
-    octx.beginPath();
-    octx.arc(nose.x + d.yaw * r, nose.y - d.pitch * r, Math.max(5, overlay.width / 70), 0, 2 * Math.PI);
-    octx.fill();
+    const r = width * 0.15;
+    scene.dots.push({ x: nose.x + d.yaw * r, y: nose.y - d.pitch * r, radius: Math.max(5, width / 70), color: '#ff2d2d' });
   }
+  painter.draw(scene);
 }
 
 function showState() {

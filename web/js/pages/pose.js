@@ -3,15 +3,16 @@
 // (or a test) can open the page in a given configuration.
 import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera } from '../camera.js';
-import { drawPoses, FpsMeter } from '../draw.js';
+import { FpsMeter } from '../draw.js';
+import { createOverlay } from '../overlay.js';
 import { createPoseEstimator } from '../pose/index.js';
 import { getSpec, loadSpec, POSE_MODELS } from '../spec.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
 const overlay = $('overlay');
-// a CPU-backed canvas: redrawing it does not go through the GPU process (software GL when headless)
-const ctx = overlay.getContext('2d', { willReadFrequently: true });
+// painted by a worker (web/js/overlay.js): the frame loop below only posts keypoints
+const painter = createOverlay(overlay);
 const errors = $('errors');
 // Measured in headless Chromium (software compositing, benchmarks/browser_fps.py): a 360 px overlay stretched to
 // ~890 px costs the compositor more per frame than a display-sized one (upscaling every frame vs a bigger upload).
@@ -156,9 +157,8 @@ async function loop(gen) {
     // the overlay's bitmap is its displayed size (CSS px, <= 1024): composited 1:1, not upscaled on every frame
     const scale = Math.min(overlayCssWidth || video.videoWidth, 1024) / video.videoWidth;
     const ow = Math.round(video.videoWidth * scale); const oh = Math.round(video.videoHeight * scale);
-    if (overlay.width !== ow || overlay.height !== oh) { overlay.width = ow; overlay.height = oh; }
-    ctx.clearRect(0, 0, ow, oh);
-    drawPoses(ctx, poses, { minScore: Number($('minScore').value), lineWidth: Math.max(2, ow / 140), radius: Math.max(2, ow / 160), scale });
+    painter.draw({ width: ow, height: oh, poses, poseOptions: {
+      minScore: Number($('minScore').value), lineWidth: Math.max(2, ow / 140), radius: Math.max(2, ow / 160), scale } });
     fps.tick();
     if (frames % 15 === 0) {
       $('fps').textContent = `${fps.fps.toFixed(1)} FPS`;
@@ -183,6 +183,8 @@ window.__huia = {
   get backend() { return tf ? tf.getBackend() : null; },
   get model() { return estimator ? estimator.name : null; },
   numTensors() { return tf ? tf.memory().numTensors : null; },
+  /** Non-transparent pixels of the overlay once the latest skeleton is painted (the canvas belongs to a worker). */
+  overlayInkPixels() { return painter.inkPixels(); },
   /** Resolve with {png, width, height, videoTime, poses, stillPoses, frame} for the next processed frame. */
   grab() { return new Promise((resolve, reject) => { grabRequest = { resolve, reject }; }); },
   /** Wait until `n` more frames have been processed. */
