@@ -38,6 +38,22 @@ def _eval(args) -> int:
     return 0
 
 
+def _cache(args) -> int:
+    from huia.classify import cache
+
+    freed = cache.clear() if args.clear else 0
+    files, size = cache.usage()
+    out = {"path": str(cache.cache_root()), "files": files, "bytes": size, "max_bytes": cache.max_bytes(),
+           "freed": freed}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        cap = f"{out['max_bytes'] / 2**20:.0f} MB" if out["max_bytes"] else "none"
+        print(f"{out['path']}: {files} files, {size / 2**20:.1f} MB (cap {cap})"
+              + (f"; cleared {freed / 2**20:.1f} MB" if args.clear else ""))
+    return 0
+
+
 def _predict(args) -> int:
     from huia.classify.predict import predict_paths
 
@@ -100,3 +116,12 @@ def register(sub) -> None:
     q.add_argument("--json", action="store_true", help="print a JSON list of {file, label, score, top}")
     q.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     q.set_defaults(func=_predict)
+
+    c = s.add_parser("cache", help="show or clear the backbone-feature cache",
+                     description="Training caches each sample's backbone features (per augmented view) so re-runs "
+                                 "and evaluation skip the backbone. The cache lives in $HUIA_CACHE_DIR/features "
+                                 "(default ~/.cache/huia/features) and is kept under $HUIA_CACHE_MAX_MB megabytes "
+                                 "(default 2048; 0: no cap) by removing the least recently used features.")
+    c.add_argument("--clear", action="store_true", help="delete every cached feature")
+    c.add_argument("--json", action="store_true", help='print {"path", "files", "bytes", "max_bytes", "freed"}')
+    c.set_defaults(func=_cache)

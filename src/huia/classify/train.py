@@ -140,14 +140,6 @@ def model_input(task: str, sample, size: int | None, rng: np.random.Generator | 
 # Feature cache
 
 
-def cache_root() -> Path:
-    """Where backbone features are cached: $HUIA_CACHE_DIR/features, else ~/.cache/huia/features."""
-    import os
-
-    base = os.environ.get("HUIA_CACHE_DIR")
-    return (Path(base) if base else Path.home() / ".cache" / "huia") / "features"
-
-
 def _sample_key(sample) -> str:
     h = hashlib.sha1(Path(sample.image_path).read_bytes())
     if sample.keypoints is not None:
@@ -175,6 +167,8 @@ def compute_features(model, task: str, samples, size: int | None, *, views: int 
     runs, evaluation and interrupted trainings."""
     from huia.data.augment import sample_rng
 
+    from huia.classify.cache import cache_root, prune, touch
+
     space = feature_space_key(model, task, size, flip)
     cdir = cache_root() / space if space else None
     keys = [_sample_key(s) for s in samples]
@@ -189,6 +183,7 @@ def compute_features(model, task: str, samples, size: int | None, *, views: int 
         if cdir is not None and cpath(i, v).is_file():
             try:
                 result[(i, v)] = np.load(cpath(i, v))
+                touch(cpath(i, v))
                 continue
             except (OSError, ValueError):
                 pass
@@ -207,6 +202,8 @@ def compute_features(model, task: str, samples, size: int | None, *, views: int 
                 tmp = p.with_name(p.name + ".tmp.npy")
                 np.save(tmp, row)
                 tmp.replace(p)
+    if cdir is not None and todo:
+        prune()
     if not jobs:
         return np.zeros((0, 1), np.float32), np.zeros(0, np.int64)
     feats = np.stack([result[j] for j in jobs]).astype(np.float32)
