@@ -3,6 +3,7 @@
 import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera } from '../camera.js';
 import { FpsMeter } from '../draw.js';
+import { bytesToBase64 } from '../bytes.js';
 import { EXTRACTORS, createExtractor, extractorFromMetadata, centerSquare } from '../features.js';
 
 const $ = (id) => document.getElementById(id);
@@ -355,12 +356,9 @@ window.__huia = {
     let art = null;
     head.setUserDefinedMetadata(headMeta);
     await head.save(tf.io.withSaveHandler(async (a) => { art = a; return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }; }));
-    const bytes = new Uint8Array(art.weightData);
-    let bin = '';
-    for (let i = 0; i < bytes.length; i += 8192) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
     const modelJson = { format: 'layers-model', generatedBy: 'huia studio', convertedBy: null, modelTopology: art.modelTopology,
       weightsManifest: [{ paths: ['weights.bin'], weights: art.weightSpecs }], userDefinedMetadata: headMeta };
-    return { modelJson, weightsBase64: btoa(bin) };
+    return { modelJson, weightsBase64: bytesToBase64(new Uint8Array(art.weightData)) };
   },
   loadFromIndexedDB,
   loadFromUrl,

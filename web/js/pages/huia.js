@@ -7,6 +7,7 @@ import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera } from '../camera.js';
 import { FpsMeter } from '../draw.js';
 import { createOverlay } from '../overlay.js';
+import { bytesToBase64 } from '../bytes.js';
 import { loadSignals, loadSpec } from '../spec.js';
 import { createPoseEstimator } from '../pose/index.js';
 import { ArmsRaisedTrigger, HeadDirectionTracker } from '../pose/signals.js';
@@ -40,11 +41,6 @@ let klass = { label: null, confidence: 0, streak: 0, active: null };
 const events = [];
 let generation = 0;
 
-function b64(bytes) {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
 
 function setStatus(t) { $('status').textContent = t; }
 function showError(e) { console.warn(e); $('errors').textContent = String(e && e.message ? e.message : e); }
@@ -228,7 +224,7 @@ async function poseLoop(gen) {
     if (grabRequest) {
       const g = grabRequest; grabRequest = null;
       g.resolve({ pose, prediction, played: happened.played, videoTime: video.currentTime,
-        skeleton: prediction && classifier.kind === 'skeleton' ? { size: lastSkeleton.size, rgb: b64(lastSkeleton.rgb) } : null });
+        skeleton: prediction && classifier.kind === 'skeleton' ? { size: lastSkeleton.size, rgb: bytesToBase64(lastSkeleton.rgb) } : null });
     }
     frames += 1;
     fps.tick();
@@ -295,7 +291,7 @@ window.__huia = {
   loadClassifier,
   classify,
   /** The classifier's skeleton image of `pose` as base64 RGB bytes ({size, rgb}). */
-  skeletonImage(pose) { const sk = skeletonImage(pose); return { size: sk.size, rgb: b64(sk.rgb) }; },
+  skeletonImage(pose) { const sk = skeletonImage(pose); return { size: sk.size, rgb: bytesToBase64(sk.rgb) }; },
   /** Resolve with {pose, prediction, played, videoTime, skeleton} of the next camera frame the page processes. */
   grab() { return new Promise((resolve) => { grabRequest = { resolve }; }); },
   useMouse: () => useMouse('asked'),

@@ -6,7 +6,7 @@
 import { POSE_MODELS } from '../spec.js';
 import { loadBuiltinModel } from '../tfjs.js';
 import { sourceSize } from './movenet.js';
-import { padResizeBilinearRGBA, rgb, rgbaPixelsFast, warpAffineRGBA } from './calculators/image.js';
+import { frameReader, padResizeBilinearRGBA, rgb, warpAffineRGBA } from './calculators/image.js';
 
 /** BlazePose landmark index for each COCO-17 name, from the spec's two name lists. */
 export function blazeposeToCoco(spec) {
@@ -62,7 +62,7 @@ export async function createBlazePose(tf, spec, cfg = POSE_MODELS.blazepose) {
   const names = spec.coco17.names;
   const toCoco = blazeposeToCoco(spec);
   let roi = null; // tracked ROI for the next frame
-  const pixelCache = {}; // the video frame's RGBA bytes, one buffer reused across frames
+  const readFrame = frameReader(); // the video frame's RGBA bytes, one buffer reused across frames
   const crop = new Float32Array(LM_SIZE * LM_SIZE * 3); // the landmark model's input, reused across frames
 
   async function detect(img, rgba, W, H) {
@@ -121,10 +121,13 @@ export async function createBlazePose(tf, spec, cfg = POSE_MODELS.blazepose) {
     return { flag: f[0], pts };
   }
 
-  async function estimate(source, { flipHorizontal = false, still = false } = {}) {
-    const { width: W, height: H } = sourceSize(source);
-    const rgba = source.shape ? null : await rgbaPixelsFast(source, pixelCache);
-    const img = source.shape ? source : null; // DOM frames stay RGBA bytes: resize and warp run in JS
+  // DOM frames stay RGBA bytes (resize and warp run in JS), held until the frame's pipeline is done
+  function estimate(source, opts = {}) {
+    return source.shape ? estimateFrame(source, null, opts) : readFrame(source, (rgba) => estimateFrame(null, rgba, opts));
+  }
+
+  async function estimateFrame(img, rgba, { flipHorizontal = false, still = false }) {
+    const { width: W, height: H } = img ? sourceSize(img) : rgba;
     let r = still ? null : roi;
     let detScore = null;
     if (!r) {
