@@ -41,7 +41,7 @@ def _iou(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-def test_lists_loads_and_boxes_the_webcam_person(page, studio_server, person_export):
+def test_lists_loads_and_boxes_the_webcam_person(page, studio_server, person_export, out_dir):
     _open(page, f"{studio_server.url}/detector.html?backend=wasm")  # no ?model: picked from /api/models
     assert page.evaluate("document.getElementById('model').value") == "/models/user/person-detector/model.json"
     meta = page.evaluate("window.__huia.meta")
@@ -55,10 +55,14 @@ def test_lists_loads_and_boxes_the_webcam_person(page, studio_server, person_exp
     assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
     assert (x2 - x1) * (y2 - y1) > 0.05 * w * h  # the person fills a good part of the frame
     # the overlay really has the box drawn (non-transparent pixels)
-    drawn = page.evaluate("""() => { const c = document.getElementById('overlay');
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
-        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
+    drawn = page.evaluate("window.__huia.overlayInkPixels()")
+    page.screenshot(path=str(out_dir / "detector_page.png"))
     assert drawn > 100
+    # boxes are drawn in video pixels on an overlay laid exactly over the video (a laid-out 'hidden' canvas once
+    # made the stage taller and stretched the boxes downwards)
+    rects = page.evaluate("""() => ['overlay', 'video'].map((id) => {
+        const r = document.getElementById(id).getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })""")
+    assert rects[0] == pytest.approx(rects[1], abs=1), rects
 
 
 def test_still_picture_matches_python(page, studio_server, person_export, shared_data):

@@ -3,17 +3,20 @@
 // Test hook: window.__huia = {ready, frames, boxes, ms, meta, detectDataUrl(dataUrl) -> boxes}.
 import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera, closeCamera } from '../camera.js';
-import { drawBoxes, FpsMeter } from '../draw.js';
+import { FpsMeter } from '../draw.js';
+import { createOverlay } from '../overlay.js';
 import { loadDetector, toDrawBoxes } from '../detector.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
 const still = $('still');
 const overlay = $('overlay');
-const ctx = overlay.getContext('2d');
+const painter = createOverlay(overlay); // painted by a worker: the camera loop only posts boxes
 const fps = new FpsMeter();
 const hook = { ready: false, frames: 0, boxes: [], ms: 0, meta: null, error: null, paused: false, detector: null,
-  pause() { hook.paused = true; }, resume() { hook.paused = false; } };
+  pause() { hook.paused = true; }, resume() { hook.paused = false; },
+  /** Non-transparent pixels of the overlay once the latest boxes are painted. */
+  overlayInkPixels() { return painter.inkPixels(); } };
 window.__huia = hook;
 
 let tf = null;
@@ -52,12 +55,10 @@ async function listModels() {
 
 let lastTable = 0;
 
-/** Draw boxes; the canvas is resized only when the frame size changes (a resize reallocates it) and the table,
- *  which only a person reads, is rebuilt at most 4 times a second — both used to cost as much as the model. */
+/** Draw boxes (in the overlay's worker); the table, which only a person reads, is rebuilt at most 4 times a
+ *  second — it used to cost as much as the model. */
 function render(boxes, width, height, { force = false } = {}) {
-  if (overlay.width !== width || overlay.height !== height) { overlay.width = width; overlay.height = height; }
-  ctx.clearRect(0, 0, width, height);
-  drawBoxes(ctx, toDrawBoxes(boxes), { lineWidth: Math.max(2, Math.round(width / 320)) });
+  painter.draw({ width, height, boxes: toDrawBoxes(boxes), boxOptions: { lineWidth: Math.max(2, Math.round(width / 320)) } });
   const now = performance.now();
   if (!force && now - lastTable < 250) return;
   lastTable = now;
