@@ -65,6 +65,24 @@ def test_lists_loads_and_boxes_the_webcam_person(page, studio_server, person_exp
     assert rects[0] == pytest.approx(rects[1], abs=1), rects
 
 
+def test_detector_page_tensor_count_flat_over_500_frames(page, studio_server, person_export):
+    _open(page, f"{studio_server.url}/detector.html?backend=wasm")
+    page.wait_for_function("window.__huia.frames >= 20", timeout=180_000)
+
+    def idle_count():  # counted with the loop paused, so no frame's tensors are in flight
+        page.evaluate("window.__huia.pause()")
+        page.wait_for_timeout(300)
+        out = page.evaluate("[window.__huia.frames, window.__huia.numTensors()]")
+        page.evaluate("window.__huia.resume()")
+        return out
+
+    start = idle_count()
+    page.wait_for_function(f"window.__huia.frames >= {start[0] + 500}", timeout=400_000)
+    end = idle_count()
+    assert end[0] - start[0] >= 500
+    assert end[1] == start[1], f"tensor count moved from {start[1]} to {end[1]} over {end[0] - start[0]} frames"
+
+
 def test_still_picture_matches_python(page, studio_server, person_export, shared_data):
     from huia.detect.predict import Detector
 

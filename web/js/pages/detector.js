@@ -1,6 +1,7 @@
 // Detector page: an exported huia detector over the webcam or a still picture, boxes with label + score.
 // Query string: ?model=<model.json URL>&backend=wasm&threshold=0.3&source=camera|none
-// Test hook: window.__huia = {ready, frames, boxes, ms, meta, detectDataUrl(dataUrl) -> boxes}.
+// Test hook: window.__huia = {ready, frames, boxes, ms, meta, pause(), resume(), numTensors(), overlayInkPixels(),
+// detectDataUrl(dataUrl) -> boxes}.
 import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera, closeCamera } from '../camera.js';
 import { FpsMeter } from '../draw.js';
@@ -15,6 +16,7 @@ const painter = createOverlay(overlay); // painted by a worker: the camera loop 
 const fps = new FpsMeter();
 const hook = { ready: false, frames: 0, boxes: [], ms: 0, meta: null, error: null, paused: false, detector: null,
   pause() { hook.paused = true; }, resume() { hook.paused = false; },
+  numTensors() { return tf ? tf.memory().numTensors : null; },
   /** Non-transparent pixels of the overlay once the latest boxes are painted. */
   overlayInkPixels() { return painter.inkPixels(); } };
 window.__huia = hook;
