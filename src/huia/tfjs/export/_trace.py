@@ -531,6 +531,16 @@ def flatten_feeds_only_linear(traced: Traced, node) -> bool:
     return True
 
 
+def check_channel_softmax(op: Op) -> None:
+    """Both TF.js formats export softmax over channels only (NCHW dim 1 is NHWC's last axis)."""
+    shape = shape_of(op.inputs[0])
+    dim = op.params["dim"]
+    dim = 1 if dim is None else dim % len(shape)
+    if not (dim == 1 and len(shape) in (2, 4)):
+        raise HuiaError(f"cannot export softmax over dim {op.params['dim']} of a rank-{len(shape)} tensor at "
+                        f"{op.where} (only over channels)")
+
+
 def nhwc_flatten_order(c: int, h: int, w: int) -> np.ndarray:
     """For position j of an NHWC flatten, the index of the same value in torch's NCHW flatten."""
     return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)

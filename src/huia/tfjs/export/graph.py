@@ -20,8 +20,8 @@ import torch.nn as nn
 
 from huia.errors import HuiaError
 from huia.tfjs.artifacts import DEFAULT_SHARD_BYTES, ModelArtifacts, save_artifacts
-from huia.tfjs.export._trace import (NCHW_TO_NHWC_AXIS, Op, flatten_feeds_only_linear, nhwc_flatten_order,
-                                     shape_of, torch_pool_out, trace)
+from huia.tfjs.export._trace import (NCHW_TO_NHWC_AXIS, Op, check_channel_softmax, flatten_feeds_only_linear,
+                                     nhwc_flatten_order, shape_of, torch_pool_out, trace)
 
 # Activations TF.js can fuse into a conv / matmul (fused_ops[1]) and their TF op names.
 FUSABLE = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "leaky_relu": "LeakyRelu"}
@@ -329,12 +329,7 @@ class _GraphExporter:
         self.env[op.node] = _Val(out, shape_of(op.node))
 
     def op_softmax(self, op: Op):
-        shape = shape_of(op.inputs[0])
-        dim = op.params["dim"]
-        dim = 1 if dim is None else dim % len(shape)
-        if not (dim == 1 and len(shape) in (2, 4)):
-            raise HuiaError(f"cannot export softmax over dim {op.params['dim']} of a rank-{len(shape)} tensor at "
-                            f"{op.where} (only over channels)")
+        check_channel_softmax(op)
         out = self.b.node(f"{_base_name(op)}/Softmax", "Softmax", [self.operand(op.inputs[0])], {"T": T_FLOAT})
         self.env[op.node] = _Val(out, shape_of(op.node))
 

@@ -22,8 +22,8 @@ import torch.nn as nn
 
 from huia.errors import HuiaError
 from huia.tfjs.artifacts import DEFAULT_SHARD_BYTES, ModelArtifacts, save_artifacts
-from huia.tfjs.export._trace import (NCHW_TO_NHWC_AXIS, Op, flatten_feeds_only_linear, nhwc_flatten_order,
-                                     shape_of, torch_pool_out, trace)
+from huia.tfjs.export._trace import (NCHW_TO_NHWC_AXIS, Op, check_channel_softmax, flatten_feeds_only_linear,
+                                     nhwc_flatten_order, shape_of, torch_pool_out, trace)
 
 TFJS_LAYERS_VERSION = "tfjs-layers 4.22.0"
 _GLOROT = {"class_name": "GlorotUniform", "config": {"seed": None}}
@@ -277,12 +277,7 @@ class _LayersExporter:
         self.env[op.node] = _LVal(self.add("PReLU", self.lname(op), cfg, [x], {"alpha": w}), shape_of(op.node))
 
     def op_softmax(self, op: Op):
-        shape = shape_of(op.inputs[0])
-        dim = op.params["dim"]
-        dim = 1 if dim is None else dim % len(shape)
-        if not (dim == 1 and len(shape) in (2, 4)):
-            raise HuiaError(f"cannot export softmax over dim {op.params['dim']} of a rank-{len(shape)} tensor at "
-                            f"{op.where} (only over channels)")
+        check_channel_softmax(op)
         if self.fuse_activation(op, "softmax"):
             return
         x = self.ref(op.inputs[0])
