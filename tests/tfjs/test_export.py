@@ -357,6 +357,15 @@ def test_export_leaves_module_mode_and_rejects_bad_modules(tmp_path):
         export_graph_model(head, torch.randn(2, 63), tmp_path / "f", quantize="int4")
     assert not (tmp_path / "a").exists() and not (tmp_path / "e").exists()
 
+    class SpatialSoftmax(nn.Module):  # softmax over H: NHWC has no single axis for it in either format
+        def forward(self, x):
+            return torch.softmax(x, dim=2)
+
+    for export, name in ((lambda m, d: export_graph_model(m, torch.randn(1, 3, 4, 4), d), "g"),
+                         (lambda m, d: export_layers_model(m, (1, 3, 4, 4), d), "h")):
+        with pytest.raises(HuiaError, match=r"softmax over dim 2 of a rank-4 tensor.*only over channels"):
+            export(SpatialSoftmax(), tmp_path / name)
+
 
 # ---------------------------------------------------------------- huia export RUN
 
