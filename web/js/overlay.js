@@ -23,11 +23,19 @@ export function createOverlay(canvas) {
   worker.postMessage({ type: 'init', canvas: offscreen }, [offscreen]);
   const waiting = new Map();
   let nextId = 0;
+  // a worker that fails (script missing, exception while painting) says so and hangs nobody waiting on it
+  const fail = (message) => {
+    console.error(`overlay worker: ${message}`);
+    for (const resolve of waiting.values()) resolve(0);
+    waiting.clear();
+  };
   worker.onmessage = ({ data }) => {
+    if (data.type === 'error') { fail(data.message); return; }
     const resolve = waiting.get(data.id);
     waiting.delete(data.id);
     if (resolve) resolve(data.pixels);
   };
+  worker.onerror = (e) => fail(e.message || 'failed to start');
   return {
     offThread: true,
     /** Repaint with {width, height, poses?, poseOptions?, boxes?, boxOptions?} (plain data: it is copied). */

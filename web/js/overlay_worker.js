@@ -11,19 +11,28 @@ const nextFrame = self.requestAnimationFrame ? (f) => self.requestAnimationFrame
 async function render() {
   const { drawScene } = await drawing;
   scheduled = false;
-  if (pending && ctx) drawScene(ctx, pending);
+  const scene = pending;
   pending = null;
+  if (scene && ctx) drawScene(ctx, scene);
 }
 
-self.onmessage = async ({ data }) => {
+async function handle(data) {
   if (data.type === 'init') {
     ctx = data.canvas.getContext('2d', { willReadFrequently: true });
   } else if (data.type === 'scene') {
     pending = data.scene;
-    if (!scheduled) { scheduled = true; nextFrame(render); }
+    if (!scheduled) {
+      scheduled = true;
+      nextFrame(() => render().catch(report));
+    }
   } else if (data.type === 'ink') {
     await render();
     const { countInkPixels } = await drawing;
     self.postMessage({ type: 'ink', id: data.id, pixels: ctx ? countInkPixels(ctx) : 0 });
   }
-};
+}
+
+/** Errors go to the page (an async handler's rejection would otherwise vanish in the worker). */
+function report(e) { self.postMessage({ type: 'error', message: String(e && e.stack ? e.stack : e) }); }
+
+self.onmessage = ({ data }) => { handle(data).catch(report); };
