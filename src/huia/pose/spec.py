@@ -20,7 +20,8 @@ def _read_json(name: str) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise HuiaError("spec file missing (is the repository complete?)", path) from None
+        raise HuiaError("spec file missing: huia reads web/spec from its source tree (pip install -e) or from "
+                        "$HUIA_WEB_DIR/spec", path) from None
     except json.JSONDecodeError as exc:
         raise HuiaError(f"malformed JSON: {exc.msg} at line {exc.lineno}", path) from None
 
