@@ -381,9 +381,9 @@ def test_movenet_posenet_fast_pixels_give_the_canvas_results(page, studio_server
 
 
 def test_js_crop_equals_tfjs_crop_and_resize(page, studio_server):
-    """The page crops MoveNet's input (and pads + resizes PoseNet's) in JS from RGBA bytes, cheaper than a whole-frame
-    TF.js cast; it must give exactly what tf.image.cropAndResize / tf.pad3d + resizeBilinear give, boxes inside,
-    across and outside the frame."""
+    """The page crops MoveNet's input (pads + resizes PoseNet's, stretches the detector's) in JS from RGBA bytes,
+    cheaper than a whole-frame TF.js cast; it must give exactly what tf.image.cropAndResize / tf.pad3d +
+    resizeBilinear (half-pixel centres for the detector) give, boxes inside, across and outside the frame."""
     open_page(page, f"{studio_server.url}/pose.html?model=movenet-lightning&backend=wasm")
     wait_frames(page, 3)
     res = page.evaluate("""async () => {
@@ -408,6 +408,14 @@ def test_js_crop_equals_tfjs_crop_and_resize(page, studio_server):
           [pad.left, pad.right], [0, 0]]), [r, r]))).data();
         let n = 0; let sum = 0; for (let i = 0; i < a.length; i++) { if (a[i] !== b[i]) n++; sum += a[i]; }
         out.push({ ndiff: n, mean: sum / a.length });
+      }
+      // the detector's stretch: resizeBilinear with half-pixel centres, down and up
+      for (const r of [320, 256, 97, 700]) {
+        const a = im.padResizeBilinearRGBA(px, { top: 0, bottom: 0, left: 0, right: 0 }, r, r, undefined,
+          { halfPixelCenters: true });
+        const b = await tf.tidy(() => im.rgb(tf, tf.image.resizeBilinear(t4, [r, r], false, true))).data();
+        let n = 0; let sum = 0; for (let i = 0; i < a.length; i++) { if (a[i] !== b[i]) n++; sum += a[i]; }
+        out.push({ ndiff: n, mean: sum / a.length, halfPixel: r });
       }
       t4.dispose(); window.__huia.resume();
       return out; }""")

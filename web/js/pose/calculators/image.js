@@ -130,22 +130,28 @@ export function cropAndResizeRGBA({ data, width: W, height: H }, box, outH, outW
 }
 
 /**
- * tf.image.resizeBilinear(pad(image), [outH, outW]) (alignCorners = halfPixelCenters = false) of an RGBA frame zero-
- * padded by {top, bottom, left, right}, computed in JS with float32 steps: PoseNet's padAndResizeTo without
- * converting the whole frame to a float tensor first. Returns RGB Float32Array [outH * outW * 3] (0..255), written
- * into `out` when given (every element is written: a buffer reused across frames needs no clearing).
+ * tf.image.resizeBilinear(pad(image), [outH, outW], false, halfPixelCenters) of an RGBA frame zero-padded by
+ * {top, bottom, left, right}, computed in JS with float32 steps: PoseNet's padAndResizeTo (halfPixelCenters false)
+ * and the detector's stretch (true) without converting the whole frame to a float tensor first. Returns RGB
+ * Float32Array [outH * outW * 3] (0..255), written into `out` when given (every element is written: a buffer
+ * reused across frames needs no clearing).
  */
 export function padResizeBilinearRGBA({ data, width: W, height: H }, pad, outH, outW,
-  out = new Float32Array(outH * outW * 3)) {
+  out = new Float32Array(outH * outW * 3), { halfPixelCenters = false } = {}) {
   const f = Math.fround;
   const Hp = H + pad.top + pad.bottom; const Wp = W + pad.left + pad.right;
   const hs = f(Hp / outH); const ws = f(Wp / outW);
+  // source coordinate of output index k; half-pixel centres as the wasm kernel (XNNPACK) computes them:
+  // k * scale + (0.5 * scale - 0.5), clamped at 0 below
+  const source = halfPixelCenters
+    ? (k, scale) => Math.max(0, f(f(k * scale) + f(f(0.5 * scale) - 0.5)))
+    : (k, scale) => f(k * scale);
   // per output column: the RGBA offsets of its two source columns in a row, -1 in the zero padding
   const c0 = new Int32Array(outW); const c1 = new Int32Array(outW); const xl = new Float32Array(outW);
   let j0 = outW; let j1 = 0; // [j0, j1): the columns whose two source columns are both inside the frame
   for (let j = 0; j < outW; j++) {
-    const sx = f(j * ws);
-    const l = Math.floor(sx);
+    const sx = source(j, ws);
+    const l = Math.max(0, Math.floor(sx));
     const a = l - pad.left; const b = Math.min(Wp - 1, Math.ceil(sx)) - pad.left;
     c0[j] = a >= 0 && a < W ? a * 4 : -1; c1[j] = b >= 0 && b < W ? b * 4 : -1; xl[j] = f(sx - l);
     if (c0[j] >= 0 && c1[j] >= 0) { if (j < j0) j0 = j; j1 = j + 1; }
@@ -167,8 +173,8 @@ export function padResizeBilinearRGBA({ data, width: W, height: H }, pad, outH, 
     }
   };
   for (let i = 0; i < outH; i++) {
-    const sy = f(i * hs);
-    const t = Math.floor(sy);
+    const sy = source(i, hs);
+    const t = Math.max(0, Math.floor(sy));
     const r0 = rowOff(t - pad.top); const r1 = rowOff(Math.min(Hp - 1, Math.ceil(sy)) - pad.top);
     const yl = f(sy - t);
     const row = i * outW * 3;
