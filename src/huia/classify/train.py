@@ -165,9 +165,8 @@ def compute_features(model, task: str, samples, size: int | None, *, views: int 
     sample index [N*(1+views)]). View v of a sample is the same whatever the order or the other samples (its
     random generator depends on (seed, sample content, v)), so features are cached by content and reused across
     runs, evaluation and interrupted trainings."""
-    from huia.data.augment import sample_rng
-
     from huia.classify.cache import cache_root, prune, touch
+    from huia.data.augment import sample_rng
 
     space = feature_space_key(model, task, size, flip)
     cdir = cache_root() / space if space else None

@@ -41,7 +41,6 @@ let klass = { label: null, confidence: 0, streak: 0, active: null };
 const events = [];
 let generation = 0;
 
-
 function setStatus(t) { $('status').textContent = t; }
 function showError(e) { console.warn(e); $('errors').textContent = String(e && e.message ? e.message : e); }
 

@@ -151,7 +151,7 @@ export function padResizeBilinearRGBA({ data, width: W, height: H }, pad, outH, 
   let j0 = outW; let j1 = 0; // [j0, j1): the columns whose two source columns are both inside the frame
   for (let j = 0; j < outW; j++) {
     const sx = source(j, ws);
-    const l = Math.max(0, Math.floor(sx));
+    const l = Math.floor(sx);
     const a = l - pad.left; const b = Math.min(Wp - 1, Math.ceil(sx)) - pad.left;
     c0[j] = a >= 0 && a < W ? a * 4 : -1; c1[j] = b >= 0 && b < W ? b * 4 : -1; xl[j] = f(sx - l);
     if (c0[j] >= 0 && c1[j] >= 0) { if (j < j0) j0 = j; j1 = j + 1; }
@@ -174,7 +174,7 @@ export function padResizeBilinearRGBA({ data, width: W, height: H }, pad, outH, 
   };
   for (let i = 0; i < outH; i++) {
     const sy = source(i, hs);
-    const t = Math.max(0, Math.floor(sy));
+    const t = Math.floor(sy);
     const r0 = rowOff(t - pad.top); const r1 = rowOff(Math.min(Hp - 1, Math.ceil(sy)) - pad.top);
     const yl = f(sy - t);
     const row = i * outW * 3;
