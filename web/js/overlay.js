@@ -12,7 +12,6 @@ export function createOverlay(canvas) {
   if (typeof canvas.transferControlToOffscreen !== 'function' || typeof Worker === 'undefined') {
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
     return {
-      offThread: false,
       draw(scene) { drawScene(ctx, scene); },
       inkPixels: async () => countInkPixels(ctx),
       dispose() {},
@@ -37,7 +36,6 @@ export function createOverlay(canvas) {
   };
   worker.onerror = (e) => fail(e.message || 'failed to start');
   return {
-    offThread: true,
     /** Repaint with {width, height, poses?, poseOptions?, boxes?, boxOptions?} (plain data: it is copied). */
     draw(scene) { worker.postMessage({ type: 'scene', scene }); },
     /** Non-transparent pixels after the latest scene is painted. */
