@@ -364,3 +364,39 @@ def test_soup_ships_the_mean_of_its_members_and_resumes(kangaroo, tmp_path, caps
     assert (tmp_path / "a" / "plots" / "loss.png").is_file()
     assert huia_main(["detect", "train", "--data", str(kangaroo), "--out", str(tmp_path / "c"), "--members", "0"]) == 2
     assert "--members must be between 1 and 16" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("train_backbone", [True, False])
+def test_backbone_learning_rate_share_and_freezing(kangaroo, tmp_path, train_backbone):
+    """One Adam step moves every trained weight by about the step's learning rate (|g| / |g|), so the largest change
+    per part shows its learning rate: the head at lr, the MobileNetV3 at backbone_lr x lr when it trains, and
+    when it is frozen the layers feeding the stride-16 taps do not move at all."""
+    from huia.detect.model import BACKBONE_PREFIX, TAPS, _ancestors
+    from huia.detect.train import _lr_at
+    from huia.tfjs.artifacts import load_artifacts
+
+    cfg = TrainConfig(data=str(kangaroo), out=str(tmp_path / "r"), **dict(
+        TINY, epochs=1, steps_per_epoch=1, max_images=2, batch_size=2, train_backbone=train_backbone,
+        backbone_lr=0.1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(cfg, quiet=True)
+    step_lr = _lr_at(0, 1, cfg.lr, warmup=2)
+    chans = json.loads((tmp_path / "r" / "config.json").read_text())["class_channels"]
+    start = adapt_centernet(load_base_artifacts(), input_size=SIZE, class_channels=chans)
+    shipped = load_artifacts(tmp_path / "r" / "model").weights
+    frozen = _ancestors({n["name"]: n for n in start.model_topology["node"]}, TAPS)
+    moved = {"head": 0.0, "backbone": 0.0, "frozen": 0.0}
+    for k, v in start.weights.items():
+        if v.dtype.kind != "f":
+            continue
+        d = float(np.abs(shipped[k].astype(np.float64) - v).max())
+        part = ("frozen" if not train_backbone and k in frozen else
+                "backbone" if k.startswith(BACKBONE_PREFIX) else "head")
+        moved[part] = max(moved[part], d)
+    assert moved["head"] == pytest.approx(step_lr, rel=0.02)
+    if train_backbone:
+        assert moved["backbone"] == pytest.approx(0.1 * step_lr, rel=0.02)
+    else:
+        assert moved["frozen"] == 0.0
+        assert moved["backbone"] == pytest.approx(step_lr, rel=0.02)  # MobileNetV3 blocks 12-14 after the taps

@@ -41,8 +41,12 @@ def register(sub) -> None:
                         "head's last feature map for --views augmented views per image and train only the output "
                         "layers (several times cheaper, slightly less accurate)")
     t.add_argument("--views", type=int, default=4, help="tail mode: augmented views per image (default 4)")
-    t.add_argument("--train-backbone", action="store_true",
-                   help="also fine-tune the early backbone (slower; rarely helps on small data sets)")
+    t.add_argument("--freeze-backbone", action="store_true",
+                   help="keep the MobileNetV3 up to stride 16 at its COCO weights and train only what follows "
+                        "(about half the training time, lower AP: 0.55 vs 0.59 on kangaroo)")
+    t.add_argument("--backbone-lr", type=float, default=None,
+                   help="the backbone's learning rate as a share of --lr (default 0.1: the COCO features are "
+                        "nudged, not relearnt)")
     t.add_argument("--augment", choices=("default", "strong"), default="default",
                    help="augmentation ranges: default, or strong (wider zoom, shift, rotation, colour)")
     t.add_argument("--wise", type=float, default=None,
@@ -101,7 +105,8 @@ def _cmd_train(args) -> int:
             size = None
     cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, seed=args.seed,
                       input_size=size or DEFAULT_INPUT_SIZE, batch_size=args.batch_size, lr=args.lr,
-                      train_fraction=args.train_fraction, train_backbone=args.train_backbone,
+                      train_fraction=args.train_fraction, train_backbone=not args.freeze_backbone,
+                      backbone_lr=TrainConfig.backbone_lr if args.backbone_lr is None else args.backbone_lr,
                       max_images=args.max_images, steps_per_epoch=args.steps_per_epoch,
                       mode=args.mode or TrainConfig.mode, views=args.views,
                       ema=TrainConfig.ema if args.ema is None else args.ema, val_fraction=args.val_fraction,

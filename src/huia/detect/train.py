@@ -3,8 +3,11 @@
 Recipe (why it is fast and good on ~100 images):
 - start from COCO: the single ``kangaroo`` class is initialised from the COCO channel that already fires most on the
   training boxes (a kangaroo is mostly seen as a giraffe/dog/bear by COCO CenterNet), the box head as shipped;
-- freeze the backbone up to stride 16 (:data:`huia.detect.model.TAPS`), train the rest (MobileNetV3 blocks 12-14,
-  the CenterNet head): no backward pass through the expensive high-resolution backbone layers;
+- discriminative fine-tuning: the whole graph trains, the MobileNetV3 backbone at a tenth of the head's learning
+  rate (``backbone_lr``), both held near COCO by L2-SP. On five kangaroo splits (not the reported one) this beat
+  freezing the backbone up to stride 16 by +0.04 AP (0.589 vs 0.550, single runs), mostly in localisation
+  (AP75 0.68 vs 0.58); a share of 0.3 or 0.03 gained half as much. ``train_backbone=False`` keeps the frozen
+  recipe (:data:`huia.detect.model.TAPS`): half the training time;
 - box-aware augmentation on the fly (huia.data.augment: flip, zoom, shift, colour, JPEG), drawn
   from (seed, image, epoch) so a run and its resumed continuation see the same pixels;
 - no rotation in the augmentation (rotated boxes can only be re-boxed loosely, which teaches loose boxes);
@@ -27,7 +30,7 @@ import numpy as np
 import torch
 
 from huia.detect import dataset as D
-from huia.detect.model import (BASE_MODEL, BOXES, CLS_LOGITS, COCO_ANIMALS, DEFAULT_INPUT_SIZE, HEATMAP, INPUT,
+from huia.detect.model import (BACKBONE_PREFIX, BASE_MODEL, BOXES, CLS_LOGITS, COCO_ANIMALS, DEFAULT_INPUT_SIZE, HEATMAP, INPUT,
                                STRIDE, TAPS, CenterNetDetector, _ancestors, adapt_centernet, load_base_artifacts,
                                split_at_taps)
 from huia.errors import HuiaError
@@ -48,7 +51,8 @@ class TrainConfig:
     lr: float = 6e-4  # 12 epochs at 6e-4 = 20 epochs at 3e-4 on held-out AP, in 60 % of the time
     weight_decay: float = 10.0  # L2-SP strength: on 108 images, staying near COCO generalises best
     train_fraction: float = 0.8
-    train_backbone: bool = False
+    train_backbone: bool = True
+    backbone_lr: float = 0.1  # with train_backbone: the MobileNetV3's learning rate as a share of ``lr``
     score_threshold: float = 0.3
     mode: str = "head"  # "head": train the head on augmented images; "tail": cached features, output convs only
     views: int = 4  # "tail" mode: augmented views per image (view 0 = the image itself), cycled over epochs
@@ -66,7 +70,7 @@ class TrainConfig:
 
     def resume_keys(self) -> list[str]:
         return ["data", "epochs", "seed", "input_size", "batch_size", "lr", "weight_decay", "train_fraction",
-                "train_backbone", "max_images", "steps_per_epoch", "base_model", "mode", "views", "ema", "val_fraction",
+                "train_backbone", "backbone_lr", "max_images", "steps_per_epoch", "base_model", "mode", "views", "ema", "val_fraction",
                 "augment", "wise", "members", "member"]
 
     @property
@@ -162,6 +166,20 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
+def param_groups(model: CenterNetDetector, params: list[torch.Tensor], cfg: TrainConfig) -> list[dict]:
+    """Adam groups: the head at ``lr``; with ``train_backbone`` the whole MobileNetV3 at ``backbone_lr x lr``
+    (discriminative fine-tuning: the COCO features need nudging, not relearning from 108 images). The per-step
+    schedule multiplies each group's ``scale``."""
+    if not cfg.train_backbone:
+        return [{"params": params, "scale": 1.0}]
+    if not 0.0 < cfg.backbone_lr <= 1.0:
+        raise HuiaError(f"backbone learning-rate share must be in (0, 1], got {cfg.backbone_lr}")
+    names = {id(p): n for n, p in model.named_weights()}
+    backbone = [p for p in params if names.get(id(p), "").startswith(BACKBONE_PREFIX)]
+    head = [p for p in params if not names.get(id(p), "").startswith(BACKBONE_PREFIX)]
+    return [{"params": head, "scale": 1.0}, {"params": backbone, "scale": cfg.backbone_lr}]
+
+
 def run_split(cfg: TrainConfig, classes: list[str] | None):
     """(train samples, evaluated samples, class names) of a run: the deterministic held-out split of ``cfg.seed``,
     or with ``val_fraction`` a validation part carved from the training part (choices such as recipes and defaults
@@ -228,7 +246,7 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
         net = HeadTrainer(model, images, boxes, [sample_key(s) for s in train_s], augmenter, cfg)
     params = net.parameters()
     start = [p.detach().clone() for p in params]
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    opt = torch.optim.Adam(param_groups(model, params, cfg), lr=cfg.lr)
 
     n = len(train_s)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -258,7 +276,7 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
             wgt = torch.from_numpy(np.stack([t.weight for t in tg]))
             lr = _lr_at(step, total, cfg.lr, warmup=min(20, max(2, total // 5)))
             for g in opt.param_groups:
-                g["lr"] = lr
+                g["lr"] = lr * g["scale"]
             logits, ltrb = net.forward(x)
             l_cls = focal_loss(logits, heat)
             l_loc = LOC_WEIGHT * box_loss(ltrb, tbox, wgt)
