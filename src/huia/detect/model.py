@@ -32,8 +32,8 @@ BOXES = "tower_0/wh"
 DETECTIONS = "tower_0/detections"
 STRIDE = 4
 TOP_K = 100
-DEFAULT_INPUT_SIZE = 320  # kangaroo, mean of 5 splits: AP 0.55 vs 0.51 at 256 (small animals); ~19 FPS on the
-# studio page in headless Chromium wasm (384: ~13 FPS, below the 15 FPS real-time bar)
+DEFAULT_INPUT_SIZE = 320  # kangaroo (small animals): AP 0.53 vs 0.51 at 256 on the reported split; ~28 FPS on
+# the studio page in headless Chromium wasm (256: ~40 FPS; 384: ~13 FPS, below the 15 FPS real-time bar)
 DEFAULT_CHANNEL = 16  # COCO 'dog' when no data says better
 # COCO-80 channel index -> name, for the animals a new class is most likely to look like (used to pick init)
 COCO_ANIMALS = {14: "bird", 15: "cat", 16: "dog", 17: "horse", 18: "sheep", 19: "cow", 20: "elephant", 21: "bear",

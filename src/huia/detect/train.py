@@ -54,7 +54,7 @@ class TrainConfig:
     train_backbone: bool = True
     backbone_lr: float = 0.1  # with train_backbone: the MobileNetV3's learning rate as a share of ``lr``
     score_threshold: float = 0.3
-    mode: str = "head"  # "head": train the head on augmented images; "tail": cached features, output convs only
+    mode: str = "head"  # "head": train on images augmented every step; "tail": cached features, output convs only
     views: int = 4  # "tail" mode: augmented views per image (view 0 = the image itself), cycled over epochs
     augment: str = "default"  # "strong": wider zoom/shift/rotation/colour ranges
     wise: float = 1.0  # ship start + wise * (trained - start) (WiSE-FT weight interpolation toward COCO; 1: off)
