@@ -366,7 +366,8 @@ def test_soup_ships_the_mean_of_its_members_and_resumes(kangaroo, tmp_path, caps
     assert "--members must be between 1 and 16" in capsys.readouterr().err
     assert huia_main(["detect", "train", "--data", str(kangaroo), "--out", str(tmp_path / "c"),
                       "--backbone-lr", "0"]) == 2
-    assert "--backbone-lr must be in (0, 1], got 0.0" in capsys.readouterr().err
+    assert "--backbone-lr (the backbone's share of the learning rate) must be in (0, 1], got 0.0" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.parametrize("train_backbone", [True, False])
