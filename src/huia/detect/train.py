@@ -180,7 +180,10 @@ def param_groups(model: CenterNetDetector, params: list[torch.Tensor], cfg: Trai
     names = {id(p): n for n, p in model.named_weights()}
     backbone = [p for p in params if names.get(id(p), "").startswith(BACKBONE_PREFIX)]
     head = [p for p in params if not names.get(id(p), "").startswith(BACKBONE_PREFIX)]
-    return [{"params": head, "scale": 1.0}, {"params": backbone, "scale": cfg.backbone_lr}]
+    groups = [{"params": head, "scale": 1.0}]
+    if backbone:  # (tail mode trains output convs only: no backbone group)
+        groups.append({"params": backbone, "scale": cfg.backbone_lr})
+    return groups
 
 
 def run_split(cfg: TrainConfig, classes: list[str] | None):
