@@ -51,7 +51,8 @@ def register(sub) -> None:
                    help="the backbone's learning rate as a share of --lr (default 0.1: the COCO features are "
                         "nudged, not relearnt)")
     t.add_argument("--augment", choices=("default", "strong"), default="default",
-                   help="augmentation ranges: default, or strong (wider zoom, shift, rotation, colour)")
+                   help="augmentation ranges: default, or strong (wider zoom, shift, colour; slightly lower AP on "
+                        "kangaroo)")
     t.add_argument("--wise", type=float, default=None,
                    help="ship COCO + WISE x (fine-tuned - COCO): interpolating back toward the pretrained weights "
                         "generalises better on small data sets (1 = the fine-tuned weights)")
