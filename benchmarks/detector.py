@@ -113,8 +113,8 @@ def main() -> int:
     ap.add_argument("--mode", default=None, help="training mode passed to huia detect train (head|tail)")
     ap.add_argument("--views", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
-    ap.add_argument("--train-args", default="", help="extra `huia detect train` arguments; write them with '=', e.g. "
-                         "--train-args='--members 1' (argparse reads a separate '--members 1' as an option)")
+    ap.add_argument("--train-args", default="", help="extra `huia detect train` arguments, e.g. '--members 1'; a lone flag needs "
+                         "the '=' form: --train-args=--freeze-backbone")
     ap.add_argument("--reuse", action="store_true", help="reuse finished runs in --out (skip training)")
     ap.add_argument("--cv-seeds", nargs="+", type=int, default=None,
                     help="only train + evaluate on these seeds' splits and print mean +- sd (recipe selection)")
