@@ -113,8 +113,9 @@ def main() -> int:
     ap.add_argument("--mode", default=None, help="training mode passed to huia detect train (head|tail)")
     ap.add_argument("--views", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
-    ap.add_argument("--train-args", default="", help="extra `huia detect train` arguments, e.g. '--members 1'; a lone flag needs "
-                         "the '=' form: --train-args=--freeze-backbone")
+    ap.add_argument("--train-args", default="",
+                    help="extra `huia detect train` arguments, e.g. '--members 1'; a lone flag needs the '=' form: "
+                         "--train-args=--freeze-backbone")
     ap.add_argument("--reuse", action="store_true", help="reuse finished runs in --out (skip training)")
     ap.add_argument("--cv-seeds", nargs="+", type=int, default=None,
                     help="only train + evaluate on these seeds' splits and print mean +- sd (recipe selection)")
@@ -155,7 +156,8 @@ def main() -> int:
             if run.exists():
                 import shutil
                 shutil.rmtree(run)
-            extra = (["--mode", args.mode] if args.mode else []) + (["--views", str(args.views)] if args.views else []) \
+            extra = (["--mode", args.mode] if args.mode else []) \
+                + (["--views", str(args.views)] if args.views else []) \
                 + (["--lr", str(args.lr)] if args.lr else []) + args.train_args.split()
             tr = train_subprocess(data, run, size, args.epochs, args.seed, extra)
         m = tr["metrics"]

@@ -38,8 +38,8 @@ DEFAULT_CHANNEL = 16  # COCO 'dog' when no data says better
 # COCO-80 channel index -> name, for the animals a new class is most likely to look like (used to pick init)
 COCO_ANIMALS = {14: "bird", 15: "cat", 16: "dog", 17: "horse", 18: "sheep", 19: "cow", 20: "elephant", 21: "bear",
                 22: "zebra", 23: "giraffe"}
-# Weights that belong to the ImageNet/COCO backbone (frozen by default: 108 images cannot improve them much,
-# and not back-propagating through them is what makes CPU training minutes instead of hours)
+# Weights that belong to the ImageNet/COCO backbone (trained at a tenth of the head's learning rate by default,
+# see huia.detect.train.param_groups; frozen with --freeze-backbone)
 BACKBONE_PREFIX = "tower_0/MobilenetV3/"
 
 _CLS_W = "CenternetHead/centernet_cls_output/pointwise_weights"
