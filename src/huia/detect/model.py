@@ -32,7 +32,7 @@ BOXES = "tower_0/wh"
 DETECTIONS = "tower_0/detections"
 STRIDE = 4
 TOP_K = 100
-DEFAULT_INPUT_SIZE = 320  # kangaroo (small animals): AP 0.53 vs 0.51 at 256 on the reported split; ~28 FPS on
+DEFAULT_INPUT_SIZE = 320  # kangaroo (small animals): AP 0.56 vs 0.53 at 256 on the reported split; ~28 FPS on
 # the studio page in headless Chromium wasm (256: ~40 FPS; 384: ~13 FPS, below the 15 FPS real-time bar)
 DEFAULT_CHANNEL = 16  # COCO 'dog' when no data says better
 # COCO-80 channel index -> name, for the animals a new class is most likely to look like (used to pick init)
