@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
 import warnings
 from pathlib import Path
@@ -340,6 +341,21 @@ def test_missing_node_modules_gives_install_hint(tmp_path):
             r = c.get(url)
             assert r.status_code == 503 and "npm ci" in r.json()["error"], url
         assert c.get("/api/health").json()["node_modules"] is False
+
+
+def test_image_of_a_sample_moved_away_is_a_clean_404(client):
+    """The grid may fetch an image while the user deletes or restores it: the file can leave between the index
+    lookup and the read. That is a 404 naming the sample, not a 500 or a body shorter than its Content-Length
+    (what a stat-then-open file response sent, which Chromium reports as ERR_CONTENT_LENGTH_MISMATCH)."""
+    client.post("/api/datasets", json={"name": "d"})
+    data = jpeg_bytes(seed=3)
+    a = upload(client, dataset="d", label="a", data=data).json()
+    r = client.get(f"/api/datasets/d/samples/{a['id']}/image")
+    assert r.status_code == 200 and r.content == data and int(r.headers["content-length"]) == len(data)
+    src = client.data_dir / "datasets" / "d" / "a" / f"{a['id']}.jpg"
+    os.replace(src, client.data_dir / "elsewhere.jpg")  # gone from its folder, still in the index
+    r = client.get(f"/api/datasets/d/samples/{a['id']}/image")
+    assert r.status_code == 404 and a["id"] in r.json()["error"]
 
 
 def test_head_requests(client):

@@ -34,7 +34,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
@@ -510,6 +510,17 @@ def _stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{secrets.token_hex(3)}"
 
 
+def _jpeg_response(path: Path, what: str, cache_control: str) -> Response:
+    """The image's bytes, read in one go. Not a FileResponse: that stats the file, sends its length, then opens it,
+    so a sample deleted or restored in between (the grid fetches while the user clicks) went out as a truncated
+    body (Chromium: ERR_CONTENT_LENGTH_MISMATCH) instead of a clean 404. Captures are small."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ApiError(404, f"{what} was moved or deleted just now; reload the list") from None
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": cache_control})
+
+
 def _read_json(path: Path) -> dict:
     try:
         doc = json.loads(path.read_text())
@@ -747,8 +758,7 @@ def build_router(store: CaptureStore):
 
     @r.get("/{dataset}/samples/{sid}/image")
     def get_image(dataset: str, sid: str):
-        path = store.get(dataset).sample_path(sid)
-        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+        return _jpeg_response(store.get(dataset).sample_path(sid), f"sample {sid!r}", "private, max-age=3600")
 
     @r.get("/{dataset}/samples/{sid}/meta")
     def get_meta(dataset: str, sid: str):
@@ -771,8 +781,7 @@ def build_router(store: CaptureStore):
 
     @r.get("/{dataset}/trash/{sid}/image")
     def get_trashed_image(dataset: str, sid: str):
-        path = store.get(dataset).trashed_sample_path(sid)
-        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
+        return _jpeg_response(store.get(dataset).trashed_sample_path(sid), f"deleted sample {sid!r}", "no-cache")
 
     @r.post("/{dataset}/trash/{sid}/restore", response_model=SampleInfo, responses={409: {"model": ErrorOut}})
     def restore_sample(dataset: str, sid: str):
