@@ -28,6 +28,14 @@ def _post_sample(server, ds: str, label: str, seed: int) -> dict:
         return json.loads(r.read())
 
 
+def _wait_grid_images_loaded(page) -> None:
+    """Delete only once the thumbnails are drawn: a thumbnail still loading when its file moves to the trash is a
+    404 in the console (the server answers it cleanly; the page drops the figure anyway), which would fail the
+    test for a race the test itself started."""
+    page.wait_for_function("Array.from(document.querySelectorAll('#grid figure canvas.thumb'))"
+                           ".every(c => c.dataset.rendered === '1')")
+
+
 def test_restore_deleted_sample_from_the_capture_page(studio_server, page, out_dir):
     ds = "e2e-restore"
     urllib.request.urlopen(urllib.request.Request(f"{studio_server.url}/api/datasets", method="POST",
@@ -43,6 +51,7 @@ def test_restore_deleted_sample_from_the_capture_page(studio_server, page, out_d
     page.wait_for_function("window.__huia && window.__huia.ready")
     page.wait_for_selector(f'#grid figure[data-id="{a["id"]}"]')
     assert page.is_disabled("#restore-deleted")
+    _wait_grid_images_loaded(page)
     page.click(f'#grid figure[data-id="{a["id"]}"] button.del')
     page.wait_for_function("document.querySelectorAll('#grid figure').length === 1")
     page.wait_for_function("!document.getElementById('restore-deleted').disabled")
@@ -70,6 +79,7 @@ def test_restore_deleted_sample_from_the_capture_page(studio_server, page, out_d
 
     # a whole class deleted from the class list comes back with its samples
     page.on("dialog", lambda d: d.accept())
+    _wait_grid_images_loaded(page)
     page.click('#classes li[data-class="wave"] button[aria-label="delete wave"]')
     page.wait_for_function("document.querySelectorAll('#grid figure').length === 0")
     assert not (root / "wave").exists()
