@@ -143,7 +143,7 @@ def pick_class_channels(base, images: list[np.ndarray], boxes: list[Detections],
 
     Every image, not a prefix: on kangaroo, COCO's bird and dog channels are within 0.01 of each other, so the first
     24 images picked dog on one split and bird on the five others. Over all images it is bird on all six; bird vs
-    dog measured 0.583 vs 0.577 AP over 10 paired runs (splits 1-5; noise ~0.01), so the point is a choice that does
+    dog measured 0.583 vs 0.576 AP over 10 paired runs (splits 1-5; noise ~0.01), so the point is a choice that does
     not depend on file order, not a gain. One image at a time: the heat maps are small, the inputs are not."""
     from huia.tfjs.graph import load_graph_model
 
