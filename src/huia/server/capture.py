@@ -517,8 +517,8 @@ def _jpeg_response(path: Path, what: str, cache_control: str) -> Response:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ApiError(404, f"{what}: its image file is gone from {path.parent.name!r} (deleted or moved); reload the "
-                                "list") from None
+        gone = f"{what}: its image file is gone from {path.parent.name!r} (deleted or moved); reload the list"
+        raise ApiError(404, gone) from None
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": cache_control})
 
 
