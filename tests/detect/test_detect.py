@@ -387,6 +387,23 @@ def test_soup_ships_the_mean_of_its_members_and_resumes(kangaroo, tmp_path, caps
         capsys.readouterr().err
 
 
+def test_soup_picks_the_class_channel_once(kangaroo, tmp_path, monkeypatch):
+    """Soup members share the split, so the COCO channel pick (a pass over every training image) is made by member 0
+    and handed to the others, which start from the same channel."""
+    import huia.detect.train as T
+
+    calls = []
+    real = T.pick_class_channels
+    monkeypatch.setattr(T, "pick_class_channels", lambda *a, **k: calls.append(1) or real(*a, **k))
+    tiny = dict(TINY, epochs=1, max_images=3, batch_size=3, steps_per_epoch=1, mode="tail", views=1, members=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(TrainConfig(data=str(kangaroo), out=str(tmp_path / "s"), **tiny), quiet=True)
+    chans = [json.loads((tmp_path / "s" / "members" / str(k) / "config.json").read_text())["class_channels"]
+             for k in range(3)]
+    assert len(calls) == 1 and chans[0] == chans[1] == chans[2]
+
+
 @pytest.mark.parametrize("train_backbone", [True, False])
 def test_backbone_learning_rate_share_and_freezing(kangaroo, tmp_path, train_backbone):
     """One Adam step moves every trained weight by about the step's learning rate (|g| / |g|), so the largest change

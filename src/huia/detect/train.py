@@ -203,10 +203,12 @@ def run_split(cfg: TrainConfig, classes: list[str] | None):
     return train_s, test_s, names
 
 
-def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_after_epochs: int | None = None
-          ) -> dict | None:
+def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_after_epochs: int | None = None,
+          class_channels: list[int] | None = None) -> dict | None:
     """Train (or resume) a run; returns the held-out metrics. See the module docstring.
-    ``stop_after_epochs``: return None after that many epochs of this call, as if interrupted (tests resume)."""
+    ``stop_after_epochs``: return None after that many epochs of this call, as if interrupted (tests resume).
+    ``class_channels``: the COCO channels to start from, already picked on these training images (soup members
+    after the first), instead of picking them again."""
     from huia.data.augment import sample_rng
     from huia.data.split import sample_key
     from huia.train.common import RunDir, progress, seed_everything
@@ -234,7 +236,7 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
     if resuming:
         chans = run.load_config().get("class_channels") or [16] * len(names)
     else:
-        chans = pick_class_channels(base, images, boxes, len(names), cfg.input_size)
+        chans = class_channels or pick_class_channels(base, images, boxes, len(names), cfg.input_size)
     config["class_channels"] = chans
     config["train_images"] = [sample_key(s) for s in train_s]
     config["test_images"] = [sample_key(s) for s in test_s]
@@ -437,7 +439,9 @@ def train_soup(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, sto
             continue
         if not quiet:
             print(f"soup member {k + 1}/{cfg.members}", flush=True)
-        m = train(mcfg, log_every=log_every, quiet=quiet, stop_after_epochs=stop_after_epochs)
+        # same split, so the same COCO channel pick: member 0 makes it, the others reuse it
+        chans = RunDir(run.path / "members" / "0", create=False).load_config().get("class_channels") if k else None
+        m = train(mcfg, log_every=log_every, quiet=quiet, stop_after_epochs=stop_after_epochs, class_channels=chans)
         if m is None:
             return None
         member_metrics.append(m)
