@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from huia.detect import dataset as D
-from huia.detect.model import (BACKBONE_PREFIX, BASE_MODEL, BOXES, CLS_LOGITS, COCO_ANIMALS, DEFAULT_INPUT_SIZE,
-                               HEATMAP, INPUT, STRIDE, TAPS, CenterNetDetector, _ancestors, adapt_centernet,
-                               load_base_artifacts, split_at_taps)
+from huia.detect.model import (BACKBONE_PREFIX, BASE_MODEL, BOXES, CLS_LOGITS, COCO_ANIMALS, DEFAULT_CHANNEL,
+                               DEFAULT_INPUT_SIZE, HEATMAP, INPUT, STRIDE, TAPS, CenterNetDetector, _ancestors,
+                               adapt_centernet, load_base_artifacts, split_at_taps)
 from huia.errors import HuiaError
 from huia.types import Detections
 
@@ -165,7 +165,7 @@ def pick_class_channels(base, images: list[np.ndarray], boxes: list[Detections],
         if counts[c]:
             chans.append(int(np.argmax(sums[c] / counts[c])))
         else:
-            chans.append(animals[int(np.argmax(sums.sum(0)[animals]))] if sums.any() else animals[2])
+            chans.append(animals[int(np.argmax(sums.sum(0)[animals]))] if sums.any() else DEFAULT_CHANNEL)
     return chans
 
 
@@ -234,7 +234,7 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
 
     base = load_base_artifacts()
     if resuming:
-        chans = run.load_config().get("class_channels") or [16] * len(names)
+        chans = run.load_config().get("class_channels") or [DEFAULT_CHANNEL] * len(names)
     else:
         chans = class_channels or pick_class_channels(base, images, boxes, len(names), cfg.input_size)
     config["class_channels"] = chans
