@@ -162,6 +162,9 @@ def main() -> int:
             tr = train_subprocess(data, run, size, args.epochs, args.seed, extra)
         m = tr["metrics"]
         print(f"huia fine-tuned {size}:          {fmt(m)}")
+        if m.get("ci"):
+            print(f"  {100 * m['ci']['level']:.0f} % bootstrap over the held-out images: "
+                  + ", ".join(f"{k.upper()} [{m['ci'][k][0]:.2f}, {m['ci'][k][1]:.2f}]" for k in ("ap", "ap50")))
         print(f"  training: {tr['wall_s']:.0f} s wall ({m.get('train_seconds', float('nan')):.0f} s in the loop), "
               f"{tr['cpu_s']:.0f} s CPU, peak RSS {tr['peak_rss_mb']:.0f} MB, {m.get('epochs', args.epochs)} epochs")
         print(f"  vs article: AP x{m['ap'] / ARTICLE['ap']:.2f}, AP50 x{m['ap50'] / ARTICLE['ap50']:.2f}; "

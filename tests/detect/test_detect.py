@@ -221,6 +221,17 @@ def test_eval_json(tiny_run, kangaroo, capsys):
     assert set(res) == {"ap", "ap50", "ap75", "ar1", "ar10", "ar100"}
     for k in res:
         assert abs(res[k] - metrics[k]) < 1e-5
+    # --ci adds the bootstrap intervals, the same as metrics.json's (same images, same default draws)
+    assert huia_main(["detect", "eval", str(out), "--data", str(kangaroo), "--json", "--ci"]) == 0
+    ci = json.loads(capsys.readouterr().out)["ci"]
+    assert ci == json.loads((out / "metrics.json").read_text())["ci"] and ci["resamples"] == 1000
+    for k in res:
+        assert ci[k][0] <= res[k] + 1e-9 and res[k] <= ci[k][1] + 1e-9, (k, ci[k], res[k])
+    # the text output shows them too
+    assert huia_main(["detect", "eval", str(out), "--data", str(kangaroo)]) == 0
+    text = capsys.readouterr().out
+    assert "95 % bootstrap intervals over the 27 held-out images" in text
+    assert f"AP50 {res['ap50']:.3f} [{ci['ap50'][0]:.2f}, {ci['ap50'][1]:.2f}]" in text
 
 
 def test_predict_json_and_overlay(tiny_run, kangaroo, tmp_path, capsys):

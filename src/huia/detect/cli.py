@@ -77,6 +77,9 @@ def register(sub) -> None:
     e.add_argument("run", help="run folder made by `huia detect train`")
     e.add_argument("--data", required=True, help="the data set the run was trained on")
     e.add_argument("--json", action="store_true", help="print {ap, ap50, ap75, ar1, ar10, ar100} as JSON")
+    e.add_argument("--ci", action="store_true",
+                   help='with --json: add "ci", 95 %% bootstrap intervals of those figures over the held-out images '
+                        "(the text output always shows them)")
     e.set_defaults(func=_cmd_eval)
 
     r = dsub.add_parser("predict", help="detect objects in an image or a folder of images",
@@ -124,8 +127,13 @@ def _cmd_train(args) -> int:
     if args.json:
         print(json.dumps(metrics))
     else:
-        print(f"held-out ({metrics['test_images']} images): AP {metrics['ap']:.3f}  AP50 {metrics['ap50']:.3f}  "
-              f"AP75 {metrics['ap75']:.3f}  AR100 {metrics['ar100']:.3f}  ({metrics['train_seconds']:.0f} s)")
+        from huia.eval.coco import format_with_intervals
+
+        ci = metrics.get("ci") or {}
+        print(f"held-out ({metrics['test_images']} images): {format_with_intervals(metrics, ci)}  "
+              f"({metrics['train_seconds']:.0f} s)")
+        if ci.get("resamples"):
+            print(f"[ ]: {100 * ci['level']:.0f} % bootstrap interval over the held-out images")
         print(f"run: {out}  (export: huia export {out} --out DIR)")
     return 0
 
@@ -151,15 +159,22 @@ def eval_run(run: str | Path, data: str | Path) -> dict:
 
 
 def _cmd_eval(args) -> int:
-    from huia.eval.coco import format_summary, summary
+    from huia.eval.coco import bootstrap_intervals, format_summary, format_with_intervals, summary
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # truncated-image warnings already shown at training time
         res = eval_run(args.run, args.data)
     if args.json:
-        print(json.dumps(summary(res)))
+        out = summary(res)
+        if args.ci:
+            out["ci"] = bootstrap_intervals(res)
+        print(json.dumps(out))
     else:
+        ci = bootstrap_intervals(res)
+        n = len(res["_per_image"])
         print(format_summary(res))
+        print(f"\n{100 * ci['level']:.0f} % bootstrap intervals over the {n} held-out images "
+              f"({ci['resamples']} resamples):\n  {format_with_intervals(res, ci)}")
     return 0
 
 

@@ -480,7 +480,10 @@ def finish(run, model: CenterNetDetector, test_s, names, cfg: TrainConfig, *, tr
     save_artifacts(model.to_artifacts(meta), run.path / "model", quantize="float32")
     det = Detector.from_dir(run.path / "model")
     res = evaluate_samples(det, test_s)
-    metrics = {k: res[k] for k in ("ap", "ap50", "ap75", "ar1", "ar10", "ar100")}
+    from huia.eval.coco import HEADLINE_KEYS, bootstrap_intervals
+
+    metrics = {k: res[k] for k in HEADLINE_KEYS}
+    metrics["ci"] = bootstrap_intervals(res)  # which images were held out moves these figures: say by how much
     import resource
 
     metrics.update({"train_seconds": round(train_seconds, 1), "test_images": len(test_s), "epochs": cfg.epochs,

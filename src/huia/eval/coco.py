@@ -17,6 +17,9 @@ The definitions copied exactly from COCOeval:
 * Per class: all images' detections (each image cut to maxDet) merged and sorted by score (stable, image order),
   cumulative TP/FP, precision made monotone, sampled at the 101 recall thresholds (``searchsorted`` left, 0 past
   the last recall). Classes without ground truth are -1 and left out of the means; a mean over nothing is -1.
+
+:func:`bootstrap_intervals` adds what COCOeval does not have: how far the figures could move with another draw of
+held-out images (percentile bootstrap over images, each resample accumulated exactly as above).
 """
 
 from __future__ import annotations
@@ -97,61 +100,48 @@ def _match(ious: np.ndarray, gt_ig: np.ndarray, crowd: np.ndarray, thrs: np.ndar
     return dtm, dt_ig, gtm
 
 
-def coco_evaluate(gts: list[Detections], dets: list[Detections], *, num_classes: int | None = None,
-                  gt_crowd: list[np.ndarray] | None = None, class_names: list[str] | None = None) -> dict:
-    """COCO bbox metrics of ``dets`` against ``gts`` (one Detections per image, same order, pixels xyxy).
+def _evaluate_image(g: Detections, dt: Detections, crowd_all, K: int, areas, maxdet: int) -> list:
+    """COCOeval.evaluateImg for one image: per class k, None (no ground truth, no detection) or, per area range,
+    (scores [D], dtm [T, D], dt_ig [T, D], gt_ig [G])."""
+    crowd_all = np.zeros(len(g), bool) if crowd_all is None else np.asarray(crowd_all, bool).reshape(-1)
+    g_xywh, d_xywh = _xywh(g.xyxy), _xywh(dt.xyxy)
+    g_area = g_xywh[:, 2] * g_xywh[:, 3]
+    d_area = d_xywh[:, 2] * d_xywh[:, 3]
+    d_scores = dt.scores.astype(np.float64)
+    out: list = [None] * K
+    for k in range(K):
+        gi = np.flatnonzero(g.class_ids == k)
+        di = np.flatnonzero(dt.class_ids == k)
+        if len(gi) == 0 and len(di) == 0:
+            continue
+        di = di[np.argsort(-d_scores[di], kind="mergesort")][:maxdet]
+        crowd = crowd_all[gi]
+        ious_full = box_iou_xywh(d_xywh[di], g_xywh[gi], crowd)
+        per_area = []
+        for lo, hi in areas:
+            ig = crowd | (g_area[gi] < lo) | (g_area[gi] > hi)
+            order = np.argsort(ig.astype(np.int64), kind="mergesort")
+            gt_ig = ig[order]
+            dtm, dt_ig, _ = _match(ious_full[:, order], gt_ig, crowd[order], IOU_THRS)
+            out_of_range = (d_area[di] < lo) | (d_area[di] > hi)
+            dt_ig = dt_ig | (~dtm & out_of_range[None, :])
+            per_area.append((d_scores[di], dtm, dt_ig, gt_ig))
+        out[k] = per_area
+    return out
 
-    Returns ``ap, ap50, ap75, ap_small, ap_medium, ap_large, ar1, ar10, ar100, ar_small, ar_medium, ar_large``
-    (floats, -1 where COCO gives -1), ``per_class_ap`` {name: AP@[.5:.95] or -1}, ``precision`` [T, R, K] and
-    ``scores`` [T, R, K] (area all, maxDets 100; -1 for classes without ground truth), ``recall`` [T, K],
-    ``iou_thresholds`` [T], ``recall_thresholds`` [R], ``class_names``.
-    ``num_classes`` defaults to the longest ``class_names`` / largest class id seen (every class counts, as every
-    category in the COCO ground-truth file does). ``gt_crowd``: optional per-image bool arrays (iscrowd).
-    """
-    if len(gts) != len(dets):
-        raise ValueError(f"coco_evaluate: {len(gts)} ground-truth images but {len(dets)} detection images")
-    names = list(class_names or [])
-    if not names:
-        for d in list(gts) + list(dets):
-            if len(d.class_names) > len(names):
-                names = list(d.class_names)
-    K = max([num_classes or 0, len(names)] + [int(d.class_ids.max()) + 1 for d in list(gts) + list(dets) if len(d)])
+
+def _accumulate(per_image: list, images, K: int, area_idx):
+    """COCOeval.accumulate over ``images`` (indexes into ``per_image``, in this order; repeats allowed, as in a
+    bootstrap resample). Returns precision [T, R, K, A, M], scores [T, R, K, A, M], recall [T, K, A, M] with A the
+    number of areas in ``per_image`` (areas not in ``area_idx`` stay -1)."""
     T, R, M = len(IOU_THRS), len(REC_THRS), len(MAX_DETS)
-    areas = list(AREA_RNGS.values())
-    A = len(areas)
-    maxdet = MAX_DETS[-1]
-
-    # evalImgs[k][a] -> list over images of (scores [D], dtm [T, D], dt_ig [T, D], gt_ig [G]) or None
-    evals = [[[] for _ in range(A)] for _ in range(K)]
-    for i, (g, dt) in enumerate(zip(gts, dets)):
-        crowd_all = np.zeros(len(g), bool) if gt_crowd is None else np.asarray(gt_crowd[i], bool).reshape(-1)
-        g_xywh, d_xywh = _xywh(g.xyxy), _xywh(dt.xyxy)
-        g_area = g_xywh[:, 2] * g_xywh[:, 3]
-        d_area = d_xywh[:, 2] * d_xywh[:, 3]
-        d_scores = dt.scores.astype(np.float64)
-        for k in range(K):
-            gi = np.flatnonzero(g.class_ids == k)
-            di = np.flatnonzero(dt.class_ids == k)
-            if len(gi) == 0 and len(di) == 0:
-                continue
-            di = di[np.argsort(-d_scores[di], kind="mergesort")][:maxdet]
-            crowd = crowd_all[gi]
-            ious_full = box_iou_xywh(d_xywh[di], g_xywh[gi], crowd)
-            for a, (lo, hi) in enumerate(areas):
-                ig = crowd | (g_area[gi] < lo) | (g_area[gi] > hi)
-                order = np.argsort(ig.astype(np.int64), kind="mergesort")
-                gt_ig = ig[order]
-                dtm, dt_ig, _ = _match(ious_full[:, order], gt_ig, crowd[order], IOU_THRS)
-                out_of_range = (d_area[di] < lo) | (d_area[di] > hi)
-                dt_ig = dt_ig | (~dtm & out_of_range[None, :])
-                evals[k][a].append((d_scores[di], dtm, dt_ig, gt_ig))
-
+    A = len(AREA_RNGS)
     precision = -np.ones((T, R, K, A, M))
     scores_out = -np.ones((T, R, K, A, M))
     recall = -np.ones((T, K, A, M))
     for k in range(K):
-        for a in range(A):
-            E = evals[k][a]
+        for a in area_idx:
+            E = [per_image[i][k][a] for i in images if per_image[i][k] is not None]
             if not E:
                 continue
             gt_ig = np.concatenate([e[3] for e in E])
@@ -186,15 +176,20 @@ def coco_evaluate(gts: list[Detections], dets: list[Detections], *, num_classes:
                     ss[:nvalid] = sc_sorted[pi[:nvalid]]
                     precision[t, :, k, a, m] = q
                     scores_out[t, :, k, a, m] = ss
+    return precision, scores_out, recall
 
-    def _mean(x):
-        x = x[x > -1]
-        return float(np.mean(x)) if x.size else -1.0
 
+def _mean(x: np.ndarray) -> float:
+    x = x[x > -1]
+    return float(np.mean(x)) if x.size else -1.0
+
+
+def _headline(precision: np.ndarray, recall: np.ndarray) -> dict:
+    """COCOeval.summarize()'s 12 numbers from accumulated precision [T, R, K, A, M] and recall [T, K, A, M]."""
     a_idx = {n: i for i, n in enumerate(AREA_RNGS)}
     t50, t75 = np.where(IOU_THRS == 0.5)[0], np.where(IOU_THRS == 0.75)[0]
     m100 = MAX_DETS.index(100)
-    res = {
+    return {
         "ap": _mean(precision[:, :, :, a_idx["all"], m100]),
         "ap50": _mean(precision[t50][:, :, :, a_idx["all"], m100]),
         "ap75": _mean(precision[t75][:, :, :, a_idx["all"], m100]),
@@ -208,25 +203,98 @@ def coco_evaluate(gts: list[Detections], dets: list[Detections], *, num_classes:
         "ar_medium": _mean(recall[:, :, a_idx["medium"], m100]),
         "ar_large": _mean(recall[:, :, a_idx["large"], m100]),
     }
+
+
+def coco_evaluate(gts: list[Detections], dets: list[Detections], *, num_classes: int | None = None,
+                  gt_crowd: list[np.ndarray] | None = None, class_names: list[str] | None = None) -> dict:
+    """COCO bbox metrics of ``dets`` against ``gts`` (one Detections per image, same order, pixels xyxy).
+
+    Returns ``ap, ap50, ap75, ap_small, ap_medium, ap_large, ar1, ar10, ar100, ar_small, ar_medium, ar_large``
+    (floats, -1 where COCO gives -1), ``per_class_ap`` {name: AP@[.5:.95] or -1}, ``precision`` [T, R, K] and
+    ``scores`` [T, R, K] (area all, maxDets 100; -1 for classes without ground truth), ``recall`` [T, K],
+    ``iou_thresholds`` [T], ``recall_thresholds`` [R], ``class_names``.
+    ``num_classes`` defaults to the longest ``class_names`` / largest class id seen (every class counts, as every
+    category in the COCO ground-truth file does). ``gt_crowd``: optional per-image bool arrays (iscrowd).
+    """
+    if len(gts) != len(dets):
+        raise ValueError(f"coco_evaluate: {len(gts)} ground-truth images but {len(dets)} detection images")
+    names = list(class_names or [])
+    if not names:
+        for d in list(gts) + list(dets):
+            if len(d.class_names) > len(names):
+                names = list(d.class_names)
+    K = max([num_classes or 0, len(names)] + [int(d.class_ids.max()) + 1 for d in list(gts) + list(dets) if len(d)])
+    areas = list(AREA_RNGS.values())
+    maxdet = MAX_DETS[-1]
+
+    per_image = [_evaluate_image(g, dt, None if gt_crowd is None else gt_crowd[i], K, areas, maxdet)
+                 for i, (g, dt) in enumerate(zip(gts, dets))]
+    precision, scores_out, recall = _accumulate(per_image, range(len(per_image)), K, range(len(areas)))
+
+    res = _headline(precision, recall)
     full_names = names + [str(i) for i in range(len(names), K)]
-    res["per_class_ap"] = {full_names[k]: _mean(precision[:, :, k, a_idx["all"], m100]) for k in range(K)}
-    res["precision"] = precision[:, :, :, a_idx["all"], m100]
-    res["scores"] = scores_out[:, :, :, a_idx["all"], m100]
-    res["recall"] = recall[:, :, a_idx["all"], m100]
+    a_all, m100 = list(AREA_RNGS).index("all"), MAX_DETS.index(100)
+    res["per_class_ap"] = {full_names[k]: _mean(precision[:, :, k, a_all, m100]) for k in range(K)}
+    res["precision"] = precision[:, :, :, a_all, m100]
+    res["scores"] = scores_out[:, :, :, a_all, m100]
+    res["recall"] = recall[:, :, a_all, m100]
     res["iou_thresholds"] = IOU_THRS.copy()
     res["recall_thresholds"] = REC_THRS.copy()
     res["class_names"] = full_names
     res["_precision_full"] = precision  # [T, R, K, A, M] as COCOeval.eval["precision"] (tests compare all of it)
+    res["_per_image"] = per_image  # the matching, image by image: bootstrap_intervals resamples it without redoing it
     return res
 
 
-SUMMARY_KEYS = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large",
-                "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large")
+HEADLINE_KEYS = ("ap", "ap50", "ap75", "ar1", "ar10", "ar100")
+
+
+def resample_metrics(result: dict, images) -> dict:
+    """The headline metrics (area all) of a :func:`coco_evaluate` result re-accumulated over ``images``: indexes of
+    its images, in order, repeats allowed -- what COCOeval gives on that multiset of images as separate images."""
+    per_image = result["_per_image"]
+    K = len(per_image[0]) if per_image else 0
+    precision, _, recall = _accumulate(per_image, [int(i) for i in images], K, [list(AREA_RNGS).index("all")])
+    h = _headline(precision, recall)
+    return {k: h[k] for k in HEADLINE_KEYS}
+
+
+def bootstrap_intervals(result: dict, *, n: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+    """Percentile-bootstrap intervals of the headline metrics of a :func:`coco_evaluate` result.
+
+    Why: a held-out split of a small data set is itself a sample. On the 27 held-out kangaroo images, which images
+    were drawn moves AP50 by several points, more than most recipe changes; a figure without its interval invites
+    reading noise as progress. Whole images are resampled with replacement (boxes in one image are not
+    independent), each resample re-accumulated exactly as COCOeval would on that multiset of images (the per-image
+    matching is reused, not redone). Returns ``{key: [lo, hi]}`` for :data:`HEADLINE_KEYS`, plus ``resamples`` (how
+    many had ground truth; the others are left out) and ``level``."""
+    per_image = result["_per_image"]
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    n_img = len(per_image)
+    out: dict = {"level": level, "resamples": 0}
+    if n_img == 0 or n <= 0:
+        return out
+    rng = np.random.default_rng(seed)
+    draws = {k: [] for k in HEADLINE_KEYS}
+    for _ in range(n):
+        h = resample_metrics(result, rng.integers(0, n_img, n_img))
+        if h["ap"] == -1.0:  # no ground truth drawn: COCO has no AP for it
+            continue
+        for k in HEADLINE_KEYS:
+            draws[k].append(h[k])
+    out["resamples"] = len(draws["ap"])
+    if out["resamples"]:
+        tail = 100.0 * (1.0 - level) / 2.0
+        for k in HEADLINE_KEYS:
+            lo, hi = np.percentile(np.asarray(draws[k]), [tail, 100.0 - tail])
+            out[k] = [round(float(lo), 6), round(float(hi), 6)]
+    return out
 
 
 def summary(result: dict) -> dict:
     """Only the JSON-able headline numbers (what `huia detect eval --json` prints)."""
-    return {k: round(float(result[k]), 6) for k in ("ap", "ap50", "ap75", "ar1", "ar10", "ar100")}
+    return {k: round(float(result[k]), 6) for k in HEADLINE_KEYS}
 
 
 def format_summary(result: dict) -> str:
@@ -245,3 +313,10 @@ def format_summary(result: dict) -> str:
             ("Average Recall", "AR", "0.50:0.95", "large", 100, "ar_large")]
     return "\n".join(f" {title:<18} ({short}) @[ IoU={iou:<9} | area={area:>6} | maxDets={md:>3} ] = {result[key]:0.3f}"
                      for title, short, iou, area, md, key in rows)
+
+
+def format_with_intervals(result: dict, ci: dict, keys=("ap", "ap50", "ap75", "ar100")) -> str:
+    """One line, e.g. ``AP 0.561 [0.47, 0.65]  AP50 0.843 [0.74, 0.93] ...`` (interval: see bootstrap_intervals)."""
+    names = {"ap": "AP", "ap50": "AP50", "ap75": "AP75", "ar1": "AR1", "ar10": "AR10", "ar100": "AR100"}
+    return "  ".join(f"{names[k]} {result[k]:.3f}" + (f" [{ci[k][0]:.2f}, {ci[k][1]:.2f}]" if k in ci else "")
+                     for k in keys)
