@@ -114,6 +114,11 @@ def test_eval_only_counts_held_out_files(gesture_run, digits_small, capsys, tmp_
     assert set(rep["per_class"]) == {"0", "1", "2"}
     # digits 0/1/2 are easy for the hand-landmark backbone: 4 shots must already generalize
     assert rep["accuracy"] >= 0.88, rep
+    # its 95 % interval is the Wilson interval of the confusion matrix's diagonal out of 18
+    from huia.eval.classification import wilson_interval
+    right = sum(rep["confusion"][i][i] for i in range(3))
+    assert rep["accuracy_ci"] == pytest.approx(wilson_interval(right, 18))
+    assert rep["accuracy_ci"][0] < rep["accuracy"] <= rep["accuracy_ci"][1]
 
 
 @pytest.mark.slow

@@ -28,11 +28,12 @@ def _eval(args) -> int:
 
     rep = evaluate_run(args.run, args.data)
     if args.json:
-        print(json.dumps({k: rep[k] for k in ("accuracy", "per_class", "confusion", "samples", "skipped_trained_on",
-                                              "labels")}))
+        print(json.dumps({k: rep[k] for k in ("accuracy", "accuracy_ci", "per_class", "confusion", "samples",
+                                              "skipped_trained_on", "labels")}))
     else:
-        print(f"accuracy {rep['accuracy']:.4f} on {rep['samples']} held-out samples "
-              f"({rep['skipped_trained_on']} training samples skipped)")
+        lo, hi = rep["accuracy_ci"]
+        print(f"accuracy {rep['accuracy']:.4f} [95 % interval {lo:.4f}, {hi:.4f}] on {rep['samples']} held-out "
+              f"samples ({rep['skipped_trained_on']} training samples skipped)")
         for lab, m in rep["per_class"].items():
             print(f"  {lab:>12}: recall {m['recall']:.4f}  precision {m['precision']:.4f}  ({m['support']} samples)")
     return 0

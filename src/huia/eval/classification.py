@@ -1,10 +1,13 @@
 """Classification metrics: accuracy, per-class precision/recall/F1, confusion matrix, top-k.
 
-The report dict is what ``huia classify eval --json`` prints: ``{"accuracy", "per_class": {label: {...}},
-"confusion": [[...]], "labels": [...], "n"}`` where ``confusion[i][j]`` counts true class ``i`` predicted as ``j``.
+The report dict is what ``huia classify eval --json`` prints: ``{"accuracy", "accuracy_ci", "per_class":
+{label: {...}}, "confusion": [[...]], "labels": [...], "n"}`` where ``confusion[i][j]`` counts true class ``i``
+predicted as ``j`` and ``accuracy_ci`` is the 95 % Wilson score interval of the accuracy.
 """
 
 from __future__ import annotations
+
+from statistics import NormalDist
 
 import numpy as np
 
@@ -18,6 +21,25 @@ def _to_index(y, labels: list[str]) -> np.ndarray:
             raise ValueError(f"labels not in the label list: {missing[:5]}")
         return np.array([index[v] for v in y], np.int64)
     return np.asarray(y, np.int64).reshape(-1)
+
+
+def wilson_interval(successes: int, n: int, level: float = 0.95) -> list[float]:
+    """Wilson score interval of a proportion (Wilson 1927; Newcombe 1998, method 3).
+
+    Why Wilson and not the textbook p +- z*sqrt(p(1-p)/n): held-out sets here are small and accuracies near 1,
+    where that interval collapses to a point at 100 % (or leaves [0, 1]); Wilson's stays inside [0, 1] and keeps
+    close to its nominal coverage. 60 of 60 right is [0.940, 1.0], not "100 %"."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if n <= 0:
+        return [float("nan"), float("nan")]
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in [0, {n}], got {successes}")
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [max(0.0, float(centre - half)), min(1.0, float(centre + half))]
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
@@ -60,5 +82,6 @@ def classification_report(y_true, y_pred, labels: list[str]) -> dict:
         per[name] = {"accuracy": rec, "precision": prec, "recall": rec, "f1": f1, "support": support}
     with_support = [v["recall"] for v in per.values() if v["support"]]
     return {"accuracy": float(np.trace(cm) / n) if n else float("nan"),
+            "accuracy_ci": wilson_interval(int(np.trace(cm)), n),
             "balanced_accuracy": float(np.mean(with_support)) if with_support else float("nan"),
             "per_class": per, "confusion": cm.tolist(), "labels": labels, "n": n}
