@@ -298,7 +298,8 @@ def test_traversal_and_listing_refused(client, url):
 def test_user_models_listed_and_served(client):
     exp = client.data_dir / "exports" / "my-poses"
     exp.mkdir(parents=True)
-    (exp / "model.json").write_text(json.dumps({"format": "layers-model", "userDefinedMetadata": {
+    (exp / "model.json").write_text(json.dumps({"format": "layers-model", "modelTopology": {}, "weightsManifest": [
+        {"paths": ["group1-shard1of1.bin"], "weights": []}], "userDefinedMetadata": {
         "huia": {"task": "classify"}, "description": "4 poses"}}))
     (exp / "group1-shard1of1.bin").write_bytes(b"\0" * 16)
     models = client.get("/api/models")
@@ -309,11 +310,37 @@ def test_user_models_listed_and_served(client):
         assert ("user", "my-poses") in names
         mine = next(m for m in models.json()["models"] if m["name"] == "my-poses")
         assert mine["kind"] == "classify" and mine["url"] == "/models/user/my-poses/model.json"
+        assert "problem" not in mine
     r = client.get("/models/user/my-poses/model.json")
     assert r.status_code == 200 and r.json()["format"] == "layers-model" and r.headers["cache-control"] == "no-cache"
     r = client.get("/models/user/my-poses/group1-shard1of1.bin")
     assert r.headers["content-type"] == "application/octet-stream" and len(r.content) == 16
     assert client.get("/models/user/nope/model.json").status_code == 404
+
+
+def test_broken_exports_are_listed_with_what_is_wrong(client):
+    """An export TF.js cannot load says why in the model list (the pages leave it out of their pickers; the index
+    shows the reason) instead of failing later in the browser with a Float32Array byte-length error."""
+    good = {"format": "graph-model", "modelTopology": {"node": []},
+            "weightsManifest": [{"paths": ["group1-shard1of2.bin", "group1-shard2of2.bin"], "weights": []}],
+            "userDefinedMetadata": {"huia": {"task": "detect"}}}
+    cases = {"notjson": "{not json", "nobin": json.dumps(good), "nottfjs": json.dumps({"hello": 1}),
+             "escape": json.dumps({**good, "weightsManifest": [{"paths": ["../../datasets/x.bin"], "weights": []}]}),
+             "fine": json.dumps(good)}
+    for name, text in cases.items():
+        (client.data_dir / "exports" / name).mkdir(parents=True)
+        (client.data_dir / "exports" / name / "model.json").write_text(text)
+    (client.data_dir / "exports" / "nobin" / "group1-shard1of2.bin").write_bytes(b"\0" * 8)
+    for f in good["weightsManifest"][0]["paths"]:
+        (client.data_dir / "exports" / "fine" / f).write_bytes(b"\0" * 8)
+    listed = {m["name"]: m for m in client.get("/api/models").json()["models"] if m["source"] == "user"}
+    assert set(listed) == set(cases)
+    assert listed["notjson"]["problem"] == "model.json is not valid JSON (line 1)"
+    assert listed["nobin"]["problem"] == "weight file group1-shard2of2.bin is missing"
+    assert listed["nobin"]["kind"] == "detect"  # still says what it was meant to be
+    assert "not a TF.js model" in listed["nottfjs"]["problem"]
+    assert "outside the model folder" in listed["escape"]["problem"]
+    assert "problem" not in listed["fine"]
 
 
 def test_relabel_sample_moves_files(client):

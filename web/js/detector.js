@@ -7,6 +7,7 @@
 // time, so Node (tests) can import `rowsToBoxes` directly.
 
 import { frameReader, padResizeBilinearRGBA } from './pose/calculators/image.js';
+import { loadGraphModel } from './tfjs.js';
 
 const NO_PAD = { top: 0, bottom: 0, left: 0, right: 0 };
 
@@ -49,7 +50,7 @@ export function rowsToBoxes(rows, width, height, inputSize, labels, threshold = 
  * Returns {meta, detect(source, {threshold}) -> Promise<boxes>, dispose()}.
  */
 export async function loadDetector(tf, url) {
-  const model = await tf.loadGraphModel(url);
+  const model = await loadGraphModel(tf, url);
   const meta = detectorMeta(model.metadata || model.userDefinedMetadata || (model.artifacts || {}).userDefinedMetadata);
   const n = meta.inputSize;
   // The frame's RGBA bytes (a WebCodecs copy for <video>) are stretched to n x n in JS into a reused buffer, with

@@ -48,14 +48,16 @@ export function drawPoses(ctx, poses, {
   ctx.restore();
 }
 
-/** Draw boxes [{x1, y1, x2, y2, label, score, color}] with a label tag. */
-export function drawBoxes(ctx, boxes, { lineWidth = 2, font = '14px sans-serif', scale = 1 } = {}) {
+/** Draw boxes [{x1, y1, x2, y2, label, score, color}] with a label tag. `mirror`: the picture under the canvas is
+ *  shown flipped left-right, so the boxes are placed flipped too, while their labels stay readable. */
+export function drawBoxes(ctx, boxes, { lineWidth = 2, font = '14px sans-serif', scale = 1, mirror = false } = {}) {
+  const W = ctx.canvas.width;
   ctx.save();
   ctx.font = font;
   ctx.textBaseline = 'top';
   for (const b of boxes) {
     const color = b.color || '#00e0ff';
-    const x = b.x1 * scale; const y = b.y1 * scale;
+    const x = mirror ? W - b.x2 * scale : b.x1 * scale; const y = b.y1 * scale;
     const w = (b.x2 - b.x1) * scale; const h = (b.y2 - b.y1) * scale;
     ctx.lineWidth = lineWidth;
     ctx.strokeStyle = color;

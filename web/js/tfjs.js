@@ -62,13 +62,19 @@ export async function loadBuiltinModel(tf, name, { patch } = {}) {
 /**
  * Load a graph model; `patch(modelJson)` may edit the topology before weights are bound
  * (e.g. PoseNet: free the input size, turn late convolutions atrous for output stride 8).
+ * The files are fetched here rather than by tf.loadGraphModel(url) so that a broken model says what is wrong
+ * (a missing weight file, a model.json that is not JSON) instead of TF.js's "byte length of Float32Array should
+ * be a multiple of 4".
  */
 export async function loadGraphModel(tf, url, { patch } = {}) {
-  if (!patch) return tf.loadGraphModel(url);
   const res = await fetch(url);
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  const json = await res.json();
-  patch(json);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}${res.status === 404 ? ' (no model there)' : ''}`);
+  let json;
+  try { json = await res.json(); } catch (e) { throw new Error(`${url}: model.json is not valid JSON`); }
+  if (!json || typeof json !== 'object' || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw new Error(`${url}: not a TF.js model (no modelTopology or weightsManifest)`);
+  }
+  if (patch) patch(json);
   const base = url.slice(0, url.lastIndexOf('/') + 1);
   const handler = {
     async load() {
@@ -77,7 +83,7 @@ export async function loadGraphModel(tf, url, { patch } = {}) {
       for (const group of json.weightsManifest) {
         for (const p of group.paths) {
           const r = await fetch(base + p);
-          if (!r.ok) throw new Error(`${base + p}: HTTP ${r.status}`);
+          if (!r.ok) throw new Error(`${url}: weight file ${p} ${r.status === 404 ? 'is missing' : 'failed'} (HTTP ${r.status})`);
           buffers.push(await r.arrayBuffer());
         }
         specs.push(...group.weights);

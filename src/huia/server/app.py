@@ -113,17 +113,41 @@ def _user_models(data_dir: Path) -> list[dict]:
         for d in sorted(exports.iterdir()):
             mj = d / "model.json"
             if d.is_dir() and mj.is_file():
-                try:
-                    doc = json.loads(mj.read_text())
-                except (OSError, ValueError):
-                    doc = {}
-                meta = doc.get("userDefinedMetadata") or {}
+                doc, problem = _read_export(mj)
+                meta = doc.get("userDefinedMetadata") if isinstance(doc.get("userDefinedMetadata"), dict) else {}
                 huia_meta = meta.get("huia") if isinstance(meta.get("huia"), dict) else {}
-                out.append({"name": d.name, "source": "user", "format": doc.get("format"),
-                            "kind": huia_meta.get("task") or meta.get("task") or meta.get("kind") or "user",
-                            "description": meta.get("description", ""),
-                            "url": f"/models/user/{d.name}/model.json", "metadata": meta})
+                entry = {"name": d.name, "source": "user", "format": doc.get("format"),
+                         "kind": huia_meta.get("task") or meta.get("task") or meta.get("kind") or "user",
+                         "description": meta.get("description", ""),
+                         "url": f"/models/user/{d.name}/model.json", "metadata": meta}
+                if problem:
+                    entry["problem"] = problem  # listed (so the user sees why it is unusable), never offered to load
+                out.append(entry)
     return out
+
+
+def _read_export(mj: Path) -> tuple[dict, str | None]:
+    """model.json of an export and what stops TF.js from loading it (None: nothing found). Cheap checks only (the
+    JSON, its format, its weight files being there), so the model list can say "broken: ..." instead of the page
+    failing later with TF.js's "byte length of Float32Array should be a multiple of 4"."""
+    try:
+        doc = json.loads(mj.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        return {}, f"model.json cannot be read ({e.__class__.__name__})"
+    except ValueError as e:
+        return {}, f"model.json is not valid JSON (line {getattr(e, 'lineno', '?')})"
+    if not isinstance(doc, dict) or "modelTopology" not in doc or "weightsManifest" not in doc:
+        return (doc if isinstance(doc, dict) else {}), "model.json is not a TF.js model (no modelTopology/weightsManifest)"
+    try:
+        files = [p for group in doc["weightsManifest"] for p in group["paths"]]
+    except (TypeError, KeyError):
+        return doc, "model.json has a malformed weightsManifest"
+    for f in files:
+        if not isinstance(f, str) or "/" in f or "\\" in f or f.startswith("."):
+            return doc, f"weightsManifest names a file outside the model folder: {f!r}"
+        if not (mj.parent / f).is_file():
+            return doc, f"weight file {f} is missing"
+    return doc, None
 
 
 def _builtin_models(d: Path) -> list[dict]:

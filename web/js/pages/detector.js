@@ -26,6 +26,8 @@ let detector = null;
 let stream = null;
 let generation = 0;
 let source = 'camera';
+let picture = null; // the still picture on show (picture mode): re-detected when the threshold or the model changes
+let pictureBusy = null;
 
 function setStatus(t) { $('status').textContent = t; }
 function showError(e) {
@@ -43,7 +45,8 @@ async function listModels() {
     const data = await res.json();
     const list = (Array.isArray(data) ? data : data.models || []).filter((m) => {
       const meta = m.metadata || {};
-      return m.source === 'user' && (meta.task === 'detect' || (meta.huia || {}).task === 'detect');
+      // a broken export ("problem": a missing weight file, bad JSON) is shown on the index page, never offered here
+      return m.source === 'user' && !m.problem && (meta.task === 'detect' || (meta.huia || {}).task === 'detect');
     });
     if (!list.length) return;
     sel.innerHTML = '';
@@ -60,18 +63,31 @@ let lastTable = 0;
 /** Draw boxes (in the overlay's worker); the table, which only a person reads, is rebuilt at most 4 times a
  *  second — it used to cost as much as the model. */
 function render(boxes, width, height, { force = false } = {}) {
-  painter.draw({ width, height, boxes: toDrawBoxes(boxes), boxOptions: { lineWidth: Math.max(2, Math.round(width / 320)) } });
+  // Mirror view flips the webcam picture; the boxes follow it, their labels stay readable. A still picture is
+  // shown as it is, so its boxes are never flipped.
+  const mirror = $('mirror').checked && source === 'camera';
+  painter.draw({ width, height, boxes: toDrawBoxes(boxes),
+    boxOptions: { lineWidth: Math.max(2, Math.round(width / 320)), mirror } });
   const now = performance.now();
   if (!force && now - lastTable < 250) return;
   lastTable = now;
   $('nbox').textContent = String(boxes.length);
-  const tbody = $('boxes').querySelector('tbody');
-  tbody.innerHTML = '';
-  for (const b of boxes.slice(0, 20)) {
-    const tr = document.createElement('tr');
-    tr.innerHTML = `<td>${b.label}</td><td>${b.score.toFixed(2)}</td><td class="small muted">${b.box.map((v) => v.toFixed(0)).join(', ')}</td>`;
-    tbody.appendChild(tr);
+  // labels come from the model's metadata, i.e. from whoever made the file: text only, never HTML
+  const rows = boxes.slice(0, 20).map((b) => cells(b.label, b.score.toFixed(2), b.box.map((v) => v.toFixed(0)).join(', ')));
+  for (const tr of rows) tr.lastChild.className = 'small muted';
+  if (!boxes.length) {
+    const tr = cells(`no boxes above the threshold (${threshold().toFixed(2)})`);
+    tr.firstChild.className = 'muted';
+    tr.firstChild.colSpan = 3;
+    rows.push(tr);
   }
+  $('boxes').querySelector('tbody').replaceChildren(...rows);
+}
+
+function cells(...texts) {
+  const tr = document.createElement('tr');
+  for (const t of texts) tr.insertCell().textContent = t;
+  return tr;
 }
 
 async function detectOnce(src) {
@@ -126,13 +142,35 @@ async function detectPicture(url) {
   still.width = img.naturalWidth; still.height = img.naturalHeight;
   still.getContext('2d').drawImage(img, 0, 0);
   video.hidden = true; still.hidden = false;
+  picture = img;
   if (!detector) throw new Error('load a model first');
-  const boxes = await detectOnce(img);
-  render(boxes, img.naturalWidth, img.naturalHeight, { force: true });
-  hook.frames += 1;
-  return boxes;
+  return redetectPicture();
 }
 hook.detectDataUrl = detectPicture;
+
+/** Detect (again) on the picture on show: after a new picture, threshold, model or backend. Calls that arrive
+ *  while one runs are folded into one more run, so dragging the slider never queues up detections. */
+async function redetectPicture() {
+  if (pictureBusy) { pictureBusy.again = true; return pictureBusy.done; }
+  const job = { again: false };
+  pictureBusy = job;
+  job.done = (async () => {
+    try {
+      let boxes = [];
+      do {
+        job.again = false;
+        if (!detector || !picture || source !== 'picture') return [];
+        boxes = await detectOnce(picture);
+        render(boxes, picture.naturalWidth, picture.naturalHeight, { force: true });
+        hook.frames += 1;
+      } while (job.again);
+      return boxes;
+    } finally { pictureBusy = null; }
+  })();
+  return job.done;
+}
+
+let detectorBackend = null;
 
 async function loadModel(url) {
   const gen = ++generation;
@@ -141,11 +179,28 @@ async function loadModel(url) {
   if (!url) { setStatus('no model: export one to DATA/exports/NAME or give a URL'); return; }
   setStatus('loading model…');
   try {
-    tf = await initTF($('backend').value);
-    if (detector) { detector.dispose(); detector = null; }
-    const d = await loadDetector(tf, url);
+    const backend = $('backend').value;
+    // a model on another backend cannot keep running once TF.js switches: drop it first; on the same backend the
+    // running detector stays until the new one has loaded (a typo in the URL must not leave the page empty)
+    if (detector && detectorBackend !== backend) { detector.dispose(); detector = null; hook.detector = null; }
+    tf = await initTF(backend);
+    let d;
+    try {
+      d = await loadDetector(tf, url);
+    } catch (e) {
+      if (detector && gen === generation) {
+        showError(`${e.message || e} — still running the previous model`);
+        setStatus(`error · previous model kept · ${tf.getBackend()}`);
+        hook.ready = true;
+        if (source === 'camera') useCamera(); else redetectPicture();
+        return;
+      }
+      throw e;
+    }
     if (gen !== generation) { d.dispose(); return; }
+    if (detector) detector.dispose();
     detector = d;
+    detectorBackend = backend;
     hook.meta = d.meta;
     hook.detector = d;
     $('modelInfo').textContent = `${d.meta.labels.join(', ')} · input ${d.meta.inputSize}×${d.meta.inputSize}`;
@@ -155,7 +210,7 @@ async function loadModel(url) {
     }
     setStatus(`${url.split('/').slice(-2, -1)[0] || 'model'} · ${tf.getBackend()}`);
     hook.ready = true;
-    if (source === 'camera') useCamera();
+    if (source === 'camera') useCamera(); else redetectPicture().catch(showError);
   } catch (e) {
     showError(e);
     setStatus('error');
@@ -165,12 +220,14 @@ async function loadModel(url) {
 $('threshold').addEventListener('input', () => {
   $('threshold').dataset.touched = '1';
   $('thresholdValue').textContent = threshold().toFixed(2);
+  if (source === 'picture') redetectPicture().catch(showError);
 });
 $('load').addEventListener('click', () => loadModel($('url').value.trim() || $('model').value));
 $('model').addEventListener('change', () => { $('url').value = ''; loadModel($('model').value); });
 $('backend').addEventListener('change', () => loadModel($('url').value.trim() || $('model').value));
 $('useCamera').addEventListener('click', () => useCamera());
-$('mirror').addEventListener('change', () => $('stage').classList.toggle('mirror', $('mirror').checked));
+// only the webcam video is flipped by CSS; the overlay is drawn mirrored (see render) so its text reads normally
+$('mirror').addEventListener('change', () => { video.style.transform = $('mirror').checked ? 'scaleX(-1)' : ''; });
 $('file').addEventListener('change', async () => {
   const f = $('file').files[0];
   if (!f) return;
@@ -187,5 +244,8 @@ $('file').addEventListener('change', async () => {
   if (q.get('source') === 'none') source = 'none';
   await listModels();
   const url = q.get('model') || $('model').value;
-  if (url) { $('url').value = q.get('model') || ''; await loadModel(url); } else setStatus('no exported detector yet');
+  // the picker shows the model that runs: select it when it is one of the exports, else leave the URL field
+  const listed = [...$('model').options].some((o) => o.value && o.value === url);
+  if (listed) $('model').value = url;
+  if (url) { $('url').value = listed ? '' : url; await loadModel(url); } else setStatus('no exported detector yet');
 })();

@@ -1,0 +1,124 @@
+"""Detector page against what a user or a model file can throw at it (studio audit findings): a label that is
+HTML, a still picture whose threshold is moved, a model that fails to load while another runs, a missing weight
+file, Mirror view. Real headless Chromium, wasm backend, the bundled COCO CenterNet re-wired as a person detector."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SIZE = 256
+EVIL = '<img src="x" onerror="document.title=\'PWNED\'">'
+
+
+@pytest.fixture(scope="module")
+def exports(studio_server):
+    from huia.detect.export import export_pretrained
+
+    root = studio_server.data_dir / "exports"
+    for name, labels in (("person-detector", ["person"]), ("zz-html-label", [EVIL]), ("zz-missing-shard", ["person"])):
+        if not (root / name / "model.json").is_file():  # another module of this worker may have made it already
+            export_pretrained(root / name, labels, [0], input_size=SIZE)
+    for shard in (root / "zz-missing-shard").glob("*.bin"):
+        shard.unlink()
+    return {"people": root / "person-detector"}
+
+
+@pytest.fixture(scope="module")
+def picture(shared_data):
+    img = np.asarray(Image.open(shared_data / "pose-video" / "three_people.jpg").convert("RGB"))
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return img, "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _open(page, url):
+    page.goto(url)
+    page.wait_for_function("window.__huia && (window.__huia.ready === true || window.__huia.error)", timeout=180_000)
+
+
+def _table(page):
+    return page.evaluate("""() => [...document.querySelectorAll('#boxes tbody tr')].map(
+        (tr) => [...tr.cells].map((c) => c.textContent))""")
+
+
+def test_a_label_is_shown_as_text_never_run_as_html(page, studio_server, exports, picture):
+    _open(page, f"{studio_server.url}/detector.html?backend=wasm&source=none&threshold=0.2"
+                "&model=/models/user/zz-html-label/model.json")
+    assert page.evaluate("window.__huia.error") is None
+    boxes = page.evaluate("(u) => window.__huia.detectDataUrl(u)", picture[1])
+    assert boxes and boxes[0]["label"] == EVIL
+    page.wait_for_timeout(300)  # an injected onerror would have fired by now
+    assert page.title() != "PWNED"
+    assert page.evaluate("document.querySelectorAll('#boxes img').length") == 0
+    assert _table(page)[0][0] == EVIL  # exactly the text of the label
+
+
+def test_picture_follows_the_threshold_and_a_failed_load_keeps_the_model(page, studio_server, exports, picture):
+    from huia.detect.predict import Detector
+
+    py = Detector.from_dir(exports["people"]).predict(picture[0], 0.05).to_json()
+    hi = 0.5
+    n_hi = sum(d["score"] >= hi for d in py)
+    assert len(py) > n_hi  # the oracle: moving the slider from 0.5 to 0.05 must show more boxes
+    _open(page, f"{studio_server.url}/detector.html?backend=wasm&source=none&threshold={hi}"
+                "&model=/models/user/person-detector/model.json")
+    # the picker shows the model given in the URL (not some other export)
+    assert page.evaluate("document.getElementById('model').value") == "/models/user/person-detector/model.json"
+    js = page.evaluate("(u) => window.__huia.detectDataUrl(u)", picture[1])
+    assert len(js) == n_hi
+    frames = page.evaluate("window.__huia.frames")
+    page.evaluate("""() => { const t = document.getElementById('threshold'); t.value = '0.05';
+                            t.dispatchEvent(new Event('input')); }""")
+    page.wait_for_function(f"window.__huia.frames > {frames} && window.__huia.boxes.length > {n_hi}", timeout=30_000)
+    page.wait_for_timeout(100)
+    assert len(_table(page)) == min(20, page.evaluate("window.__huia.boxes.length"))
+    # a URL with a typo: a clear error, and the person detector keeps working
+    page.fill("#url", "/models/user/person-detectr/model.json")
+    page.click("#load")
+    page.wait_for_function("window.__huia.error !== null && window.__huia.ready === true", timeout=30_000)
+    err = page.evaluate("window.__huia.error")
+    assert "person-detectr/model.json: HTTP 404" in err and "still running the previous model" in err, err
+    again = page.evaluate("(u) => window.__huia.detectDataUrl(u)", picture[1])
+    assert len(again) == len(page.evaluate("window.__huia.boxes")) > n_hi
+    assert all("404" in e for e in page.console_errors), page.console_errors  # the failed fetch, nothing else
+    page.console_errors.clear()
+
+
+def test_missing_weight_file_is_named_and_not_offered(page, studio_server, exports):
+    _open(page, f"{studio_server.url}/detector.html?backend=wasm&source=none")
+    offered = page.evaluate("[...document.getElementById('model').options].map((o) => o.value)")
+    assert "/models/user/person-detector/model.json" in offered
+    assert not any("zz-missing-shard" in v for v in offered), offered
+    page.fill("#url", "/models/user/zz-missing-shard/model.json")
+    page.click("#load")
+    page.wait_for_function("window.__huia.error && window.__huia.error.includes('weight file')", timeout=30_000)
+    err = page.evaluate("window.__huia.error")
+    assert "zz-missing-shard/model.json: weight file group1-shard" in err and "is missing (HTTP 404)" in err, err
+    assert "Float32Array" not in err
+    assert all("404" in e for e in page.console_errors), page.console_errors  # the missing shard's fetch
+    page.console_errors.clear()
+
+
+def test_mirror_flips_the_video_not_the_labels(page, studio_server, exports):
+    _open(page, f"{studio_server.url}/detector.html?backend=wasm&model=/models/user/person-detector/model.json")
+    page.wait_for_function("window.__huia.frames >= 2", timeout=180_000)
+    page.check("#mirror")
+    css = page.evaluate("""() => ['video', 'overlay'].map((id) => getComputedStyle(document.getElementById(id)).transform)""")
+    assert css[0].startswith("matrix(-1") and css[1] == "none", css
+    # the drawing itself: a mirrored box lands on the other side of the canvas
+    ink = page.evaluate("""async () => {
+        const { drawBoxes } = await import('/js/draw.js');
+        const cols = (mirror) => { const c = new OffscreenCanvas(200, 100); const ctx = c.getContext('2d');
+          drawBoxes(ctx, [{ x1: 10, y1: 30, x2: 50, y2: 80 }], { mirror });
+          const d = ctx.getImageData(0, 0, 200, 100).data; const xs = [];
+          for (let i = 3; i < d.length; i += 4) if (d[i] > 0) xs.push(((i - 3) / 4) % 200);
+          return [Math.min(...xs), Math.max(...xs)]; };
+        return [cols(false), cols(true)]; }""")
+    plain, mirrored = ink
+    assert plain[0] <= 10 and plain[1] <= 52, plain
+    assert mirrored[0] >= 148 and mirrored[1] >= 189, mirrored
