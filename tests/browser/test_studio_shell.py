@@ -42,3 +42,21 @@ def test_wasm_threads_backend(studio_server, page):
     }""")
     assert info["backend"] == "wasm" and info["y"] == 14
     assert info["threads"] is True and info["simd"] is True, info
+
+
+def test_no_page_scrolls_sideways_on_a_phone(studio_server, browser):
+    """At 390 x 844 (a phone), no page is wider than the screen: the nav wraps (it used to push pages to ~700 px)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        pg = context.new_page()
+        wide = {}
+        for name in ["index.html"] + PAGES:
+            pg.goto(f"{studio_server.url}/{name}?source=none&camera=0")
+            pg.wait_for_selector("nav.topnav a.nav")
+            pg.wait_for_timeout(300)
+            width = pg.evaluate("document.documentElement.scrollWidth")
+            if width > 391:
+                wide[name] = width
+        assert not wide, f"pages wider than 390 px: {wide}"
+    finally:
+        context.close()
