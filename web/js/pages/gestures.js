@@ -19,13 +19,16 @@ let headMeta = null;      // userDefinedMetadata of the head
 let classes = [];
 let samples = [];         // {label: int, feat: Float32Array}
 let predicting = false;
+let predictLoopDone = Promise.resolve();   // resolves when the running predict loop has left its last frame
 let predictFrames = 0;
 let lastPrediction = null;
 let training = false;
 let batchLosses = [];
 let epochLosses = [];
 let cameraOk = false;
+const customSpecs = {};   // extractors named by a loaded head's metadata that are not in EXTRACTORS
 const fps = new FpsMeter();
+const specFor = (key) => EXTRACTORS[key] || customSpecs[key];
 
 function setStatus(t) { $('status').textContent = t; }
 function showError(e) { console.warn(e); errors.textContent = String(e && e.message ? e.message : e); }
@@ -46,16 +49,22 @@ function renderLabels() {
     const b = document.createElement('button');
     b.type = 'button';
     b.dataset.label = String(i);
-    b.innerHTML = `<span>${name.replace(/[<&]/g, '')}</span><span class="n">${c[i]}</span>`;
+    const span = document.createElement('span');
+    span.textContent = name;   // as typed: text, never HTML
+    const n = document.createElement('span');
+    n.className = 'n';
+    n.textContent = String(c[i]);
+    b.append(span, n);
+    // Mouse/touch: hold to take a sample every frame. Keyboard (Enter/Space fire a click with detail 0): one sample.
     let holding = false;
     const hold = async () => {
       holding = true;
-      while (holding) { await addSampleFromVideo(i); await new Promise((r) => setTimeout(r, 60)); }
+      while (holding) { await guard(addSampleFromVideo)(i); await new Promise((r) => setTimeout(r, 60)); }
     };
-    b.addEventListener('pointerdown', () => { hold(); });
+    b.addEventListener('pointerdown', (e) => { if (e.button === 0) hold(); });
     const stop = () => { holding = false; };
-    b.addEventListener('pointerup', stop);
-    b.addEventListener('pointerleave', stop);
+    for (const ev of ['pointerup', 'pointerleave', 'pointercancel']) b.addEventListener(ev, stop);
+    b.addEventListener('click', (e) => { if (e.detail === 0) guard(addSampleFromVideo)(i); });
     box.appendChild(b);
   });
   $('totals').textContent = `${samples.length} samples · ${c.filter((n) => n > 0).length}/${classes.length} classes have samples`;
@@ -67,22 +76,55 @@ function updateCounts() {
   $('totals').textContent = `${samples.length} samples · ${c.filter((n) => n > 0).length}/${classes.length} classes have samples`;
 }
 
-function setClasses(names) {
-  classes = names.map((s) => String(s).trim()).filter((s) => s.length > 0);
-  samples = [];
-  $('classNames').value = classes.join(',');
-  renderLabels();
+/** Class names from the "Classes" field: comma-separated, trimmed; empty or repeated names are refused with a
+ * message (not dropped or altered: what is typed is what the buttons, predictions and exported labels show). */
+function parseClassNames(text) {
+  const names = String(text).split(',').map((s) => s.trim());
+  const empty = names.findIndex((s) => s.length === 0);
+  if (empty >= 0) {
+    throw new Error(names.length === 1 ? 'type at least one class name'
+      : `class ${empty + 1} of ${names.length} has no name (two commas in a row, or one at the end?)`);
+  }
+  const seen = new Set();
+  for (const n of names) {
+    if (seen.has(n)) throw new Error(`class name "${n}" appears twice`);
+    seen.add(n);
+  }
+  return names;
 }
 
-async function ensureExtractor(key, spec = EXTRACTORS[key]) {
+async function setClasses(names) {
+  const list = parseClassNames(names.map(String).join(','));
+  await stopPredicting();
+  classes = list;
+  samples = [];
+  $('classNames').value = classes.join(',');
+  $('classNamesMsg').textContent = '';
+  renderLabels();
+  clearPrediction();
+  // a head with another number of outputs cannot name these classes
+  if (head && headOutputs() !== classes.length) dropHead('the classes changed');
+}
+
+let loadingExtractor = null;   // {key, promise} while an extractor loads, so concurrent callers share it
+
+async function ensureExtractor(key, spec = specFor(key)) {
   if (extractor && extractorKey === key) return extractor;
-  if (extractor) extractor.dispose();
-  extractor = null;
-  setStatus(`loading ${spec.model}…`);
-  extractor = await createExtractor(tf, spec);
-  extractorKey = key;
-  setStatus(`${spec.model} · ${tf.getBackend()}`);
-  return extractor;
+  if (!spec) throw new Error(`unknown feature extractor ${key}`);
+  if (loadingExtractor && loadingExtractor.key === key) return loadingExtractor.promise;
+  if (loadingExtractor) await loadingExtractor.promise.catch(() => null);
+  const promise = (async () => {
+    if (extractor) extractor.dispose();
+    extractor = null;
+    extractorKey = null;
+    setStatus(`loading ${spec.model}…`);
+    extractor = await createExtractor(tf, spec);
+    extractorKey = key;
+    setStatus(`${spec.model} · ${tf.getBackend()}`);
+    return extractor;
+  })();
+  loadingExtractor = { key, promise };
+  try { return await promise; } finally { if (loadingExtractor && loadingExtractor.promise === promise) loadingExtractor = null; }
 }
 
 async function addFeature(label, source) {
@@ -127,15 +169,44 @@ function drawLoss() {
   ctx.fillText(`loss ${batchLosses[batchLosses.length - 1].toFixed(4)} (start ${batchLosses[0].toFixed(4)})`, 8, 14);
 }
 
+/** Epochs, learning rate and batch size from their fields, or null after putting a message next to each bad one. */
+function readTrainSettings() {
+  const checks = [
+    ['epochs', (v) => Number.isInteger(v) && v >= 1, 'epochs must be a whole number, 1 or more'],
+    ['lr', (v) => Number.isFinite(v) && v > 0, 'the learning rate must be a number above 0 (e.g. 0.0001)'],
+    ['batch', (v) => Number.isInteger(v) && v >= 1, 'the batch size must be a whole number, 1 or more'],
+  ];
+  const out = {};
+  let ok = true;
+  for (const [id, valid, msg] of checks) {
+    const el = $(id);
+    const raw = el.value.trim();
+    const v = raw === '' ? NaN : Number(raw);
+    const good = valid(v);
+    $(`${id}Msg`).textContent = good ? '' : `${msg}${raw === '' ? ' (the field is empty or not a number)' : `, not ${raw}`}`;
+    el.setAttribute('aria-invalid', good ? 'false' : 'true');
+    ok = ok && good;
+    out[id] = v;
+  }
+  return ok ? out : null;
+}
+
 async function train() {
+  if (training) return null;
+  const settings = readTrainSettings();
+  if (!settings) throw new Error('fix the training settings marked below first');
   const c = counts();
   const used = c.filter((n) => n > 0).length;
   if (used < 2) throw new Error('label samples for at least two classes first');
-  if (training) return null;
   training = true;
   const wasPredicting = predicting;
-  predicting = false;
+  await stopPredicting();
   $('train').disabled = true;
+  $('extractor').disabled = true;
+  let optimizer = null;
+  let newHead = false;
+  let xs = null;
+  let ys = null;
   try {
     const ex = await ensureExtractor($('extractor').value);
     const dim = samples[0].feat.length;
@@ -144,13 +215,17 @@ async function train() {
     samples.forEach((s, i) => flat.set(s.feat, i * dim));
     const labels = Int32Array.from(samples.map((s) => s.label));
     if (head) head.dispose();
+    head = null;
+    newHead = true;
     head = tf.sequential({
       layers: [
         tf.layers.dense({ inputShape: [dim], units: 100, activation: 'relu', kernelInitializer: 'varianceScaling', useBias: true }),
         tf.layers.dense({ units: classes.length, activation: 'softmax' }),
       ],
     });
-    head.compile({ optimizer: tf.train.adam(Number($('lr').value)), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    // our own optimizer instance: the model does not own it, so it is disposed below (its moments are tensors)
+    optimizer = tf.train.adam(settings.lr);
+    head.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
     headMeta = {
       huia: { task: 'classify', classifier: 'image', format: 'layers', source: 'studio gesture trainer' },
       labels: classes.slice(), input: 'features', input_size: ex.spec.input_size,
@@ -160,12 +235,12 @@ async function train() {
     };
     batchLosses = [];
     epochLosses = [];
-    const xs = tf.tensor2d(flat, [n, dim]);
-    const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), classes.length).toFloat());
-    const epochs = Number($('epochs').value);
+    xs = tf.tensor2d(flat, [n, dim]);
+    ys = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), classes.length).toFloat());
+    const { epochs } = settings;
     $('trainStatus').textContent = `training on ${n} samples…`;
     await head.fit(xs, ys, {
-      epochs, batchSize: Number($('batch').value), shuffle: true,
+      epochs, batchSize: settings.batch, shuffle: true,
       callbacks: {
         onBatchEnd: async (batch, logs) => { batchLosses.push(logs.loss); drawLoss(); },
         onEpochEnd: async (epoch, logs) => {
@@ -175,17 +250,20 @@ async function train() {
         },
       },
     });
-    xs.dispose();
-    ys.dispose();
-    $('predict').disabled = false;
-    $('saveIdb').disabled = false;
-    $('download').disabled = false;
+    setHeadButtons(true, true);
     $('trainStatus').textContent += ' · done';
     return { epochLosses, batchLosses };
+  } catch (e) {
+    if (newHead) dropHead('training failed');   // half-trained: not usable
+    throw e;
   } finally {
+    if (xs) xs.dispose();
+    if (ys) ys.dispose();
+    if (optimizer) optimizer.dispose();
     training = false;
     $('train').disabled = false;
-    if (wasPredicting) startPredicting();
+    $('extractor').disabled = false;
+    if (wasPredicting && head) startPredicting();
   }
 }
 
@@ -223,7 +301,17 @@ function showPrediction(p) {
   $('confidence').textContent = `${(100 * p[best]).toFixed(0)}% confident`;
   const bars = $('bars');
   if (bars.children.length !== 3 * classes.length) {
-    bars.innerHTML = classes.map((c) => `<span>${c.replace(/[<&]/g, '')}</span><div class="bar"><div></div></div><span class="v"></span>`).join('');
+    bars.innerHTML = '';
+    for (const c of classes) {
+      const name = document.createElement('span');
+      name.textContent = c;
+      const bar = document.createElement('div');
+      bar.className = 'bar';
+      bar.appendChild(document.createElement('div'));
+      const v = document.createElement('span');
+      v.className = 'v';
+      bars.append(name, bar, v);
+    }
   }
   classes.forEach((_, i) => {
     bars.children[3 * i + 1].firstChild.style.width = `${(100 * (p[i] || 0)).toFixed(1)}%`;
@@ -234,14 +322,22 @@ function showPrediction(p) {
 }
 
 async function predictLoop() {
-  while (predicting) {
-    if (video.readyState >= 2 && head) {
-      showPrediction(await probabilities(video));
-      predictFrames += 1;
-      fps.tick();
-      if (predictFrames % 10 === 0) $('fps').textContent = `${fps.fps.toFixed(1)} FPS`;
+  try {
+    while (predicting) {
+      if (video.readyState >= 2 && head) {
+        const p = await probabilities(video);
+        if (!predicting) break;   // stopped while this frame ran: show nothing stale
+        showPrediction(p);
+        predictFrames += 1;
+        fps.tick();
+        if (predictFrames % 10 === 0) $('fps').textContent = `${fps.fps.toFixed(1)} FPS`;
+      }
+      await yieldToBrowser();
     }
-    await yieldToBrowser();
+  } catch (e) {
+    predicting = false;
+    $('predict').textContent = 'Start predicting';
+    showError(e);
   }
 }
 
@@ -251,12 +347,44 @@ function startPredicting() {
   if (predicting) return;
   predicting = true;
   $('predict').textContent = 'Stop predicting';
-  predictLoop();
+  predictLoopDone = predictLoop();
 }
 
+/** Stop the loop; resolves once its last frame is done (so the head/extractor can be disposed safely). */
 function stopPredicting() {
   predicting = false;
   $('predict').textContent = 'Start predicting';
+  return predictLoopDone;
+}
+
+function clearPrediction() {
+  lastPrediction = null;
+  $('prediction').textContent = '–';
+  $('confidence').innerHTML = '&nbsp;';
+  $('bars').innerHTML = '';
+  $('fps').textContent = '–';
+  for (const b of $('labels').children) b.classList.remove('pred');
+}
+
+function setHeadButtons(canPredict, canSave) {
+  $('predict').disabled = !canPredict;
+  $('saveIdb').disabled = !canSave;
+  $('download').disabled = !canSave;
+}
+
+function headOutputs() {
+  const shape = head && head.outputs && head.outputs[0] && head.outputs[0].shape;
+  return shape ? shape[shape.length - 1] : null;
+}
+
+/** Forget the head (after stopPredicting): Predict/Save stay disabled until a new one is trained or loaded. */
+function dropHead(why) {
+  if (head) head.dispose();
+  head = null;
+  headMeta = null;
+  setHeadButtons(false, false);
+  clearPrediction();
+  $('trainStatus').textContent = `not trained (${why})`;
 }
 
 // -- save / load -----------------------------------------------------------------------------------------------------
@@ -266,52 +394,151 @@ async function saveHead(url = IDB_KEY) {
   return head.save(url);
 }
 
-async function adoptHead(model, meta, from) {
-  if (!meta || !Array.isArray(meta.labels)) throw new Error(`${from}: model has no labels in its userDefinedMetadata`);
-  stopPredicting();
+/** Why a model (its userDefinedMetadata and model.json format) cannot feed this page, or null when it can: a
+ * classifier of camera frames, either a layers head on a named bundled extractor's features (what this page saves,
+ * and `huia export --format layers` of an image classifier) or a whole image pipeline (`huia export` graph). */
+function gestureHeadProblem(meta, format) {
+  if (!meta || typeof meta !== 'object' || Object.keys(meta).length === 0) return 'it has no huia metadata (userDefinedMetadata)';
+  const h = meta.huia && typeof meta.huia === 'object' ? meta.huia : {};
+  const task = h.task || meta.task;
+  if (task && task !== 'classify') return `it is ${task === 'detect' ? 'an object detector' : `a ${task} model`}, not a gesture classifier`;
+  if (h.classifier && h.classifier !== 'image') {
+    return `it is a ${h.classifier} classifier (it reads ${h.classifier === 'keypoints' ? 'body keypoints' : 'drawn skeletons'}, not camera frames)`;
+  }
+  if (!Array.isArray(meta.labels) || meta.labels.length < 1) return 'its metadata has no labels';
+  if (meta.input === 'image') {
+    if (format && format !== 'graph-model') return 'an image pipeline must be a graph model';
+    return null;
+  }
+  if (meta.input !== 'features') return `its input is ${JSON.stringify(meta.input)}, neither camera frames nor extractor features`;
+  if (format && format !== 'layers-model') return 'a feature head must be a layers model (huia export --format layers)';
+  const spec = extractorFromMetadata(meta);
+  if (!spec || !spec.feature_node) return 'its metadata does not say which model and node feed the head';
+  return null;
+}
+
+function specKey(spec) {
+  return Object.keys(EXTRACTORS).find((k) => JSON.stringify(EXTRACTORS[k]) === JSON.stringify(spec))
+    || `${spec.model}:${spec.feature_node}${spec.landmarks ? ':landmarks' : ''}`;
+}
+
+/** Check everything about a loaded model, then (and only then) replace the head, classes and samples. Every refusal
+ * disposes what it loaded and leaves the page as it was. */
+async function adoptHead(model, meta, from, format) {
+  const refuse = (why) => { model.dispose(); throw new Error(`${from}: not a gesture head: ${why}`); };
+  const problem = gestureHeadProblem(meta, format);
+  if (problem) refuse(problem);
+  const labels = meta.labels.map(String);
+  const outShape = model.outputs && model.outputs[0] && model.outputs[0].shape;
+  const nOut = outShape ? outShape[outShape.length - 1] : null;
+  if (nOut != null && nOut > 0 && nOut !== labels.length) refuse(`it has ${nOut} outputs for ${labels.length} labels`);
+  let spec = null;
+  let key = null;
+  let newExtractor = null;
+  if (meta.input !== 'image') {
+    spec = extractorFromMetadata(meta);
+    key = specKey(spec);
+    const inShape = model.inputs && model.inputs[0] && model.inputs[0].shape;
+    const nIn = inShape ? inShape[inShape.length - 1] : null;
+    // the features the named extractor really gives (one probe frame), not what the metadata claims
+    let ex = extractor && extractorKey === key ? extractor : null;
+    if (!ex) {
+      try {
+        ex = newExtractor = await createExtractor(tf, spec);
+      } catch (e) { refuse(`its feature extractor ${spec.model} (${spec.feature_node}) does not load: ${e.message || e}`); }
+    }
+    let dim = null;
+    try {
+      const probe = tf.tidy(() => ex.features(tf.zeros([spec.input_size, spec.input_size, 3])));
+      dim = probe.shape[1];
+      probe.dispose();
+    } catch (e) {
+      if (newExtractor) newExtractor.dispose();
+      refuse(`${spec.model} has no usable node ${spec.feature_node}: ${e.message || e}`);
+    }
+    if (nIn !== dim) {
+      if (newExtractor) newExtractor.dispose();
+      refuse(`the head reads ${nIn} features but ${spec.model} (${spec.feature_node}) gives ${dim}`);
+    }
+  }
+  if (samples.length > 0 && !window.confirm(`Loading ${from} replaces your classes and discards the ${samples.length} samples. Load it?`)) {
+    if (newExtractor) newExtractor.dispose();
+    model.dispose();
+    return null;
+  }
+  // -- accepted: from here on the page changes
+  await stopPredicting();
   if (head) head.dispose();
   head = model;
   headMeta = meta;
-  classes = meta.labels.map(String);
+  if (newExtractor) {
+    if (extractor) extractor.dispose();
+    if (!EXTRACTORS[key]) {
+      customSpecs[key] = spec;
+      if (![...$('extractor').options].some((o) => o.value === key)) {
+        const o = document.createElement('option');
+        o.value = key;
+        o.textContent = `${spec.model} · ${spec.feature_node} (from ${from})`;
+        $('extractor').appendChild(o);
+      }
+    }
+    extractor = newExtractor;
+    extractorKey = key;
+    setStatus(`${spec.model} · ${tf.getBackend()}`);
+  }
+  if (key) $('extractor').value = key;
+  classes = labels;
   samples = [];
   $('classNames').value = classes.join(',');
+  $('classNamesMsg').textContent = '';
   renderLabels();
-  $('bars').innerHTML = '';
-  if (!isPipeline()) {
-    const spec = extractorFromMetadata(meta);
-    if (!spec) throw new Error(`${from}: metadata does not say which model/node feeds the head`);
-    const key = Object.keys(EXTRACTORS).find((k) => JSON.stringify(EXTRACTORS[k]) === JSON.stringify(spec))
-      || `${spec.model}:${spec.feature_node}:${spec.landmarks ? 'lm' : ''}`;
-    if (EXTRACTORS[key]) $('extractor').value = key;
-    await ensureExtractor(key, spec);
-  }
-  $('predict').disabled = false;
-  $('saveIdb').disabled = isPipeline();
-  $('download').disabled = isPipeline();
+  clearPrediction();
+  setHeadButtons(true, !isPipeline());
   $('trainStatus').textContent = `loaded ${from}`;
   return { labels: classes, input: meta.input || 'features' };
 }
 
+function modelName(url) {
+  const m = /\/models\/user\/([^/]+)\//.exec(url);
+  return m ? m[1] : url;
+}
+
 async function loadFromUrl(url) {
+  const name = modelName(url);
   const res = await fetch(url);
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  const json = await res.json();
+  if (!res.ok) throw new Error(`${name}: HTTP ${res.status} for ${url}`);
+  let json;
+  try { json = await res.json(); } catch (e) { throw new Error(`${name}: model.json is not valid JSON`); }
   const meta = json.userDefinedMetadata || {};
-  const model = json.format === 'graph-model' ? await tf.loadGraphModel(url) : await tf.loadLayersModel(url);
-  return adoptHead(model, meta, url);
+  // refuse on the metadata before downloading any weights
+  const problem = gestureHeadProblem(meta, json.format);
+  if (problem) throw new Error(`${name}: not a gesture head: ${problem}`);
+  let model;
+  try {
+    model = json.format === 'graph-model' ? await tf.loadGraphModel(url) : await tf.loadLayersModel(url);
+  } catch (e) { throw new Error(`${name}: cannot load the model: ${e.message || e}`); }
+  return adoptHead(model, meta, name, json.format);
 }
 
 async function loadFromIndexedDB() {
-  const model = await tf.loadLayersModel(IDB_KEY);
-  return adoptHead(model, model.getUserDefinedMetadata(), 'browser storage');
+  let model;
+  try { model = await tf.loadLayersModel(IDB_KEY); } catch (e) { throw new Error('browser storage: no head saved in this browser yet'); }
+  return adoptHead(model, model.getUserDefinedMetadata(), 'browser storage', 'layers-model');
 }
 
 async function loadFromFiles(files) {
   const list = Array.from(files);
   const json = list.find((f) => f.name.endsWith('.json'));
   if (!json) throw new Error('choose the model.json and its .bin files');
-  const model = await tf.loadLayersModel(tf.io.browserFiles([json, ...list.filter((f) => f !== json)]));
-  return adoptHead(model, model.getUserDefinedMetadata(), json.name);
+  let doc;
+  try { doc = JSON.parse(await json.text()); } catch (e) { throw new Error(`${json.name}: not valid JSON`); }
+  const problem = gestureHeadProblem(doc.userDefinedMetadata || {}, doc.format);
+  if (problem) throw new Error(`${json.name}: not a gesture head: ${problem}`);
+  let model;
+  try {
+    model = await tf.loadLayersModel(tf.io.browserFiles([json, ...list.filter((f) => f !== json)]));
+  } catch (e) { throw new Error(`${json.name}: cannot load the model: ${e.message || e}`); }
+  return adoptHead(model, model.getUserDefinedMetadata(), json.name, 'layers-model');
 }
 
 async function listUserModels() {
@@ -319,12 +546,15 @@ async function listUserModels() {
     const r = await fetch('/api/models');
     const j = await r.json();
     const sel = $('userModels');
+    let skipped = 0;
     for (const m of j.models || []) {
       if (m.source !== 'user') continue;
+      if (gestureHeadProblem(m.metadata, m.format)) { skipped += 1; continue; }
       const o = document.createElement('option');
       o.value = m.url; o.textContent = m.name;
       sel.appendChild(o);
     }
+    if (skipped) sel.options[0].textContent = `exported model… (${skipped} other export${skipped > 1 ? 's are' : ' is'} not a gesture head)`;
   } catch (e) { /* the list is a convenience */ }
 }
 
@@ -362,28 +592,62 @@ window.__huia = {
   },
   loadFromIndexedDB,
   loadFromUrl,
-  setExtractor(key) { $('extractor').value = key; return ensureExtractor(key); },
+  /** As choosing it in the list: asks before discarding samples, drops a feature head. */
+  setExtractor(key) { $('extractor').value = key; return onExtractorChange(); },
 };
 
+/** Switching the extractor: the samples' features and a feature head belong to the old one. Ask before discarding
+ * samples (cancel puts the old choice back); stop predicting and drop the head before the old extractor goes. */
+async function onExtractorChange() {
+  const sel = $('extractor');
+  const key = sel.value;
+  if (key === extractorKey) return;
+  if (samples.length > 0 && !window.confirm(`Switching the feature extractor discards the ${samples.length} samples `
+      + '(their features come from the current one). Switch?')) {
+    sel.value = extractorKey;
+    return;
+  }
+  await stopPredicting();
+  if (head && !isPipeline()) dropHead('the feature extractor changed: train again');
+  samples = [];
+  updateCounts();
+  await ensureExtractor(key);
+}
+
+async function onApplyClasses() {
+  let names;
+  try { names = parseClassNames($('classNames').value); } catch (e) { $('classNamesMsg').textContent = e.message; return; }
+  $('classNamesMsg').textContent = '';
+  if (samples.length > 0 && !window.confirm(`Setting the classes discards the ${samples.length} samples. Set them?`)) return;
+  await setClasses(names);
+}
+
+function onClear() {
+  if (samples.length === 0) return;
+  if (!window.confirm(`Delete all ${samples.length} samples?`)) return;
+  samples = [];
+  updateCounts();
+}
+
 async function main() {
-  $('applyClasses').addEventListener('click', () => setClasses($('classNames').value.split(',')));
+  $('applyClasses').addEventListener('click', guard(onApplyClasses));
+  $('classNames').addEventListener('keydown', (e) => { if (e.key === 'Enter') guard(onApplyClasses)(); });
   $('train').addEventListener('click', guard(train));
   $('predict').addEventListener('click', guard(async () => (predicting ? stopPredicting() : startPredicting())));
-  $('clear').addEventListener('click', () => { samples = []; updateCounts(); });
-  $('extractor').addEventListener('change', guard(async () => {
-    samples = []; updateCounts(); await ensureExtractor($('extractor').value);
-  }));
+  $('clear').addEventListener('click', guard(onClear));
+  $('extractor').addEventListener('change', guard(onExtractorChange));
+  for (const id of ['epochs', 'lr', 'batch']) $(id).addEventListener('input', () => { $(`${id}Msg`).textContent = ''; $(id).removeAttribute('aria-invalid'); });
   $('saveIdb').addEventListener('click', guard(async () => { await saveHead(); $('trainStatus').textContent = 'saved in this browser'; }));
   $('download').addEventListener('click', guard(() => saveHead('downloads://huia-gesture-head')));
   $('loadIdb').addEventListener('click', guard(loadFromIndexedDB));
-  $('files').addEventListener('change', guard(() => loadFromFiles($('files').files)));
+  $('files').addEventListener('change', guard(async () => { try { await loadFromFiles($('files').files); } finally { $('files').value = ''; } }));
   $('loadUrl').addEventListener('click', guard(() => $('userModels').value && loadFromUrl($('userModels').value)));
   document.addEventListener('keydown', (e) => {
-    if (e.target.tagName === 'INPUT') return;
+    if (e.target.tagName === 'INPUT' || e.target.tagName === 'SELECT') return;
     const i = '0123456789'.indexOf(e.key);
     if (i >= 0 && i < classes.length) guard(addSampleFromVideo)(i);
   });
-  setClasses($('classNames').value.split(','));
+  try { await setClasses($('classNames').value.split(',')); } catch (e) { showError(e); await setClasses(['0', '1']); }
   listUserModels();
   try {
     tf = await initTF(new URLSearchParams(location.search).get('backend') || 'wasm');
