@@ -134,6 +134,33 @@ def test_huia_mouse_fallback(page, studio_server, out_dir):
     page.screenshot(path=str(out_dir / "huia_mouse.png"))
 
 
+def test_mouse_and_camera_switch_both_ways(page, studio_server):
+    """The mouse fallback is not one-way: the button goes back to the camera, and mouse mode turns the camera off
+    (its light too) and forgets the camera's last head reading."""
+    open_page(page, f"{studio_server.url}/huia.html?backend=wasm")
+    wait_frames(page, 5)
+    assert page.evaluate("window.__huia.cameraOn()")
+    page.click("#useMouse")
+    assert page.evaluate("window.__huia.source") == "mouse"
+    assert not page.evaluate("window.__huia.cameraOn()")
+    assert page.text_content("#head") == "not seen"
+    assert page.text_content("#useMouse") == "Use the camera"
+    n = page.evaluate("window.__huia.frames")
+    page.click("#useMouse")
+    page.wait_for_function("window.__huia.source === 'camera'")
+    wait_frames(page, n + 5)  # poses flow again
+    assert page.evaluate("window.__huia.cameraOn()") and page.text_content("#useMouse") == "Use the mouse instead"
+
+
+@pytest.mark.allow_console_errors
+def test_a_bad_classifier_url_is_reported_and_the_page_still_runs(page, studio_server):
+    open_page(page, f"{studio_server.url}/huia.html?backend=wasm&classifier=/models/user/nope/model.json")
+    assert "/models/user/nope/model.json: HTTP 404" in page.text_content("#errors")
+    assert page.evaluate("window.__huia.source") == "camera"
+    wait_frames(page, 3)
+    assert all("404" in e for e in page.console_errors), page.console_errors
+
+
 def _keypoint_classifier(out: "Path", labels):
     """A tiny layers model in the `huia export --format layers` layout for a keypoint classifier: 51 features ->
     Dense(2, softmax). Hand-set weights read the two wrists' y features: class 1 ('flap') when wrists are high."""

@@ -4,7 +4,7 @@
 // Classifiers: keypoint features, camera image, or skeleton image (keypoints drawn as coloured limbs,
 // web/js/huia/skeleton.js).
 import { initTF, yieldToBrowser } from '../tfjs.js';
-import { openCamera } from '../camera.js';
+import { closeCamera, openCamera } from '../camera.js';
 import { FpsMeter } from '../draw.js';
 import { createOverlay } from '../overlay.js';
 import { bytesToBase64 } from '../bytes.js';
@@ -29,6 +29,7 @@ let spec = null;
 let estimator = null;
 let view = null;
 let source = 'starting';
+let stream = null; // the webcam, closed in mouse mode (so its light goes off)
 let frames = 0;
 let lastPose = null;
 let head = { direction: { yaw: null, pitch: null }, label: 'center' };
@@ -244,8 +245,29 @@ async function setModel(name) {
 function useMouse(reason) {
   generation++;
   source = 'mouse';
+  if (stream) { closeCamera(stream); stream = null; video.srcObject = null; }
+  head = { direction: { yaw: null, pitch: null }, label: 'center' }; // the camera's last values no longer hold
+  trigger.reset();
+  lastPose = null;
   $('stage').style.display = 'none';
+  $('useMouse').textContent = 'Use the camera';
   setStatus(`mouse (${reason})`);
+  showState();
+}
+
+/** Back from the mouse to the webcam (or to it the first time): open it, run the chosen pose model on it. */
+async function useCamera() {
+  try {
+    if (!stream) stream = await openCamera(video);
+  } catch (e) {
+    useMouse(`no camera: ${e.message || e}`);
+    return;
+  }
+  source = 'camera';
+  $('stage').style.display = '';
+  $('useMouse').textContent = 'Use the mouse instead';
+  await setModel($('model').value);
+  setStatus(`camera · ${tf.getBackend()}`);
   showState();
 }
 
@@ -294,6 +316,8 @@ window.__huia = {
   /** Resolve with {pose, prediction, played, videoTime, skeleton} of the next camera frame the page processes. */
   grab() { return new Promise((resolve) => { grabRequest = { resolve }; }); },
   useMouse: () => useMouse('asked'),
+  useCamera: () => useCamera(),
+  cameraOn: () => !!(stream && stream.getTracks().some((t) => t.readyState === 'live')),
   /** Advance the bird animation by `seconds` without waiting for frames (headless rAF may be slow). */
   step(seconds) { view.render(seconds); return { jumping: view.bird.jumpT != null, y: view.bird.body.position.y }; },
 };
@@ -308,14 +332,14 @@ async function main() {
     requestAnimationFrame(renderLoop);
     $('scene').addEventListener('mousemove', onMouseMove);
     $('scene').addEventListener('click', () => { if (source === 'mouse' && view.bird.jump()) { events.push({ type: 'jump', t: performance.now() / 1000, mouse: true }); flash('jump!'); } });
-    $('useMouse').addEventListener('click', () => useMouse('asked'));
+    $('useMouse').addEventListener('click', () => (source === 'mouse' ? useCamera() : useMouse('asked')));
     if (q.has('model')) $('model').value = q.get('model');
     tf = await initTF(q.get('backend') || 'wasm');
     try {
       const r = await fetch('/api/models');
       const j = await r.json();
       for (const m of j.models || []) {
-        if (m.source !== 'user') continue;
+        if (m.source !== 'user' || m.problem) continue;
         const meta = m.metadata || {};
         if (!(meta.huia && meta.huia.task === 'classify')) continue;
         const o = document.createElement('option');
@@ -324,20 +348,16 @@ async function main() {
       }
     } catch (e) { /* optional */ }
     $('classifier').addEventListener('change', async () => { try { await loadClassifier($('classifier').value); } catch (e) { showError(e); } });
-    $('model').addEventListener('change', async () => { try { await setModel($('model').value); } catch (e) { showError(e); } });
-    if (q.get('classifier')) await loadClassifier(q.get('classifier'));
-    if (q.get('camera') === '0') {
-      useMouse('camera off');
-    } else {
-      try {
-        await openCamera(video);
-        source = 'camera';
-        await setModel($('model').value);
-        setStatus(`camera · ${tf.getBackend()}`);
-      } catch (e) {
-        useMouse(`no camera: ${e.message || e}`);
-      }
+    $('model').addEventListener('change', async () => {
+      if (source === 'mouse') { setStatus(`mouse · ${$('model').value} runs when the camera is on`); return; }
+      try { await setModel($('model').value); } catch (e) { showError(e); }
+    });
+    if (q.get('classifier')) {
+      // a bad classifier URL is reported, and the page still runs (camera or mouse) without a classifier
+      try { await loadClassifier(q.get('classifier')); } catch (e) { showError(e); }
     }
+    if (q.get('camera') === '0') useMouse('camera off');
+    else await useCamera();
     showState();
     window.__huia.ready = true;
   } catch (e) {
