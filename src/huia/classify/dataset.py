@@ -37,7 +37,10 @@ def load_dataset(data_dir: str | Path, labels: list[str] | None = None, *, quiet
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise HuiaError("not a directory (expected one sub-folder per class)", data_dir)
+    from huia.data.provenance import attach_provenance
+
     samples, problems = read_class_folders(data_dir)
+    attach_provenance(samples, data_dir)  # provenance.json (huia data augment/split): source of each copy
     if problems and not quiet:
         for p in problems[:20]:
             print(f"huia: warning: {p}", file=sys.stderr)

@@ -1,45 +1,72 @@
 """`huia classify eval RUN --data DIR`: accuracy on samples the run never trained on.
 
-The run's config.json lists every training file with its SHA-1; evaluation skips any sample whose path or content
-matches one (so a copy of a training image under another name does not count as held-out either)."""
+The run's config.json lists every training file with its SHA-1 and the SHA-1 of the file it was made from
+(``source_sha1``: an augmented copy's original, from provenance.json or the ``<stem>_augNN`` naming). Evaluation
+skips a sample whose path or content matches a trained file (a renamed copy does not count as held-out either),
+and a sample that shares a source with a trained file: the original of a trained augmented copy, or another copy
+of a trained original, has been seen by the model in all but pixel noise."""
 
 from __future__ import annotations
 
-import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from huia.classify import dataset as D
 from huia.classify.predict import load_run, predict_proba
+from huia.data.provenance import file_sha1, originals_by_group, source_sha1
 from huia.eval.classification import classification_report
 from huia.errors import HuiaError
 
 
 def held_out_samples(config: dict, ds: D.Dataset) -> tuple[list, int]:
-    trained_paths = {t["path"] for t in config.get("trained_on", [])}
-    trained_sha = {t["sha1"] for t in config.get("trained_on", [])}
-    keep, skipped = [], 0
+    keep, reasons = held_out_with_reasons(config, ds)
+    return keep, sum(reasons.values())
+
+
+def held_out_with_reasons(config: dict, ds: D.Dataset) -> tuple[list, dict[str, int]]:
+    """``(held-out samples, {reason: number skipped})``; reasons are ``trained_on`` (same file or same bytes)
+    and ``same_source`` (an augmented copy of, or the original of, a trained sample)."""
+    trained = config.get("trained_on", [])
+    trained_paths = {t["path"] for t in trained}
+    trained_sha = {t["sha1"] for t in trained}
+    trained_src = {t["source_sha1"] for t in trained if t.get("source_sha1")}
+    originals = originals_by_group(ds.samples)
+    keep: list = []
+    reasons = {"trained_on": 0, "same_source": 0}
     for s in ds.samples:
-        if str(s.image_path.resolve()) in trained_paths or \
-                hashlib.sha1(Path(s.image_path).read_bytes()).hexdigest() in trained_sha:
-            skipped += 1
-        else:
-            keep.append(s)
-    return keep, skipped
+        own = file_sha1(s.image_path)
+        if str(Path(s.image_path).resolve()) in trained_paths or own in trained_sha:
+            reasons["trained_on"] += 1
+            continue
+        src = source_sha1(s, originals)
+        if own in trained_src or (src is not None and (src in trained_sha or src in trained_src)):
+            reasons["same_source"] += 1
+            continue
+        keep.append(s)
+    return keep, reasons
 
 
-def evaluate_run(run_dir: str | Path, data_dir: str | Path, *, plot: bool = True) -> dict:
+def evaluate_run(run_dir: str | Path, data_dir: str | Path, *, plot: bool = True, quiet: bool = False) -> dict:
     run = load_run(run_dir)
     ds = D.load_dataset(data_dir, labels=run.labels, quiet=True)
-    samples, skipped = held_out_samples(run.config, ds)
+    samples, reasons = held_out_with_reasons(run.config, ds)
+    skipped = sum(reasons.values())
+    why = (f"{reasons['trained_on']} trained on (same file or same content), {reasons['same_source']} made from "
+           "the same source image as a trained sample (augmented copy or its original)")
     if not samples:
-        raise HuiaError(f"every sample was used for training ({skipped}); nothing held out to evaluate", data_dir)
+        raise HuiaError(f"every sample was used for training or shares its source image with one ({why}); "
+                        "nothing held out to evaluate (split the captures with `huia data split` before "
+                        "augmenting, and evaluate on the test part)", data_dir)
+    if skipped and not quiet:
+        print(f"huia: note: {data_dir}: skipped {skipped} sample(s): {why}", file=sys.stderr)
     probs = predict_proba(run, samples, desc="evaluate")
     y = ds.targets(samples)
     pred = probs.argmax(1)
     rep = classification_report(y, pred, run.labels)  # accuracy, per-class P/R/F1, confusion (rows = truth)
-    rep.update({"samples": len(samples), "skipped_trained_on": skipped, "labels": run.labels,
+    rep.update({"samples": len(samples), "skipped_trained_on": skipped,
+                "skipped_reasons": reasons, "labels": run.labels,
                 "errors": [{"file": str(s.image_path), "label": s.label, "predicted": run.labels[int(p)]}
                            for s, p, t in zip(samples, pred, y) if p != t][:50]})
     if plot:

@@ -341,6 +341,8 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
     t0 = time.time()
     limit_threads()
     seed_all(seed)
+    from huia.data.provenance import originals_by_group, source_sha1
+
     ds = D.load_dataset(data, quiet=quiet)
     train, held = D.select_shots(ds, shots, seed)
     fit, val = D.split_validation(train, ds.labels, val_fraction, seed)
@@ -356,8 +358,12 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
                       hidden=hidden, dropout=dropout, feature_dim=feat_dim)
     settings = dict(shots=shots, seed=seed, epochs=epochs, patience=patience, finetune_epochs=finetune_epochs,
                     views=views, flip=flip, val_fraction=val_fraction, lr=lr, finetune_lr=finetune_lr, batch=batch)
+    # source_sha1: the file an augmented copy was made from (provenance.json, else <stem>_augNN naming), so that
+    # `classify eval` never counts that original as held out
+    originals = originals_by_group(ds.samples)
     trained_on = [{"path": str(s.image_path.resolve()), "rel": str(s.image_path.relative_to(data)),
-                   "label": s.label, "sha1": file_sha1(s.image_path)} for s in train]
+                   "label": s.label, "sha1": file_sha1(s.image_path), "source_sha1": source_sha1(s, originals)}
+                  for s in train]
     config = {
         "task": "classify", "classifier": task, "labels": ds.labels, "model": asdict(cfg),
         "backbone": spec.to_json() if spec else None,

@@ -67,6 +67,9 @@ def read_dataset(path: str | Path, fmt: str | None = None, classes: list[str] | 
         samples, problems = read_class_folders(path, classes)
     else:
         raise HuiaError(f"unknown dataset format {fmt!r} (choose from {', '.join(FORMATS)})")
+    from huia.data.provenance import attach_provenance
+
+    attach_provenance(samples, path)
     return samples, problems, fmt
 
 
@@ -86,17 +89,25 @@ def load_dataset(path: str | Path, fmt: str | None = None, classes: list[str] | 
 
 def write_dataset(samples: list[Sample], out_dir: str | Path, fmt: str, class_names: list[str] | None = None
                   ) -> Path:
-    """Write samples in ``fmt`` under ``out_dir`` (labelmap.pbtxt alongside detection formats)."""
+    """Write samples in ``fmt`` under ``out_dir`` (labelmap.pbtxt alongside detection formats; provenance.json
+    when samples carry ``meta["origin"]``, so a split or converted augmented set still groups copies)."""
     if fmt == "voc":
         from huia.data.voc import write_voc
-        return write_voc(samples, out_dir, class_names)
-    if fmt == "csv":
+        result = write_voc(samples, out_dir, class_names)
+    elif fmt == "csv":
         from huia.data.csv_format import write_csv
-        return write_csv(samples, out_dir, class_names)
-    if fmt == "coco":
+        result = write_csv(samples, out_dir, class_names)
+    elif fmt == "coco":
         from huia.data.coco import write_coco
-        return write_coco(samples, out_dir, class_names)
-    if fmt == "folders":
+        result = write_coco(samples, out_dir, class_names)
+    elif fmt == "folders":
         from huia.data.folders import write_class_folders
-        return write_class_folders(samples, out_dir)
-    raise HuiaError(f"unknown dataset format {fmt!r} (choose from {', '.join(FORMATS)})")
+        result = write_class_folders(samples, out_dir)
+    else:
+        raise HuiaError(f"unknown dataset format {fmt!r} (choose from {', '.join(FORMATS)})")
+    origins = [s.meta.get("origin") for s in samples]
+    if any(origins):
+        from huia.data.provenance import write_manifest, written_paths
+
+        write_manifest(out_dir, written_paths(samples, fmt), origins)
+    return result

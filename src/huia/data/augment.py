@@ -436,6 +436,8 @@ def augment_sample(sample: Sample, augmenter: Augmenter, rng: np.random.Generato
                                       keypoint_names=sample.keypoint_names)
     p = Path(sample.image_path)
     meta = {k: v for k, v in sample.meta.items() if k in ("json", "source")}
+    if sample.meta.get("origin"):
+        meta["origin"] = {**sample.meta["origin"], "copy": index}
     meta.update({"image": img, "out_name": f"{p.stem}_aug{index:02d}.jpg", "augmented_from": p.name,
                  "augment": params.to_json(), "jpeg_quality": 95})
     return Sample(image_path=p.with_name(f"{p.stem}_aug{index:02d}.jpg"), label=sample.label, keypoints=kps,
@@ -443,14 +445,24 @@ def augment_sample(sample: Sample, augmenter: Augmenter, rng: np.random.Generato
                   meta=meta)
 
 
+def _rel(path: str | Path, root: Path) -> str:
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(root).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
 def augment_dataset(src: str | Path, dst: str | Path, times: int, *, seed: int = 0,
                     augmenter: Augmenter | None = None, fmt: str | None = None, strict: bool = True,
                     show_progress: bool = True) -> dict:
     """Offline xN: write every original (byte copy) plus ``times`` augmented copies of it to ``dst``, in the
-    source's format (class folders / capture format with moved keypoints, or VOC/CSV/COCO with moved boxes).
-    Returns counts. Deterministic: copy ``k`` of a sample depends only on (seed, sample, k)."""
+    source's format (class folders / capture format with moved keypoints, or VOC/CSV/COCO with moved boxes), and
+    ``dst/provenance.json`` naming each written file's source (path under ``src`` + SHA-1), which splitting and
+    ``classify eval`` use to keep a copy and its original together. Returns counts. Deterministic: copy ``k`` of a sample depends only on (seed, sample, k)."""
     from huia.data import read_dataset, write_dataset
     from huia.data.base import dataset_class_names
+    from huia.data.provenance import dataset_root, file_sha1, write_manifest, written_paths
     from huia.data.split import sample_key
     from huia.train.common import progress
 
@@ -464,9 +476,14 @@ def augment_dataset(src: str | Path, dst: str | Path, times: int, *, seed: int =
         raise HuiaError(f"{len(problems)} problem(s) in the dataset, first: {problems[0]}", src)
     augmenter = augmenter or (Augmenter.preset("classify") if fmt == "folders" else Augmenter.preset("detect"))
     out: list[Sample] = []
+    root = dataset_root(src).resolve()
     with warnings.catch_warnings(record=True) as caught:  # truncated images: reported once each, below
         warnings.simplefilter("always", TruncatedImageWarning)
         for s in progress(samples, desc="augment", disable=None if show_progress else True):
+            # provenance: an original is its own source (unless SRC itself records an earlier source)
+            origin = s.meta.get("origin") or {"source": _rel(s.image_path, root),
+                                               "source_sha1": file_sha1(s.image_path)}
+            s.meta["origin"] = {"source": origin["source"], "source_sha1": origin["source_sha1"], "copy": 0}
             out.append(s)
             for k in range(1, times + 1):
                 out.append(augment_sample(s, augmenter, sample_rng(seed, sample_key(s), k), k))
@@ -475,6 +492,8 @@ def augment_dataset(src: str | Path, dst: str | Path, times: int, *, seed: int =
         print(f"huia: warning: {n}", file=sys.stderr)
     names = dataset_class_names(samples) if fmt != "folders" else None
     write_dataset(out, dst, fmt, names)
+    write_manifest(dst, written_paths(out, fmt), [s.meta["origin"] for s in out], source=str(src), times=times,
+                   seed=seed)
     n_boxes = sum(len(s.boxes) for s in out if s.boxes is not None)
     return {"format": fmt, "originals": len(samples), "written": len(out), "problems": problems,
             "boxes": n_boxes, "warnings": notes}

@@ -37,7 +37,7 @@ def find_coco_json(root: str | Path) -> Path | None:
     for cand in (root / JSON_NAME, root / "annotations" / "instances.json"):
         if cand.is_file():
             return cand
-    cands = [p for p in sorted(root.glob("*.json")) if _looks_like_coco(p)]
+    cands = [p for p in sorted(root.glob("*.json")) if p.name != "provenance.json" and _looks_like_coco(p)]
     return cands[0] if len(cands) == 1 else None
 
 

@@ -4,6 +4,9 @@ Why hashing instead of shuffling: the order of a sample is ``sha256(f"{seed}:{ke
 sample's label and file name. That is the same on every machine, Python and numpy version, does not depend on the
 order files were listed in, and adding a new image never moves the others between train and test.
 
+Groups: an original and its augmented copies (``huia data augment``) go to the same side, so no test image has a
+transformed twin in training; the ratio and the strata count these groups.
+
 Stratification: classification samples are grouped by label, detection samples by the set of classes they
 contain, so each group is split in the requested ratio (largest-remainder rounding so the total is
 ``round(N * train)``); a group of one goes to train.
@@ -37,33 +40,73 @@ def stratum(s: Sample) -> str:
     return "none"
 
 
+def sample_groups(samples: list[Sample]) -> list[list[int]]:
+    """Indexes of samples that must land on the same side of a split, in input order: an original and its
+    augmented copies (``huia.data.provenance``: the ``provenance.json`` source hash, else ``<stem>_augNN`` named
+    after ``<stem>.*`` in the same class). Every other sample is a group of one."""
+    from huia.data.provenance import group_key
+
+    by_key: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        by_key.setdefault(group_key(s), []).append(i)
+    return sorted(by_key.values(), key=lambda g: g[0])
+
+
+def _group_rank_key(samples: list[Sample], keys: list[str], group: list[int]) -> str:
+    # a group of one ranks exactly as before grouping existed, so un-augmented data sets split as they always did
+    if len(group) == 1:
+        return keys[group[0]]
+    from huia.data.provenance import group_key
+
+    return group_key(samples[group[0]])
+
+
+def _group_stratum(samples: list[Sample], group: list[int]) -> str:
+    labels = {samples[i].label for i in group}
+    if labels != {None}:
+        return "label:" + ",".join(sorted(str(x) for x in labels))
+    # detection: an augmented copy may have lost a box that left the frame; the union is the original's classes
+    names: set[str] = set()
+    boxed = False
+    for i in group:
+        if samples[i].boxes is not None:
+            boxed = True
+            names.update(samples[i].boxes.labels)
+    return "boxes:" + ",".join(sorted(names)) if boxed else "none"
+
+
 def split_samples(samples: list[Sample], train: float = 0.8, seed: int = 0, *, stratify: bool = True
                   ) -> tuple[list[Sample], list[Sample]]:
-    """Split into ``(train, test)``; each part keeps the input order. Same inputs + seed -> same split anywhere."""
+    """Split into ``(train, test)``; each part keeps the input order. Same inputs + seed -> same split anywhere.
+
+    An original and its augmented copies (:func:`sample_groups`) go wholly to one side; ratios and stratification
+    count groups (a data set without copies splits exactly as a per-sample split)."""
     if not 0.0 < train < 1.0:
         raise HuiaError(f"train fraction must be between 0 and 1 (exclusive), got {train}")
     keys = [sample_key(s) for s in samples]
     if len(set(keys)) != len(keys):
         dup = sorted({k for k in keys if keys.count(k) > 1})[:3]
         raise HuiaError(f"two samples share the same label/file name ({', '.join(dup)}): the split would be ambiguous")
-    groups: dict[str, list[int]] = {}
-    for i, s in enumerate(samples):
-        groups.setdefault(stratum(s) if stratify else "all", []).append(i)
-    total = round(len(samples) * train)
-    # per-group quotas by largest remainder, at least 1 train sample per group, at least 1 test if the group has 2+
-    names = sorted(groups)
-    exact = {g: len(groups[g]) * train for g in names}
-    quota = {g: min(max(math.floor(exact[g]), 1), max(len(groups[g]) - 1, 1)) for g in names}
+    units = sample_groups(samples)
+    strata: dict[str, list[int]] = {}  # stratum -> unit indexes
+    for u, g in enumerate(units):
+        strata.setdefault(_group_stratum(samples, g) if stratify else "all", []).append(u)
+    total = round(len(units) * train)
+    # per-stratum quotas by largest remainder, at least 1 train unit per stratum, at least 1 test if it has 2+
+    names = sorted(strata)
+    exact = {g: len(strata[g]) * train for g in names}
+    quota = {g: min(max(math.floor(exact[g]), 1), max(len(strata[g]) - 1, 1)) for g in names}
     order = sorted(names, key=lambda g: (-(exact[g] - math.floor(exact[g])), g))
     for g in order:
         if sum(quota.values()) >= total:
             break
-        if quota[g] < len(groups[g]) - 1:
+        if quota[g] < len(strata[g]) - 1:
             quota[g] += 1
     train_idx: set[int] = set()
     for g in names:
-        ranked = sorted(groups[g], key=lambda i: _rank(seed, keys[i]))
-        train_idx.update(ranked[: quota[g]])
+        ranked = sorted(strata[g], key=lambda u: _rank(seed, _group_rank_key(samples, keys, units[u])))
+        for u in ranked[: quota[g]]:
+            train_idx.update(units[u])
     return ([s for i, s in enumerate(samples) if i in train_idx],
             [s for i, s in enumerate(samples) if i not in train_idx])
 

@@ -1,0 +1,104 @@
+"""Augmented copies never leak into held-out evaluation (CLI audit finding 2): `classify train` on an augmented set
+records each trained file's source, and `classify eval` skips the originals of trained copies."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from huia.cli import main
+from huia.data.images import save_image
+
+
+def _stem(rel: str) -> str:
+    return re.sub(r"_aug\d+$", "", Path(rel).stem)
+
+
+@pytest.fixture(scope="module")
+def aug_run(tmp_path_factory, feature_cache):
+    root = tmp_path_factory.mktemp("prov")
+    rng = np.random.default_rng(3)
+    src = root / "captures"
+    for k, c in enumerate("abc"):
+        (src / c).mkdir(parents=True)
+        for i in range(5):
+            img = rng.integers(0, 60, (48, 64, 3), dtype=np.uint8)
+            img[:, :, k] += 150  # a colour per class
+            save_image(img, src / c / f"shot{i}.jpg")
+    assert main(["data", "augment", str(src), str(root / "aug"), "--times", "2"]) == 0
+    run = root / "run"
+    assert main(["classify", "train", "--data", str(root / "aug"), "--out", str(run), "--shots", "3", "--views", "1",
+                 "--epochs", "5", "--seed", "0"]) == 0
+    return root, src, run
+
+
+@pytest.mark.slow
+def test_train_records_sources(aug_run):
+    root, src, run = aug_run
+    cfg = json.loads((run / "config.json").read_text())
+    prov = json.loads((root / "aug" / "provenance.json").read_text())["files"]
+    assert len(cfg["trained_on"]) == 9
+    for t in cfg["trained_on"]:
+        assert t["source_sha1"] == prov[t["rel"]]["source_sha1"]
+
+
+@pytest.mark.slow
+def test_eval_on_originals_skips_sources_of_trained_copies(aug_run, capsys):
+    root, src, run = aug_run
+    cfg = json.loads((run / "config.json").read_text())
+    trained_groups = {(t["label"], _stem(t["rel"])) for t in cfg["trained_on"]}
+    assert main(["classify", "eval", str(run), "--data", str(src), "--json"]) == 0
+    out = capsys.readouterr()
+    rep = json.loads(out.out.strip().splitlines()[-1])
+    from huia.classify import dataset as D
+    from huia.classify.evaluate import held_out_with_reasons
+
+    keep, reasons = held_out_with_reasons(cfg, D.load_dataset(src, labels=cfg["labels"], quiet=True))
+    assert keep and not {(s.label, s.image_path.stem) for s in keep} & trained_groups
+    assert sum(reasons.values()) == 15 - len(keep) and reasons["same_source"] > 0
+    leaky = sum(1 for c in "abc" for i in range(5) if (c, f"shot{i}") in trained_groups)
+    assert leaky >= 3  # 9 trained files come from at least 3 originals
+    assert rep["samples"] == 15 - leaky and rep["skipped_trained_on"] == leaky
+    assert "same source image" in out.err
+
+
+@pytest.mark.slow
+def test_eval_on_the_augmented_set_skips_siblings_and_renamed_copies(aug_run, tmp_path):
+    from huia.classify import dataset as D
+    from huia.classify.evaluate import held_out_with_reasons
+
+    root, src, run = aug_run
+    cfg = json.loads((run / "config.json").read_text())
+    data = tmp_path / "aug"
+    shutil.copytree(root / "aug", data)
+    first = cfg["trained_on"][0]
+    shutil.copy(first["path"], data / first["label"] / "renamed.jpg")  # a copy under another name
+    ds = D.load_dataset(data, labels=cfg["labels"], quiet=True)
+    keep, reasons = held_out_with_reasons(cfg, ds)
+    trained_groups = {(t["label"], _stem(t["rel"])) for t in cfg["trained_on"]}
+    assert all((s.label, _stem(s.image_path.name)) not in trained_groups for s in keep)
+    assert all(s.image_path.name != "renamed.jpg" for s in keep)
+    assert reasons["trained_on"] == 10  # 9 trained files + the renamed copy
+    assert len(keep) + sum(reasons.values()) == 46
+    assert len(keep) == 3 * len({(c, f"shot{i}") for c in "abc" for i in range(5)} - trained_groups)
+
+
+@pytest.mark.slow
+def test_naming_alone_groups_without_a_manifest(aug_run, tmp_path):
+    from huia.classify import dataset as D
+    from huia.classify.evaluate import held_out_with_reasons
+
+    root, src, run = aug_run
+    cfg = json.loads((run / "config.json").read_text())
+    data = tmp_path / "aug"
+    shutil.copytree(root / "aug", data)
+    (data / "provenance.json").unlink()
+    ds = D.load_dataset(data, labels=cfg["labels"], quiet=True)
+    keep, _ = held_out_with_reasons(cfg, ds)
+    trained_groups = {(t["label"], _stem(t["rel"])) for t in cfg["trained_on"]}
+    assert keep and all((s.label, _stem(s.image_path.name)) not in trained_groups for s in keep)
