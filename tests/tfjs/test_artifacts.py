@@ -175,3 +175,46 @@ def test_overwrite_replaces_atomically(small_model, rng):
     assert again.shard_paths == ["group1-shard1of1.bin"]
     assert sorted(p.name for p in small_model.parent.iterdir()) == ["group1-shard1of1.bin", "model.json"]
     np.testing.assert_array_equal(again.weights["a"], art.weights["a"])
+
+
+def test_save_never_wipes_a_folder_that_is_not_a_model(tmp_path):
+    """`huia export --out exports` (the parent instead of exports/NAME) used to delete every export in it."""
+    art = weights_model({"w": np.ones((4,), np.float32)})
+    exports = tmp_path / "exports"
+    (exports / "other_model").mkdir(parents=True)
+    (exports / "other_model" / "model.json").write_text("{}")
+    (exports / "notes.txt").write_text("precious")
+    with pytest.raises(HuiaError, match=r"holds other things than a model \(notes.txt, other_model\)"):
+        save_artifacts(art, exports)
+    assert (exports / "notes.txt").read_text() == "precious" and (exports / "other_model" / "model.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exports"]  # no temp folder left behind
+    # a previous model (model.json + shards + labels.json) is replaced whole: no stale shard lingers
+    prev = tmp_path / "prev"
+    save_artifacts(art, prev, shard_bytes=8)
+    (prev / "labels.json").write_text("[]")
+    assert len(list(prev.glob("*.bin"))) == 2
+    save_artifacts(art, prev)
+    assert sorted(p.name for p in prev.iterdir()) == ["group1-shard1of1.bin", "model.json"]
+    # an empty folder is fine; the current folder and a file are refused
+    (tmp_path / "empty").mkdir()
+    save_artifacts(art, tmp_path / "empty")
+    with pytest.raises(HuiaError, match="current folder"):
+        save_artifacts(art, ".")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(HuiaError, match="not a folder"):
+        save_artifacts(art, tmp_path / "afile")
+
+
+def test_saved_model_folder_gets_the_umask_mode(tmp_path):
+    """mkdtemp makes 0700 folders; renamed into place they kept it, so a web server running as another user got
+    403 on an export."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = save_artifacts(weights_model({"w": np.ones((4,), np.float32)}), tmp_path / "m")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o755
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

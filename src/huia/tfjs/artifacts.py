@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -271,9 +272,10 @@ def save_artifacts(art: ModelArtifacts, out_dir: str | Path, *, quantize: str | 
     if art.user_defined_metadata is not None:
         doc["userDefinedMetadata"] = art.user_defined_metadata
 
-    out = Path(out_dir)
+    out = _replaceable_model_dir(Path(out_dir))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would survive the rename: a web server could not read it
     try:
         for i, shard_name in enumerate(names):
             (tmp / shard_name).write_bytes(data[i * shard_bytes:(i + 1) * shard_bytes])
@@ -289,3 +291,32 @@ def save_artifacts(art: ModelArtifacts, out_dir: str | Path, *, quantize: str | 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out / "model.json"
+
+
+# what a model folder holds (save_artifacts' files; labels.json from classifier exports): a folder with only these
+# is a previous model and may be replaced; anything else in it is somebody's data
+_MODEL_FILE = re.compile(r"^(model\.json|labels\.json|group\d+-shard\d+of\d+\.bin)$")
+
+
+def _replaceable_model_dir(out: Path) -> Path:
+    """``out`` if writing a model there cannot destroy anything but an older model. A whole folder is replaced
+    (so stale shards never linger), so a folder holding anything else -- ``--out huia-data/exports`` instead of
+    ``.../exports/poses`` -- is refused rather than emptied."""
+    if out.name in ("", ".", "..") or out.resolve() == Path.cwd().resolve():
+        raise HuiaError("refusing to write a model over the current folder or one of its parents; name a new "
+                        "folder, e.g. --out exports/my-model", out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise HuiaError("exists and is not a folder; refusing to replace it", out)
+    if out.is_dir():
+        others = sorted(p.name for p in out.iterdir() if not (p.is_file() and _MODEL_FILE.match(p.name)))
+        if others:
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            raise HuiaError(f"exists and holds other things than a model ({shown}); refusing to replace it -- "
+                            "give a new or empty folder, or a previous export", out)
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
