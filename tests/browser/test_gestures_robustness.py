@@ -124,6 +124,7 @@ def test_a_model_that_is_not_a_gesture_head_is_refused_and_changes_nothing(page,
         offered = _texts(page, "#userModels option")[1:]
         assert "gx-good" in offered, offered
         assert "gx-detector" not in offered and "gx-keypoints" not in offered, offered
+        assert "not a gesture head" in page.text_content("#modelsHint")
 
         # offered (its metadata looks right) but the named extractor gives 384 features: refused after a probe
         page.select_option("#userModels", label="gx-wrongdim")

@@ -554,7 +554,7 @@ async function listUserModels() {
       o.value = m.url; o.textContent = m.name;
       sel.appendChild(o);
     }
-    if (skipped) sel.options[0].textContent = `exported model… (${skipped} other export${skipped > 1 ? 's are' : ' is'} not a gesture head)`;
+    if (skipped) $('modelsHint').textContent = `${skipped} other export${skipped > 1 ? 's are' : ' is'} not a gesture head (not listed)`;
   } catch (e) { /* the list is a convenience */ }
 }
 
