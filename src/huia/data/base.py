@@ -41,6 +41,16 @@ class RawImage:
     problems: list[str] = field(default_factory=list)
 
 
+def escaping_name(name: str) -> str | None:
+    """Why an image name from an annotation file would leave the data set folder (absolute, or a ``..`` part),
+    or None. VOC reduces names to their base name; CSV and COCO names may have sub-folders, but must stay inside."""
+    p = Path(name)
+    if p.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or \
+            ".." in p.parts or ".." in name.replace("\\", "/").split("/"):
+        return f"image name {name!r} leaves the data set folder"
+    return None
+
+
 def _num(v) -> float:
     return float(v)
 
@@ -79,7 +89,9 @@ def finalize_detection(records: list[RawImage], classes: list[str] | None = None
         else:
             seen_paths[p] = rec.where
         size = None
-        if not p.is_file():
+        if rec.meta.get("outside"):
+            pass  # never open a file outside the data set (the reader recorded the problem)
+        elif not p.is_file():
             errs.append(f"image {p} not found")
         else:
             try:

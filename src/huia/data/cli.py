@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -27,7 +28,9 @@ def register(subparsers) -> None:
                               description="Data sets: Pascal VOC folders (annots/*.xml + images/), the article's CSV "
                               "(filename,width,height,class,xmin,ymin,xmax,ymax,source), COCO JSON, and class "
                               "folders / the studio's capture format (DIR/<label>/<id>.jpg + <id>.json).")
-    sub = p.add_subparsers(dest="data_command", metavar="COMMAND")
+    from huia.cli import SUBCOMMAND_METAVAR
+
+    sub = p.add_subparsers(dest="data_command", metavar=SUBCOMMAND_METAVAR)
     sub.required = True
 
     c = sub.add_parser("check", help="validate a data set and list every problem",
@@ -43,18 +46,21 @@ def register(subparsers) -> None:
                        description="Convert a detection data set. The source format is auto-detected. Images are "
                        "copied byte for byte; DST gets images/, the annotations and labelmap.pbtxt.")
     v.add_argument("src", type=Path, help="source data set (VOC folder, CSV file/folder, COCO JSON/folder)")
-    v.add_argument("dst", type=Path, help="output folder (must not exist or be empty)")
+    v.add_argument("dst", type=Path, help="output folder (must not exist or be empty; not inside SRC)")
     v.add_argument("--to", required=True, choices=["voc", "csv", "coco"], help="output format")
     _common(v)
     v.set_defaults(func=cmd_convert)
 
     s = sub.add_parser("split", help="deterministic stratified train/test split",
-                       description="Split a data set into DST/train and DST/test. The split depends only on the "
+                       description="Split a data set into OUT/train and OUT/test. The split depends only on the "
                        "seed and each sample's label + file name (sha256 order), so it is the same on any machine; "
-                       "classes (detection: the set of classes in an image) are split in the same ratio. "
-                       "DST/split.json lists the files.")
+                       "classes (detection: the set of classes in an image) are split in the same ratio. An "
+                       "original and its augmented copies (SRC/provenance.json from `huia data augment`, else the "
+                       "<name>_augNN file names) always go to the same side. OUT/split.json lists the files. "
+                       "OUT must lie outside SRC.")
     s.add_argument("src", type=Path, help="source data set (any format)")
-    s.add_argument("--out", type=Path, required=True, help="output folder (must not exist or be empty)")
+    s.add_argument("--out", type=Path, required=True,
+                   help="output folder (must not exist or be empty; not inside SRC)")
     s.add_argument("--train", type=float, default=0.8, help="training fraction (default 0.8)")
     s.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     s.add_argument("--to", choices=["voc", "csv", "coco", "folders"], default=None,
@@ -64,18 +70,22 @@ def register(subparsers) -> None:
 
     a = sub.add_parser("augment", help="offline augmentation: originals + N augmented copies of each image",
                        description="Write every original plus --times augmented copies (one geometric transform "
-                       "moving pixels, boxes and keypoints together; colour; JPEG quality). Class folders and the "
-                       "capture format keep their keypoints JSON (moved); VOC/CSV/COCO keep their boxes (moved, "
-                       "clipped, dropped when mostly out of frame). 381 images x (1 + 10) = 4191.")
+                       "moving pixels, boxes and keypoints together; colour; JPEG quality), named <name>_augNN. "
+                       "Class folders and the capture format keep their keypoints JSON (moved); VOC/CSV/COCO keep "
+                       "their boxes (moved, clipped, dropped when mostly out of frame). DST/provenance.json records "
+                       "each written file's source image (path + SHA-1), so `data split` keeps copies with their "
+                       "original and `classify eval` never counts an original whose copy was trained on. To "
+                       "evaluate honestly, split first and augment only the training part: `huia data split DIR "
+                       "--out S`, then `huia data augment S/train S-train-aug`. DST must lie outside SRC.")
     a.add_argument("src", type=Path, help="source data set (any format)")
-    a.add_argument("dst", type=Path, help="output folder (must not exist or be empty)")
+    a.add_argument("dst", type=Path, help="output folder (must not exist or be empty; not inside SRC)")
     a.add_argument("--times", type=int, default=10, help="augmented copies per image (default 10)")
     a.add_argument("--seed", type=int, default=0, help="augmentation seed (default 0)")
     a.add_argument("--preset", choices=["detect", "classify", "strong"], default=None,
                    help="strength (default: classify for class folders, detect for box data sets)")
     a.add_argument("--no-flip", action="store_true",
                    help="never mirror (for classes whose meaning depends on left/right)")
-    _common(a, verify=False)
+    _common(a, skip=False, verify=False)  # a source with problems is refused: check/split --skip-bad it first
     a.set_defaults(func=cmd_augment)
 
     for name in EXTRA_MODULES:
@@ -129,11 +139,31 @@ def _gate(args, problems: list[str]) -> None:
                         "(fix them, or pass --skip-bad to write the valid files)", args.src)
 
 
+def _check_apart(src: Path, dst: Path) -> None:
+    """Refuse an output folder inside the source data set (it would become part of the data set: the audit's
+    `data augment sd sd/aug` broke `sd`), or a source inside the output folder. Checked before reading."""
+    root = (src.parent if src.is_file() else src).resolve()
+    out = dst.resolve()
+    if out == root or root in out.parents:
+        raise HuiaError(f"output folder lies inside the source data set {src} (choose a folder outside it)", dst)
+    if out in root.parents:
+        raise HuiaError(f"output folder contains the source data set {src} (choose a folder beside it)", dst)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _fresh_dst(dst: Path) -> Path:
     if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
         raise HuiaError("output exists and is not an empty folder (refusing to overwrite)", dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+    # mkdtemp makes 0700; the renamed folder must get what a plain mkdir gives (readable by the group/web server)
+    tmp.chmod(0o777 & ~_umask())
+    return tmp
 
 
 def _commit(tmp: Path, dst: Path) -> None:
@@ -169,6 +199,7 @@ def cmd_convert(args) -> int:
     from huia.data import write_dataset
     from huia.data.base import dataset_class_names
 
+    _check_apart(args.src, args.dst)
     samples, problems, fmt, _ = _read(args)
     if fmt == "folders":
         raise HuiaError("class folders have no boxes to convert to a detection format", args.src)
@@ -190,6 +221,7 @@ def cmd_split(args) -> int:
     from huia.data.split import sample_key, split_samples
     from huia.train.common import write_json
 
+    _check_apart(args.src, args.out)
     samples, problems, fmt, _ = _read(args)
     to = args.to or fmt
     if (fmt == "folders") != (to == "folders"):
@@ -215,12 +247,12 @@ def cmd_split(args) -> int:
 def cmd_augment(args) -> int:
     from huia.data.augment import Augmenter, augment_dataset
 
+    _check_apart(args.src, args.dst)
     samples, problems, fmt, _ = _read(args, verify=False)
     del samples
-    _gate(args, problems)
-    if args.skip_bad and problems:
-        raise HuiaError("augment does not support --skip-bad yet: run `huia data split`/`convert --skip-bad` "
-                        "first to get a clean copy", args.src)
+    if problems:
+        raise HuiaError(f"{len(problems)} problem(s) listed above; nothing written (fix them, or get a clean copy "
+                        "with `huia data split`/`convert --skip-bad` first)", args.src)
     preset = args.preset or ("classify" if fmt == "folders" else "detect")
     aug = Augmenter.preset(preset)
     if args.no_flip:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from huia.data.base import RawBox, RawImage, dataset_class_names, finalize_detection, unique_names
+from huia.data.base import RawBox, RawImage, dataset_class_names, escaping_name, finalize_detection, unique_names
 from huia.data.labelmap import find_labelmap, write_labelmap
 from huia.data.voc import write_image_file
 from huia.errors import HuiaError
@@ -74,6 +74,7 @@ def read_coco(json_path: str | Path, images_dir: str | Path | None = None,
     if classes is None:
         classes = [cats[k] for k in sorted(cats)]
     records: dict = {}
+    bad_ids: set = set()  # image entries already reported: their annotations are not reported again
     for im in data["images"]:
         if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
             problems.append(f"{p}: image entry without id and file_name: {im!r}")
@@ -81,8 +82,16 @@ def read_coco(json_path: str | Path, images_dir: str | Path | None = None,
         if im["id"] in records:
             problems.append(f"{p}: image id {im['id']} appears twice")
             continue
+        if not isinstance(im["file_name"], str) or not im["file_name"].strip():
+            problems.append(f"{p}: image {im['id']}: file_name {im['file_name']!r} is not a file name")
+            bad_ids.add(im["id"])
+            continue
         rec = RawImage(images_dir / im["file_name"], f"{p} (image {im['id']}: {im['file_name']})",
                        width=im.get("width"), height=im.get("height"))
+        why = escaping_name(im["file_name"])
+        if why:
+            rec.meta["outside"] = True
+            rec.problems.append(why)
         rec.meta["filename"] = im["file_name"]
         rec.meta["coco_id"] = im["id"]
         records[im["id"]] = rec
@@ -91,6 +100,8 @@ def read_coco(json_path: str | Path, images_dir: str | Path | None = None,
             problems.append(f"{p}: annotation is not an object: {ann!r}")
             continue
         rec = records.get(ann.get("image_id"))
+        if rec is None and ann.get("image_id") in bad_ids:
+            continue
         if rec is None:
             problems.append(f"{p}: annotation {ann.get('id')} refers to unknown image id {ann.get('image_id')}")
             continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from huia.data.base import RawBox, RawImage, dataset_class_names, finalize_detection, unique_names
+from huia.data.base import RawBox, RawImage, dataset_class_names, escaping_name, finalize_detection, unique_names
 from huia.data.labelmap import find_labelmap, write_labelmap
 from huia.data.voc import _coord, write_image_file
 from huia.errors import HuiaError
@@ -84,10 +84,14 @@ def _add_row(records: dict[str, RawImage], row: dict, where: str, images_dir: Pa
         records.setdefault(where, RawImage(images_dir / "?", where, problems=["row without a filename"]))
         return
     rec = records.get(fn)
+    line = where.rsplit(":", 1)[1]
     if rec is None:
         rec = records[fn] = RawImage(images_dir / fn, where.rsplit(":", 1)[0] + f" ({fn})")
         rec.meta["filename"] = fn
-    line = where.rsplit(":", 1)[1]
+        why = escaping_name(fn)
+        if why:
+            rec.meta["outside"] = True
+            rec.problems.append(f"line {line}: {why}")
     try:
         w, h = int(float(row["width"])), int(float(row["height"]))
     except (TypeError, ValueError):

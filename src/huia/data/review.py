@@ -151,6 +151,24 @@ def _features(samples, images, space: str) -> tuple[np.ndarray, str]:
 # -------------------------------------------------------------------------------------------------------------
 
 
+def _unreadable_files(root: Path, seen: set[Path]) -> list[Flag]:
+    """Image files in class folders that the reader left out because they do not decode (empty, garbage): flagged
+    so that the text output lists them and --quarantine moves them (their reading problem stays in problems)."""
+    from huia.data.folders import IGNORED_NAMES
+    from huia.data.images import image_size, is_image_file
+
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for f in sorted(d.iterdir()):
+            if f in seen or f.name in IGNORED_NAMES or not f.is_file() or not is_image_file(f):
+                continue
+            try:
+                image_size(f)
+            except HuiaError as exc:
+                out.append(Flag(f, d.name, "unreadable", str(exc)))
+    return out
+
+
 def review_dataset(root: str | Path, *, blank_threshold: float = 6.0, near_dup_bits: int = 12,
                    near_dup_corr: float = 0.97,
                    pose_min_score: float = 0.3, pose_min_visible: float = 0.5, features: str = "auto",
@@ -163,18 +181,16 @@ def review_dataset(root: str | Path, *, blank_threshold: float = 6.0, near_dup_b
     samples, problems = read_class_folders(root)
     flags: list[Flag] = []
     images, kept = [], []
-    iterator = samples
-    if not quiet:
-        from tqdm import tqdm
+    from huia.train.common import progress
 
-        iterator = tqdm(samples, desc="review", unit="img")
-    for s in iterator:
+    for s in progress(samples, desc="review", unit="img", disable=True if quiet else None):
         try:
             images.append(load_image(s.image_path))
             kept.append(s)
         except HuiaError as exc:
             flags.append(Flag(s.image_path, s.label, "unreadable", str(exc)))
     samples = kept
+    flags.extend(_unreadable_files(root, {Path(s.image_path) for s in samples} | {f.path for f in flags}))
     # blanks
     blank = set()
     for i, (s, im) in enumerate(zip(samples, images)):
@@ -353,8 +369,11 @@ def _cmd_review(args) -> int:
         doc["quarantined"] = [[str(a), str(b)] for a, b in moved]
         print(json.dumps(doc))
     else:
+        for prob in result.problems:
+            print(f"huia: problem: {prob}", file=sys.stderr)
         counts = ", ".join(f"{k} {len(v)}" for k, v in result.by_kind().items()) or "nothing"
-        print(f"{args.dir}: {len(result.samples)} samples; flagged: {counts}")
+        probs = f"; {len(result.problems)} reading problem(s) listed above" if result.problems else ""
+        print(f"{args.dir}: {len(result.samples)} samples; flagged: {counts}{probs}")
         if args.report:
             print(f"report: {args.report}")
         if moved:
@@ -366,19 +385,25 @@ def register_review(sub) -> None:
     p = sub.add_parser("review", help="flag blank, duplicate, pose-less and likely mislabeled samples",
                        description="Flags blank/near-blank images, exact and near duplicates, captures with no or "
                                    "low-confidence pose, and samples whose label disagrees with their nearest "
-                                   "neighbours in feature space. Writes an HTML report with thumbnails; "
+                                   "neighbours in feature space; files that do not decode are listed as "
+                                   "problems and flagged 'unreadable'. Writes an HTML report with thumbnails; "
                                    "--quarantine moves flagged files to DIR/.quarantine/ (never deletes).")
-    p.add_argument("dir", help="dataset folder: DIR/<class>/<image>[.json]")
+    p.add_argument("dir", metavar="DIR", help="dataset folder: DIR/<class>/<image>[.json]")
     p.add_argument("--report", help="write an HTML report here")
-    p.add_argument("--quarantine", action="store_true", help="move flagged files to DIR/.quarantine/<reason>/")
+    p.add_argument("--quarantine", action="store_true",
+                   help="move flagged files (unreadable images too) to DIR/.quarantine/<reason>/, recorded in "
+                        "DIR/.quarantine/manifest.jsonl")
     p.add_argument("--features", default="auto",
                    help="feature space for mislabel detection: auto (keypoints if every sample has them, else "
-                        "handlandmark-full), handlandmark-full, posenet-mobilenet, keypoints, pixels, none")
+                        "handlandmark-full), handlandmark-full, posenet-mobilenet, keypoints, pixels, none "
+                        "(default auto)")
     p.add_argument("--pose", default=None, metavar="MODEL",
                    help="also run a pose estimator (movenet-lightning, movenet-thunder, posenet, blazepose) on "
                         "photos without a keypoints JSON and flag those with no or low-confidence pose")
     p.add_argument("--k", type=int, default=5, help="neighbours consulted per sample (default 5)")
-    p.add_argument("--blank-threshold", type=float, default=6.0, help="pixel spread below which a frame is blank")
+    p.add_argument("--blank-threshold", type=float, default=6.0,
+                   help="pixel spread (standard deviation of a 64x64 grey thumbnail, 0..~128) below which a frame "
+                        "is blank (default 6.0)")
     p.add_argument("--near-dup-bits", type=int, default=12,
                    help="max differing hash bits (of 256) for near duplicates (default 12)")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
