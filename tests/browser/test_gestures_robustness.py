@@ -295,7 +295,13 @@ def test_clear_and_set_ask_before_discarding_samples(page, studio_server):
     assert len(dialogs.messages) == 2 and all("5 samples" in m for m in dialogs.messages), dialogs.messages
     assert page.evaluate("window.__huia.counts()") == counts and page.evaluate("window.__huia.classes") == DIGITS
 
+    page.fill("#classNames", " 0,1,2,3,4,5,6,7,8,9 ")   # the same classes: nothing to discard, no question
+    page.click("#applyClasses")
+    page.wait_for_timeout(200)
+    assert len(dialogs.messages) == 2 and page.evaluate("window.__huia.counts()") == counts
+
     dialogs.accept = True
+    page.fill("#classNames", "fist,open")
     page.click("#applyClasses")
     page.wait_for_function("window.__huia.classes.length === 2")
     assert page.evaluate("window.__huia.counts()") == [0, 0]

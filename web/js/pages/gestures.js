@@ -618,6 +618,7 @@ async function onApplyClasses() {
   let names;
   try { names = parseClassNames($('classNames').value); } catch (e) { $('classNamesMsg').textContent = e.message; return; }
   $('classNamesMsg').textContent = '';
+  if (names.join('\n') === classes.join('\n')) { $('classNames').value = classes.join(','); return; }   // unchanged: keep the samples
   if (samples.length > 0 && !window.confirm(`Setting the classes discards the ${samples.length} samples. Set them?`)) return;
   await setClasses(names);
 }
