@@ -251,6 +251,71 @@ def test_predict_json_and_overlay(tiny_run, kangaroo, tmp_path, capsys):
     assert (tmp_path / "ov" / "00090.jpg").is_file()
 
 
+def test_eval_on_another_data_set_skips_what_the_run_trained_on(tiny_run, kangaroo, tmp_path, capsys):
+    """`huia data split` then `detect eval --data split/test` (the README flow) evaluates exactly the held-out
+    images, with the same numbers; given the train part, it leaves out the images the run trained on, by content."""
+    out, metrics = tiny_run
+    assert huia_main(["data", "split", str(kangaroo), "--train", "0.8", "--seed", "0",
+                      "--out", str(tmp_path / "split")]) == 0
+    capsys.readouterr()
+    assert huia_main(["detect", "eval", str(out), "--data", str(tmp_path / "split" / "test"), "--json"]) == 0
+    cap = capsys.readouterr()
+    res = json.loads(cap.out)
+    assert "evaluated on 27 images" in cap.err and "left out" not in cap.err
+    for k in ("ap", "ap50", "ar100"):
+        assert res[k] == pytest.approx(metrics[k], abs=1e-6)
+    # the train part: the 6 images the tiny run used are recognised and left out, the other 102 are evaluated
+    assert huia_main(["detect", "eval", str(out), "--data", str(tmp_path / "split" / "train"), "--json"]) == 0
+    assert "evaluated on 102 images (6 the run trained on were left out)" in capsys.readouterr().err
+
+
+def test_run_of_another_kind_and_bad_settings_are_named(tiny_run, kangaroo, tmp_path, capsys):
+    out, _ = tiny_run
+    other = tmp_path / "cls"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"task": "classify"}))
+    assert huia_main(["detect", "predict", str(other), str(kangaroo / "images" / "00001.jpg")]) == 2
+    assert "this is a classify run, not a detector" in capsys.readouterr().err
+    for flag, value, words in [("--batch-size", "0", "--batch-size must be at least 1"),
+                               ("--lr", "-1", "--lr must be a positive number"),
+                               ("--ema", "1.5", "--ema (a decay) must be in [0, 1)"),
+                               ("--wise", "5", "--wise must be in [0, 1]"),
+                               ("--input-size", "100", "--input-size must be a multiple of 32"),
+                               ("--train-fraction", "1", "--train-fraction must be between 0 and 1")]:
+        run = tmp_path / f"r{flag}"
+        assert huia_main(["detect", "train", "--data", str(kangaroo), "--out", str(run), flag, value]) == 2, flag
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1, err
+        assert not run.exists()  # refused before anything was written
+    # a failing run (bad data) leaves no empty run folder behind
+    bad = tmp_path / "bad"
+    (bad / "annots").mkdir(parents=True)
+    (bad / "images").mkdir()
+    (bad / "annots" / "x.xml").write_text("<annotation><filename>x.jpg</filename")
+    assert huia_main(["detect", "train", "--data", str(bad), "--out", str(tmp_path / "r_bad")]) == 2
+    capsys.readouterr()
+    assert not (tmp_path / "r_bad").exists()
+    # an export folder is not a run folder
+    assert huia_main(["export", str(out), "--out", str(tmp_path / "exp")]) == 0
+    assert huia_main(["detect", "train", "--data", str(kangaroo), "--out", str(tmp_path / "exp")]) == 2
+    assert "holds an exported model, not a training run" in capsys.readouterr().err
+
+
+def test_predict_skips_an_unreadable_image_and_says_so(tiny_run, kangaroo, tmp_path, capsys):
+    out, _ = tiny_run
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in ("00001.jpg", "00002.jpg"):
+        (folder / name).write_bytes((kangaroo / "images" / name).read_bytes())
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    assert huia_main(["detect", "predict", str(out), str(folder), "--json", "--threshold", "0.05"]) == 1
+    cap = capsys.readouterr()
+    assert sorted(json.loads(cap.out)) == ["00001.jpg", "00002.jpg"]
+    assert "broken.jpg" in cap.err and "1 of 3 images could not be read" in cap.err
+    assert huia_main(["detect", "predict", str(out), str(folder), "--threshold", "1.5"]) == 2
+    assert "--threshold must be in [0, 1]" in capsys.readouterr().err
+
+
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert huia_main(["detect", "train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err

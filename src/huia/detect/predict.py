@@ -30,8 +30,10 @@ class Detector:
         from huia.tfjs.graph import load_graph_model
 
         p = Path(path)
-        if p.is_dir() and (p / "config.json").is_file() and (p / "model").is_dir():
-            p = p / "model"  # a run folder
+        if p.is_dir() and (p / "config.json").is_file():
+            _check_run_kind(p)
+            if (p / "model").is_dir():
+                p = p / "model"  # a run folder
         if not (p / "model.json").is_file() and not (p.is_file() and p.suffix == ".json"):
             raise HuiaError("no trained detector here (expected RUN/model/model.json; did training finish?)", p)
         art = load_artifacts(p)
@@ -51,6 +53,18 @@ class Detector:
         thr = self.score_threshold if score_threshold is None else score_threshold
         h, w = image.shape[:2]
         return rows_to_detections(self.rows(image), w, h, self.input_size, self.class_names, thr)
+
+
+def _check_run_kind(run: Path) -> None:
+    """A finished run of another kind gets told what it is, not "did training finish?"."""
+    import json
+
+    try:
+        task = json.loads((run / "config.json").read_text()).get("task")
+    except (OSError, ValueError, AttributeError):
+        return
+    if task and task != "detect":
+        raise HuiaError(f"this is a {task} run, not a detector; use huia classify eval/predict", run)
 
 
 def _load(path) -> np.ndarray:

@@ -69,9 +69,28 @@ class TrainConfig:
     class_names: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        if not 0.0 < self.backbone_lr <= 1.0:
-            raise HuiaError(f"--backbone-lr (the backbone's share of the learning rate) must be in (0, 1], "
-                            f"got {self.backbone_lr}")
+        """Every setting checked before anything is loaded or written: one line naming the option."""
+        checks = [
+            (self.epochs >= 1, "--epochs must be at least 1", self.epochs),
+            (self.batch_size >= 1, "--batch-size must be at least 1", self.batch_size),
+            (math.isfinite(self.lr) and self.lr > 0, "--lr must be a positive number", self.lr),
+            (0.0 < self.train_fraction < 1.0, "--train-fraction must be between 0 and 1 (exclusive)",
+             self.train_fraction),
+            (self.input_size % 32 == 0 and 64 <= self.input_size <= 1024,
+             "--input-size must be a multiple of 32 between 64 and 1024", self.input_size),
+            (0.0 < self.backbone_lr <= 1.0, "--backbone-lr (the backbone's share of the learning rate) must be in "
+                                            "(0, 1]", self.backbone_lr),
+            (0.0 <= self.ema < 1.0, "--ema (a decay) must be in [0, 1); 0 is off", self.ema),
+            (0.0 <= self.wise <= 1.0, "--wise must be in [0, 1] (0: the COCO start, 1: the fine-tuned weights)",
+             self.wise),
+            (0.0 <= self.val_fraction < 1.0, "--val-fraction must be in [0, 1)", self.val_fraction),
+            (1 <= self.members <= 16, "--members must be between 1 and 16", self.members),
+            (self.views >= 1, "--views must be at least 1", self.views),
+            (self.weight_decay >= 0, "weight decay must be >= 0", self.weight_decay),
+        ]
+        for ok, message, value in checks:
+            if not ok:
+                raise HuiaError(f"{message}, got {value}")
 
     def resume_keys(self) -> list[str]:
         return ["data", "epochs", "seed", "input_size", "batch_size", "lr", "weight_decay", "train_fraction",
@@ -83,6 +102,12 @@ class TrainConfig:
         """Seed of the augmentation and batch-order draws: the run's seed for member 0 (so a one-member run is the
         plain run), another stream for each further soup member. The split always follows ``seed``."""
         return self.seed if self.member == 0 else self.seed + 1000 * self.member
+
+
+def file_sha1(path) -> str:
+    import hashlib
+
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
 # --- losses ----------------------------------------------------------------------------------------------------------
@@ -240,6 +265,8 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
     config["class_channels"] = chans
     config["train_images"] = [sample_key(s) for s in train_s]
     config["test_images"] = [sample_key(s) for s in test_s]
+    # content fingerprints: `huia detect eval --data OTHER` skips any image the run trained on, whatever its name
+    config["train_image_sha1"] = [file_sha1(s.image_path) for s in train_s]
     run.save_config(config)
 
     if cfg.mode not in ("head", "tail"):
@@ -460,7 +487,8 @@ def train_soup(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, sto
     names = list(mcfg0["class_names"])
     _, test_s, _ = run_split(cfg, names)
     config.update(class_names=names, class_channels=mcfg0.get("class_channels"),
-                  train_images=mcfg0.get("train_images"), test_images=mcfg0.get("test_images"))
+                  train_images=mcfg0.get("train_images"), test_images=mcfg0.get("test_images"),
+                  train_image_sha1=mcfg0.get("train_image_sha1"))
     run.save_config(config)
     model = CenterNetDetector(dataclasses.replace(first, weights=weights), names, cfg.input_size)
     seconds = sum(float(m.get("train_seconds", 0.0)) for m in member_metrics)
