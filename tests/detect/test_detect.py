@@ -187,7 +187,8 @@ def test_tiny_run_folder(tiny_run):
     assert len(rows) == 1 + 4
     for name in ("loss.png", "pr_curve.png"):
         assert (out / "plots" / name).stat().st_size > 1000
-    assert (out / "model" / "model.json").is_file()
+    doc = json.loads((out / "model" / "model.json").read_text())
+    assert doc["generatedBy"].startswith("huia (fine-tuned from ") and doc["convertedBy"] == "huia"
     m = json.loads((out / "metrics.json").read_text())
     for k in ("ap", "ap50", "ap75", "ar1", "ar10", "ar100"):
         assert 0.0 <= m[k] <= 1.0 and m[k] == metrics[k]

@@ -206,7 +206,11 @@ class CenterNetDetector(nn.Module):
         """Current weights as TF.js artifacts, every float weight stored float32 (the shipped float16 backbone
         values are exact in float32; callers quantize on save if asked)."""
         art = self.graph.to_artifacts()
-        return dataclasses.replace(art, quantization={}, user_defined_metadata=metadata)
+        # the weights are huia's now; the upstream model it started from stays credited
+        base = art.generated_by or "the bundled COCO CenterNet"
+        generated = base if base.startswith("huia") else f"huia (fine-tuned from {base})"
+        return dataclasses.replace(art, quantization={}, user_defined_metadata=metadata, generated_by=generated,
+                                   converted_by="huia")
 
 
 # --- pre/post-processing (mirrored by web/js/detector.js) ----------------------------------------------------------
