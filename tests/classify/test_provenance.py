@@ -45,6 +45,37 @@ def test_train_records_sources(aug_run):
     assert len(cfg["trained_on"]) == 9
     for t in cfg["trained_on"]:
         assert t["source_sha1"] == prov[t["rel"]]["source_sha1"]
+    # early stopping never watches a copy of a file it fits on
+    val = {(Path(r).parent.name, _stem(r)) for r in cfg["validation"]}
+    fit = {(t["label"], _stem(t["rel"])) for t in cfg["trained_on"] if t["rel"] not in cfg["validation"]}
+    assert val and fit and not val & fit
+
+
+def test_validation_split_groups_copies(tmp_path):
+    from huia.classify import dataset as D
+
+    src = tmp_path / "src"
+    rng = np.random.default_rng(0)
+    for c in "ab":
+        (src / c).mkdir(parents=True)
+        for i in range(6):
+            save_image(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8), src / c / f"p{i}.jpg")
+    assert main(["data", "augment", str(src), str(tmp_path / "aug"), "--times", "3"]) == 0
+    ds = D.load_dataset(tmp_path / "aug", quiet=True)
+    for seed in range(4):
+        fit, val = D.split_validation(ds.samples, ds.labels, 0.2, seed)
+        assert len(fit) + len(val) == 48 and len(val) % 4 == 0 and val
+        assert not {(s.label, _stem(s.image_path.name)) for s in fit} & {(s.label, _stem(s.image_path.name))
+                                                                         for s in val}
+    # without copies: exactly the per-sample split it always was
+    plain = D.load_dataset(src, quiet=True)
+    fit, val = D.split_validation(plain.samples, plain.labels, 0.2, 5)
+    rng = np.random.default_rng(5 + 7919)
+    expect = []
+    for label in plain.labels:
+        group = [s for s in plain.samples if s.label == label]
+        expect += [group[i] for i in rng.permutation(len(group))[:1]]
+    assert [s.image_path for s in val] == [s.image_path for s in expect]
 
 
 @pytest.mark.slow

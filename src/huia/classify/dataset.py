@@ -81,18 +81,22 @@ def select_shots(ds: Dataset, shots: int | None, seed: int) -> tuple[list[Sample
 
 def split_validation(train: list[Sample], labels: list[str], fraction: float, seed: int):
     """Stratified validation split for early stopping: at least one sample per class when fraction > 0 and the
-    class has two or more."""
+    class has two or more. An original and its augmented copies (huia.data.provenance) go to the same side, or
+    early stopping would watch copies of training images (without copies this is a per-sample split)."""
+    from huia.data.split import sample_groups
+
     if fraction <= 0:
         return list(train), []
     rng = np.random.default_rng(seed + 7919)
     fit, val = [], []
     for label in labels:
         group = [s for s in train if s.label == label]
-        k = int(round(len(group) * fraction))
-        k = max(1, k) if len(group) >= 2 else 0
-        order = rng.permutation(len(group))
-        val += [group[i] for i in order[:k]]
-        fit += [group[i] for i in order[k:]]
+        units = sample_groups(group)
+        k = int(round(len(units) * fraction))
+        k = max(1, k) if len(units) >= 2 else 0
+        order = rng.permutation(len(units))
+        val += [group[i] for u in order[:k] for i in units[u]]
+        fit += [group[i] for u in order[k:] for i in units[u]]
     return fit, val
 
 
