@@ -183,3 +183,10 @@ def test_capture_page_without_camera_still_reviews(studio_server, page, out_dir)
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(out_dir / "capture_no_camera.png"))
     assert page.evaluate("window.__huia.capture().then(() => 'ok', (e) => e.message)") != "ok"
+    # the "stored in" hint names the real data folder, not a DATA/ placeholder
+    data_dir = studio_server.get_json("/api/health")["data_dir"].rstrip("/")
+    assert page.inner_text("#dataset-path").startswith(f"stored in {data_dir}/datasets/{ds}/")
+    # an empty class name says so (it used to do nothing and leave the previous error on screen)
+    page.fill("#new-class", "   ")
+    page.click("#add-class")
+    assert "cannot be empty" in page.inner_text("#errors")

@@ -207,6 +207,16 @@ def test_posenet_page_finds_the_person(page, studio_server, video_frames, refere
     if multi:
         assert len(g["poses"]) <= 5
     page.screenshot(path=str(out_dir / f"posenet_s{stride}_m{multi}.png"))
+    if multi:  # out-of-range decoder settings snap into range, and the field shows what is used
+        page.fill("#maxPoses", "0")
+        page.dispatch_event("#maxPoses", "change")
+        page.fill("#nmsRadius", "-5")
+        page.dispatch_event("#nmsRadius", "change")
+        page.wait_for_function("document.getElementById('nmsRadius').value === '1'")
+        assert page.input_value("#maxPoses") == "1"
+        n = page.evaluate("window.__huia.frames")
+        wait_frames(page, n + 3)
+        assert len(page.evaluate("window.__huia.grab()")["poses"]) == 1
     # the same frame through huia.pose (Python): same atrous conversion, resize, decoders -> within 1 px
     try:
         from huia.pose import estimate

@@ -93,7 +93,7 @@ async function selectDataset(name) {
   stopTimer();
   state.dataset = name;
   localStorage.setItem('huia.capture.dataset', name);
-  $('dataset-path').textContent = `stored in DATA/datasets/${name}/<class>/ (JPEG + keypoints JSON)`;
+  $('dataset-path').textContent = `stored in ${state.dataDir || 'DATA/'}datasets/${name}/<class>/ (JPEG + keypoints JSON)`;
   state.active = null;
   showTrash(false);
   await refreshClasses();
@@ -177,7 +177,7 @@ function startRename(li, oldName) {
 async function addClass() {
   const input = $('new-class');
   const name = input.value.trim();
-  if (!name) return;
+  if (!name) { showError('type a class name first (it cannot be empty or only spaces)'); return; }
   try {
     await api('POST', dsUrl('/classes'), { name });
     input.value = '';
@@ -579,13 +579,17 @@ function fitStage() {
 // -- wiring -------------------------------------------------------------------------------------------------------------
 async function main() {
   const q = new URLSearchParams(location.search);
+  try { // the real data folder for the "stored in" hint (as the index page shows it)
+    const h = await api('GET', '/api/health');
+    if (h && h.data_dir) state.dataDir = h.data_dir.replace(/\/?$/, '/');
+  } catch (e) { /* the hint keeps DATA/ */ }
   for (const key of ['model', 'backend', 'interval']) if (q.has(key)) $(key).value = q.get(key);
   $('mirror').addEventListener('change', () => $('stage').classList.toggle('mirror', $('mirror').checked));
   $('add-class').addEventListener('click', addClass);
   $('new-class').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') addClass(); });
   $('add-dataset').addEventListener('click', async () => {
     const name = $('new-dataset').value.trim();
-    if (!name) return;
+    if (!name) { showError('type a dataset name first (it cannot be empty or only spaces)'); return; }
     try { await loadDatasets(name); $('new-dataset').value = ''; clearError(); } catch (e) { showError(e); }
   });
   $('dataset').addEventListener('change', () => selectDataset($('dataset').value).catch(showError));

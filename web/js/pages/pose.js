@@ -37,6 +37,19 @@ function showError(e) {
   errors.textContent = String(e && e.message ? e.message : e);
 }
 
+/** A number input's value kept within its min/max (written back, so the field shows what is used): PoseNet's
+ *  decoder took 0 poses or a negative NMS radius without a word. */
+function bounded(id, { integer = false } = {}) {
+  const el = $(id);
+  const lo = Number(el.min); const hi = Number(el.max);
+  let v = Number(el.value);
+  if (el.value.trim() === '' || !Number.isFinite(v)) v = lo;
+  if (integer) v = Math.round(v);
+  v = Math.min(hi, Math.max(lo, v));
+  if (String(v) !== el.value) el.value = String(v);
+  return v;
+}
+
 function readConfig() {
   return {
     model: $('model').value,
@@ -44,9 +57,9 @@ function readConfig() {
     multi: $('multi').value === '1',
     outputStride: Number($('stride').value),
     inputResolution: Number($('res').value),
-    maxPoses: Number($('maxPoses').value),
+    maxPoses: bounded('maxPoses', { integer: true }),
     scoreThreshold: Number($('scoreThreshold').value),
-    nmsRadius: Number($('nmsRadius').value),
+    nmsRadius: bounded('nmsRadius'),
     flipHorizontal: $('flip').checked,
   };
 }
