@@ -49,6 +49,11 @@ def test_train_records_sources(aug_run):
     val = {(Path(r).parent.name, _stem(r)) for r in cfg["validation"]}
     fit = {(t["label"], _stem(t["rel"])) for t in cfg["trained_on"] if t["rel"] not in cfg["validation"]}
     assert val and fit and not val & fit
+    # the held-out count it reports is what `classify eval` on this data set will count (siblings excluded)
+    m = json.loads((run / "metrics.json").read_text())
+    trained_groups = {(t["label"], _stem(t["rel"])) for t in cfg["trained_on"]}
+    assert m["held_out_samples"] == 3 * (15 - len(trained_groups)) == cfg["held_out_count"]
+    assert m["held_out_sharing_source"] == 45 - 9 - m["held_out_samples"]
 
 
 def test_validation_split_groups_copies(tmp_path):

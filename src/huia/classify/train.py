@@ -364,6 +364,9 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
     trained_on = [{"path": str(s.image_path.resolve()), "rel": str(s.image_path.relative_to(data)),
                    "label": s.label, "sha1": file_sha1(s.image_path), "source_sha1": source_sha1(s, originals)}
                   for s in train]
+    # what `classify eval` on this data will count: held-out files that share no source image with a trained one
+    seen = {t["sha1"] for t in trained_on} | {t["source_sha1"] for t in trained_on if t["source_sha1"]}
+    held_clean = [s for s in held if file_sha1(s.image_path) not in seen and source_sha1(s, originals) not in seen]
     config = {
         "task": "classify", "classifier": task, "labels": ds.labels, "model": asdict(cfg),
         "backbone": spec.to_json() if spec else None,
@@ -375,7 +378,8 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
         "keypoint_features": ({"kind": "bbox-normalized", "min_score": 0.2, "layout": "x,y,visible per keypoint",
                                "names": list(keypoint_spec().names)} if task in ("keypoints", "skeleton") else None),
         "data": str(data.resolve()), "settings": settings,
-        "trained_on": trained_on, "held_out_count": len(held),
+        "trained_on": trained_on, "held_out_count": len(held_clean),
+        "held_out_sharing_source": len(held) - len(held_clean),
         "validation": [str(s.image_path.relative_to(data)) for s in val],
     }
     run.mkdir(parents=True, exist_ok=True)
@@ -445,7 +449,8 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
     torch.save(state, tmp)
     tmp.replace(run / "model.pt")
     metrics = {"task": task, "labels": ds.labels, "train_samples": len(train), "fit_samples": len(fit),
-               "val_samples": len(val), "held_out_samples": len(held), "views": views, "best_epoch": best_epoch,
+               "val_samples": len(val), "held_out_samples": len(held_clean),
+               "held_out_sharing_source": len(held) - len(held_clean), "views": views, "best_epoch": best_epoch,
                "val_accuracy": val_acc, "val_confusion": None if confusion is None else confusion.tolist(),
                "train_seconds": round(time.time() - t0, 2), "finetune_epochs": finetune_epochs}
     metrics["plots"] = _plots(run, ds.labels, confusion)
