@@ -109,3 +109,23 @@ def test_detection_split_and_detect_load_split_group(tmp_path):
     assert len(json.loads((tmp_path / "coco" / "provenance.json").read_text())["files"]) == 36
     samples, problems, fmt = read_dataset(tmp_path / "coco")
     assert fmt == "coco" and not problems and all("origin" in s.meta for s in samples)
+
+
+def test_seen_hashes_find_originals_of_trained_copies(tmp_path):
+    # what a detector's eval on the un-augmented originals should skip (helpers for detect train/eval)
+    from huia.data.provenance import originals_by_group, seen_hashes, shares_source
+
+    make_voc(tmp_path / "voc", n=10)
+    assert main(["data", "augment", str(tmp_path / "voc"), str(tmp_path / "aug"), "--times", "1"]) == 0
+    aug, _, _ = read_dataset(tmp_path / "aug")
+    train, test = split_samples(aug, 0.8, 0)
+    seen = seen_hashes(train, aug)
+    assert not any(shares_source(s, seen, originals_by_group(aug)) for s in test)
+    originals, _, _ = read_dataset(tmp_path / "voc")
+    trained_stems = {_stem(s.image_path.name) for s in train}
+    flagged = {s.image_path.stem for s in originals if shares_source(s, seen, originals_by_group(originals))}
+    assert flagged == trained_stems and len(flagged) == 8
+    # a copy trained on alone (original not in the training set) still marks its original
+    only_copies = [s for s in train if "_aug" in s.image_path.name]
+    seen2 = seen_hashes(only_copies, aug)
+    assert {s.image_path.stem for s in originals if shares_source(s, seen2, {})} == trained_stems

@@ -129,3 +129,21 @@ def written_paths(samples: list[Sample], fmt: str) -> list[str]:
         for i, n in zip(idx, unique_names([samples[i] for i in idx])):
             out[i] = f"{label}/{n}"
     return out  # type: ignore[return-value]
+
+
+def seen_hashes(trained: list[Sample], pool: list[Sample] | None = None) -> set[str]:
+    """Every SHA-1 a model trained on ``trained`` has seen: each file's own and its source's (``pool``: the whole
+    data set, to find ``<stem>.*`` originals of ``_augNN`` copies when there is no manifest)."""
+    originals = originals_by_group(pool if pool is not None else trained)
+    out = {file_sha1(s.image_path) for s in trained}
+    out |= {h for s in trained if (h := source_sha1(s, originals))}
+    return out
+
+
+def shares_source(s: Sample, seen: set[str], originals: dict[str, Path]) -> bool:
+    """True if ``s`` is, or was made from, or is the source of, a file whose hashes are in ``seen``
+    (:func:`seen_hashes`); ``originals`` from :func:`originals_by_group` over the evaluated data set."""
+    if file_sha1(s.image_path) in seen:
+        return True
+    src = source_sha1(s, originals)
+    return src is not None and src in seen
