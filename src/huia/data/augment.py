@@ -459,7 +459,8 @@ def augment_dataset(src: str | Path, dst: str | Path, times: int, *, seed: int =
     """Offline xN: write every original (byte copy) plus ``times`` augmented copies of it to ``dst``, in the
     source's format (class folders / capture format with moved keypoints, or VOC/CSV/COCO with moved boxes), and
     ``dst/provenance.json`` naming each written file's source (path under ``src`` + SHA-1), which splitting and
-    ``classify eval`` use to keep a copy and its original together. Returns counts. Deterministic: copy ``k`` of a sample depends only on (seed, sample, k)."""
+    ``classify eval`` use to keep a copy and its original together. Returns counts. Deterministic: copy ``k`` of a
+    sample depends only on (seed, sample, k)."""
     from huia.data import read_dataset, write_dataset
     from huia.data.base import dataset_class_names
     from huia.data.provenance import dataset_root, file_sha1, write_manifest, written_paths
