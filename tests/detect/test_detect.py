@@ -267,7 +267,12 @@ def test_eval_on_another_data_set_skips_what_the_run_trained_on(tiny_run, kangar
         assert res[k] == pytest.approx(metrics[k], abs=1e-6)
     # the train part: the 6 images the tiny run used are recognised and left out, the other 102 are evaluated
     assert huia_main(["detect", "eval", str(out), "--data", str(tmp_path / "split" / "train"), "--json"]) == 0
-    assert "evaluated on 102 images (6 the run trained on were left out)" in capsys.readouterr().err
+    assert "evaluated on 102 images (6 the run trained on, or copies of them, were left out)" in capsys.readouterr().err
+    # augmented copies of the test images are fine to evaluate on; copies of trained images are left out
+    assert huia_main(["data", "augment", str(tmp_path / "split" / "train"), str(tmp_path / "aug"), "--times", "1"]) == 0
+    capsys.readouterr()
+    assert huia_main(["detect", "eval", str(out), "--data", str(tmp_path / "aug"), "--json"]) == 0
+    assert "evaluated on 204 images (12 the run trained on, or copies of them, were left out)" in capsys.readouterr().err
 
 
 def test_run_of_another_kind_and_bad_settings_are_named(tiny_run, kangaroo, tmp_path, capsys):

@@ -160,7 +160,6 @@ def eval_run(run: str | Path, data: str | Path) -> dict:
     from huia.data.split import sample_key
     from huia.detect.dataset import load_split
     from huia.detect.predict import Detector, evaluate_samples
-    from huia.detect.train import file_sha1
     from huia.train.common import RunDir
 
     rd = RunDir(run, create=False)
@@ -179,17 +178,20 @@ def eval_run(run: str | Path, data: str | Path) -> dict:
         note = f"the run's held-out split: {len(test)} images"
     else:
         from huia.data import load_dataset
+        from huia.data.provenance import originals_by_group, shares_source
 
-        trained = set(cfg.get("train_image_sha1") or [])
-        if not trained:
+        seen = set(cfg.get("train_seen_sha1") or [])
+        if not seen:
             raise HuiaError("this run does not record what it trained on by content (made by an older huia); "
                             f"evaluate it on the data set it trained on: --data {cfg.get('data')}", rd.config_path)
         samples = [s for s in load_dataset(data, classes=classes) if s.boxes is not None]
-        test = [s for s in samples if file_sha1(s.image_path) not in trained]
+        originals = originals_by_group(samples)
+        test = [s for s in samples if not shares_source(s, seen, originals)]
         skipped = len(samples) - len(test)
         if not test:
             raise HuiaError(f"the run trained on every image here ({skipped}); nothing held out to evaluate", data)
-        note = f"{len(test)} images" + (f" ({skipped} the run trained on were left out)" if skipped else "")
+        note = f"{len(test)} images" + (f" ({skipped} the run trained on, or copies of them, were left out)"
+                                        if skipped else "")
     res = evaluate_samples(Detector.from_dir(rd.path), test)
     res["evaluated_on"] = note
     return res

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from huia.data.provenance import seen_hashes
 from huia.detect import dataset as D
 from huia.detect.model import (BACKBONE_PREFIX, BASE_MODEL, BOXES, CLS_LOGITS, COCO_ANIMALS, DEFAULT_CHANNEL,
                                DEFAULT_INPUT_SIZE, HEATMAP, INPUT, STRIDE, TAPS, CenterNetDetector, _ancestors,
@@ -102,12 +103,6 @@ class TrainConfig:
         """Seed of the augmentation and batch-order draws: the run's seed for member 0 (so a one-member run is the
         plain run), another stream for each further soup member. The split always follows ``seed``."""
         return self.seed if self.member == 0 else self.seed + 1000 * self.member
-
-
-def file_sha1(path) -> str:
-    import hashlib
-
-    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
 # --- losses ----------------------------------------------------------------------------------------------------------
@@ -265,8 +260,9 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
     config["class_channels"] = chans
     config["train_images"] = [sample_key(s) for s in train_s]
     config["test_images"] = [sample_key(s) for s in test_s]
-    # content fingerprints: `huia detect eval --data OTHER` skips any image the run trained on, whatever its name
-    config["train_image_sha1"] = [file_sha1(s.image_path) for s in train_s]
+    # content fingerprints of every file the run saw (its own and, for augmented copies, its original's):
+    # `huia detect eval --data OTHER` leaves out those images and their copies, whatever their names
+    config["train_seen_sha1"] = sorted(seen_hashes(train_s, train_s + test_s))
     run.save_config(config)
 
     if cfg.mode not in ("head", "tail"):
@@ -488,7 +484,7 @@ def train_soup(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, sto
     _, test_s, _ = run_split(cfg, names)
     config.update(class_names=names, class_channels=mcfg0.get("class_channels"),
                   train_images=mcfg0.get("train_images"), test_images=mcfg0.get("test_images"),
-                  train_image_sha1=mcfg0.get("train_image_sha1"))
+                  train_seen_sha1=mcfg0.get("train_seen_sha1"))
     run.save_config(config)
     model = CenterNetDetector(dataclasses.replace(first, weights=weights), names, cfg.input_size)
     seconds = sum(float(m.get("train_seconds", 0.0)) for m in member_metrics)
