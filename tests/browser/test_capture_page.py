@@ -180,6 +180,7 @@ def test_capture_page_without_camera_still_reviews(studio_server, page, out_dir)
     page.click("#delete-selected")
     page.wait_for_function("document.querySelectorAll('#grid figure').length === 0")
     assert studio_server.get_json(f"/api/datasets/{ds}/samples")["total"] == 0
+    page.wait_for_function("document.getElementById('review-count').textContent.startsWith('no samples yet')")
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(out_dir / "capture_no_camera.png"))
     assert page.evaluate("window.__huia.capture().then(() => 'ok', (e) => e.message)") != "ok"

@@ -509,7 +509,9 @@ function prependToReview(s) {
 function updateReviewHeader() {
   const shown = $('grid').children.length;
   const n = state.review.selected.size;
-  $('review-count').textContent = `${shown} of ${state.review.total} shown${n ? ` · ${n} selected` : ''}`;
+  $('review-count').textContent = state.review.total === 0
+    ? ($('review-filter').value || $('only-nopose').checked ? 'no samples match the filter' : 'no samples yet: capture some above')
+    : `${shown} of ${state.review.total} shown${n ? ` · ${n} selected` : ''}`;
   $('load-more').hidden = shown >= state.review.total;
   $('delete-selected').disabled = n === 0;
   $('move-selected').disabled = n === 0 || !$('move-to').value;
