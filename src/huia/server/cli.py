@@ -6,7 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from huia.cli import int_range, positive_float
 from huia.errors import HuiaError
+
+port_number = int_range(0, 65535, name="port")
 
 
 def _cmd_studio(args: argparse.Namespace) -> int:
@@ -89,10 +92,10 @@ def register(sub) -> None:
         "the models are served from web/node_modules, captures are stored under --data.")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; the camera "
                    "only works on localhost or https)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=port_number, default=8000, help="port (default 8000)")
     p.add_argument("--data", default="huia-data", help="data folder: datasets/ (captures) and exports/ (your models "
                    "served at /models/user/NAME/) (default ./huia-data)")
-    p.add_argument("--max-upload", type=float, default=10.0, metavar="MB",
+    p.add_argument("--max-upload", type=positive_float, default=10.0, metavar="MB",
                    help="largest accepted upload in MB (default 10)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
@@ -106,9 +109,10 @@ def register(sub) -> None:
         "origins you list (use --cors '*' to allow any), preflights are answered, and nothing outside DIR is served.")
     s.add_argument("dir", help="folder to serve")
     s.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    s.add_argument("--cors", nargs="+", action="extend", metavar="ORIGIN", default=[],
-                   help="allowed origins, e.g. http://localhost:3000 (repeatable; '*' = any origin)")
+    s.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
+    s.add_argument("--cors", action="append", metavar="ORIGIN", default=[],
+                   help="an allowed origin, e.g. http://localhost:3000; repeat the option for several "
+                   "(--cors A --cors B); '*' = any origin (default: none, same-origin only)")
     s.add_argument("--no-cache", action="store_true", help="send Cache-Control: no-store (default: no-cache, "
                    "i.e. always revalidate with ETag)")
     s.set_defaults(func=_cmd_serve)

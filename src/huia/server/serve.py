@@ -83,8 +83,12 @@ def run_serve(root: Path, *, host: str, port: int, cors: list[str], no_cache: bo
     if not root.is_dir():
         raise HuiaError("not a directory", root)
     for o in cors:
+        if "," in o or " " in o.strip():
+            raise HuiaError(f"--cors {o!r}: one origin per --cors (repeat the option: --cors A --cors B)")
         if o != "*" and not (o.startswith("http://") or o.startswith("https://")):
             raise HuiaError(f"--cors {o!r}: give an origin like http://localhost:8080 (or '*' to allow any)")
+        if o != "*" and "/" in o.split("://", 1)[1].rstrip("/"):
+            raise HuiaError(f"--cors {o!r}: an origin is scheme://host[:port], without a path")
     from huia.server.cli import bind_socket
 
     app = ModelServer(root, cors=cors, no_cache=no_cache)

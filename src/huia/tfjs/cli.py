@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from huia.cli import SUBCOMMAND_METAVAR, positive_float
 from huia.errors import HuiaError
 from huia.tfjs.artifacts import MiB, QUANTIZATION_DTYPES, load_artifacts, resolve_model_json, save_artifacts
 
@@ -61,9 +62,29 @@ def _cmd_info(args) -> int:
     print(f"  weights: {w['count']} tensors, {w['bytes'] / MiB:.2f} MiB stored; " +
           ", ".join(f"{k}: {n}" for k, n in w["by_dtype"].items()))
     print(f"  shards: {', '.join(info['shards'])}")
-    if info["userDefinedMetadata"]:
-        print(f"  metadata: {json.dumps(info['userDefinedMetadata'])}")
+    meta = info["userDefinedMetadata"]
+    if meta:
+        lines = metadata_lines(meta)
+        shortened = any(line.endswith(")") and "...(" in line for line in lines)
+        print("  metadata" + (" (shortened; --json prints all of it)" if shortened else "") + ":")
+        for line in lines:
+            print(f"    {line}")
     return 0
+
+
+def metadata_lines(meta, width: int = 100) -> list[str]:
+    """One `key: value` line per metadata entry, a long value cut at about `width` characters with its size
+    (a mixed-precision export carries a dict of dozens of tensors: one 3 KB line helps nobody)."""
+    if not isinstance(meta, dict):
+        meta = {"value": meta}
+    out = []
+    for key, value in meta.items():
+        text = json.dumps(value)
+        if len(text) > width:
+            size = f"{len(value)} entries, " if isinstance(value, (dict, list)) else ""
+            text = f"{text[:width]}...({size}{len(text)} characters)"
+        out.append(f"{key}: {text}")
+    return out
 
 
 def _parse_inputs(items: list[str]) -> dict[str, np.ndarray]:
@@ -87,7 +108,11 @@ def _parse_inputs(items: list[str]) -> dict[str, np.ndarray]:
 def _cmd_run(args) -> int:
     from huia.tfjs.graph import load_graph_model
 
-    model = load_graph_model(args.model)
+    art = load_artifacts(args.model)
+    if not art.is_graph_model:
+        raise HuiaError(f"this is a {art.format or 'layers'} model; `huia tfjs run` runs graph models only (see "
+                        "it with `huia tfjs info`; in the browser it loads with tf.loadLayersModel)", art.path)
+    model = load_graph_model(art)
     feeds = _parse_inputs(args.input)
     outputs = [o.strip() for o in args.outputs.split(",") if o.strip()] if args.outputs else None
     result = model(feeds if len(feeds) > 1 or list(feeds)[0] else list(feeds.values())[0], outputs=outputs)
@@ -149,10 +174,13 @@ def _calibration(art, feeds: dict[str, np.ndarray]):
 def register(sub) -> None:
     p = sub.add_parser("tfjs", help="inspect, run and quantize TF.js models (no TensorFlow needed)",
                        description="Read, run and quantize TensorFlow.js graph and layers models with PyTorch.")
-    tsub = p.add_subparsers(dest="tfjs_command", metavar="SUBCOMMAND")
+    tsub = p.add_subparsers(dest="tfjs_command", metavar=SUBCOMMAND_METAVAR)
     tsub.required = True
 
-    ip = tsub.add_parser("info", help="format, inputs, outputs, ops or layers, weights and shards of a model")
+    ip = tsub.add_parser("info", help="format, inputs, outputs, ops or layers, weights and shards of a model",
+                         description="Describe a TF.js model: its format and producer, signature inputs and "
+                         "outputs, op counts (graph model) or layer counts (layers model), weights by stored dtype, "
+                         "shard files, and userDefinedMetadata (long values shortened; --json prints everything).")
     ip.add_argument("model", help="model.json (or a folder holding one)")
     ip.add_argument("--json", action="store_true", help="machine-readable output")
     ip.set_defaults(func=_cmd_info)
@@ -172,8 +200,11 @@ def register(sub) -> None:
                          "(value = q*scale + min, 0 kept exact) or float16. Writes DST/model.json + shards.")
     qp.add_argument("src", help="source model.json (or folder)")
     qp.add_argument("dst", help="destination folder")
-    qp.add_argument("--dtype", required=True, choices=list(QUANTIZATION_DTYPES))
-    qp.add_argument("--shard-mb", type=float, default=4.0, help="shard size in MiB (default 4, as the TF.js converter)")
+    qp.add_argument("--dtype", required=True, choices=list(QUANTIZATION_DTYPES),
+                    help="weight storage: uint8 (4x smaller, affine per tensor), uint16 (2x, near lossless), "
+                    "float16 (2x)")
+    qp.add_argument("--shard-mb", type=positive_float, default=4.0,
+                    help="shard size in MiB, > 0 (default 4, as the TF.js converter)")
     qp.add_argument("--mixed", action="store_true",
                     help="with --dtype uint8: keep the tensors that per-tensor uint8 would damage as uint16 (the TF.js "
                     "converter's --quantize_uint8 stores all as uint8). Without --calibrate the choice is data-free: "

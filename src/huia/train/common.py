@@ -305,19 +305,29 @@ def _parse(v: str | None):
         return v
 
 
+def progress_enabled() -> bool:
+    """Whether long work shows a bar: ``HUIA_PROGRESS=1`` forces bars on, ``HUIA_PROGRESS=0`` off; otherwise only
+    when stderr is a terminal (a log file or a pipe would fill with carriage-return updates)."""
+    env = os.environ.get("HUIA_PROGRESS", "").strip()
+    if env == "1":
+        return True
+    if env == "0":
+        return False
+    stream = sys.stderr
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def progress(iterable=None, total: int | None = None, desc: str | None = None, **kwargs):
-    """A tqdm progress bar with ETA on stderr. Quiet when stderr is not a terminal (logs, tests) unless
-    ``HUIA_PROGRESS=1``; ``HUIA_PROGRESS=0`` silences it everywhere."""
+    """A tqdm progress bar with ETA on stderr, shown as :func:`progress_enabled` says. ``disable=True`` hides it
+    always (e.g. quiet mode); ``disable=None`` or ``False`` leaves the choice to :func:`progress_enabled` (tqdm's own
+    ``None`` would ignore ``HUIA_PROGRESS``)."""
     from tqdm import tqdm
 
-    env = os.environ.get("HUIA_PROGRESS")
-    if "disable" not in kwargs:
-        if env == "1":
-            kwargs["disable"] = False
-        elif env == "0":
-            kwargs["disable"] = True
-        else:
-            kwargs["disable"] = not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+    disable = kwargs.pop("disable", None)
+    kwargs["disable"] = True if disable is True else not progress_enabled()
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("leave", True)
     return tqdm(iterable, total=total, desc=desc, **kwargs)
