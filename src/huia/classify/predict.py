@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,16 +34,22 @@ class Run:
 def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
     cfg_path, model_path = run_dir / "config.json", run_dir / "model.pt"
+    if not run_dir.is_dir():
+        raise HuiaError("no such run directory", run_dir)
     if not cfg_path.is_file():
         raise HuiaError("not a classifier run (no config.json)", run_dir)
-    if not model_path.is_file():
-        raise HuiaError("run has no trained model (model.pt missing: training unfinished?)", run_dir)
     try:
         config = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as exc:
         raise HuiaError(f"malformed config.json ({exc.msg})", cfg_path) from None
-    if config.get("task") != "classify":
-        raise HuiaError(f"config.json task is {config.get('task')!r}, not 'classify'", cfg_path)
+    task = config.get("task") if isinstance(config, dict) else None
+    if task != "classify":
+        # checked before model.pt: a finished detect run has no model.pt, and "training unfinished?" would mislead
+        if task == "detect":
+            raise HuiaError("this is a detect run; use huia detect eval/predict", run_dir)
+        raise HuiaError(f"not a classifier run (config.json task is {task!r}, not 'classify')", cfg_path)
+    if not model_path.is_file():
+        raise HuiaError("run has no trained model (model.pt missing: training unfinished?)", run_dir)
     state = torch.load(model_path, weights_only=False, map_location="cpu")
     cfg = ModelConfig(**state["config"])
     model = create_model(cfg, trainable="backbone" in state)
@@ -74,8 +81,12 @@ def predict_proba(run: Run, samples: list[Sample], batch: int = 16, desc: str = 
     return torch.softmax(run.model.head(torch.from_numpy(feats)), dim=-1).numpy()
 
 
-def collect_images(target: str | Path) -> list[Sample]:
-    """IMAGE, or every image under DIR (recursively; a keypoints JSON beside an image is used)."""
+def collect_images(target: str | Path, skipped: list | None = None) -> list[Sample]:
+    """IMAGE, or every image under DIR, sub-folders included but hidden ones (.quarantine/) left out; a keypoints
+    JSON beside an image is used.
+
+    A malformed keypoints JSON is skipped with a warning when ``skipped`` is a list (the path is appended to it);
+    otherwise it is an error."""
     from huia.data.folders import parse_keypoints_json
     from huia.data.images import is_image_file
 
@@ -83,7 +94,8 @@ def collect_images(target: str | Path) -> list[Sample]:
     if target.is_file():
         files = [target]
     elif target.is_dir():
-        files = sorted(p for p in target.rglob("*") if p.is_file() and is_image_file(p))
+        files = sorted(p for p in target.rglob("*") if p.is_file() and is_image_file(p)
+                       and not any(part.startswith(".") for part in p.relative_to(target).parts))
         if not files:
             raise HuiaError("no images found", target)
     else:
@@ -95,20 +107,57 @@ def collect_images(target: str | Path) -> list[Sample]:
         if side.is_file():
             try:
                 s.keypoints, s.keypoint_names, _ = parse_keypoints_json(json.loads(side.read_text()), side)
-            except json.JSONDecodeError as exc:
-                raise HuiaError(f"malformed JSON ({exc.msg})", side) from None
+            except (json.JSONDecodeError, HuiaError) as exc:
+                err = exc if isinstance(exc, HuiaError) else HuiaError(f"malformed JSON ({exc.msg})", side)
+                if skipped is None:
+                    raise err from None
+                _skip(f, err, skipped)
+                continue
         samples.append(s)
     return samples
 
 
-def predict_paths(run_dir: str | Path, target: str | Path, top: int = 3) -> list[dict]:
+def _skip(path: Path, exc: HuiaError, skipped: list) -> None:
+    named = exc.path is not None and str(exc).startswith(str(exc.path))
+    msg = f"{exc} (skipped)" if named else f"{path}: {exc} (skipped)"
+    warnings.warn(msg, SkippedFileWarning, stacklevel=3)
+    skipped.append(str(path))
+
+
+class SkippedFileWarning(UserWarning):
+    """One input of a batch could not be read; the rest was predicted."""
+
+
+def predict_samples(run: Run, samples: list[Sample], skipped: list | None = None) -> tuple[list[Sample], np.ndarray]:
+    """Probabilities for the readable samples. An unreadable one is dropped with a warning (its path appended to
+    ``skipped``) when ``skipped`` is a list; otherwise its HuiaError propagates. Features computed before the bad
+    file are in the feature cache, so the retry without it does not recompute them."""
+    samples = list(samples)
+    while True:
+        try:
+            return samples, predict_proba(run, samples)
+        except HuiaError as exc:
+            bad = [i for i, s in enumerate(samples) if exc.path is not None and Path(s.image_path) == exc.path]
+            if skipped is None or not bad:
+                raise
+            _skip(samples[bad[0]].image_path, exc, skipped)
+            del samples[bad[0]]
+
+
+def predict_paths(run_dir: str | Path, target: str | Path, top: int = 3, skipped: list | None = None) -> list[dict]:
+    """One dict per image: file (relative to DIR when a folder is given), label, score, top (the ``top`` best
+    classes). ``skipped``: see :func:`predict_samples`."""
+    if top < 1:
+        raise HuiaError(f"--top must be >= 1, got {top}")
     run = load_run(run_dir)
-    samples = collect_images(target)
-    probs = predict_proba(run, samples)
+    samples = collect_images(target, skipped)
+    samples, probs = predict_samples(run, samples, skipped)
+    root = Path(target) if Path(target).is_dir() else None
     out = []
     for s, p in zip(samples, probs):
-        order = np.argsort(-p)[:top]
+        order = np.argsort(-p, kind="stable")[:top]
         best = int(order[0])
-        out.append({"file": str(s.image_path), "label": run.labels[best], "score": round(float(p[best]), 4),
+        name = Path(s.image_path).relative_to(root).as_posix() if root is not None else str(s.image_path)
+        out.append({"file": name, "label": run.labels[best], "score": round(float(p[best]), 4),
                     "top": [{"label": run.labels[int(i)], "score": round(float(p[i]), 4)} for i in order]})
     return out
