@@ -57,8 +57,9 @@ def test_video_and_folder(shared_data, out_dir, capsys):
     capsys.readouterr()
     assert main(["pose", str(folder), "--model", "movenet-lightning"]) == 0
     doc = json.loads(capsys.readouterr().out)  # no --json: printed
-    _check_doc(doc, 2)
-    assert len(doc[0]) == 1
+    assert [e["file"] for e in doc] == ["a.jpg", "b.jpg"]  # a folder's entries are named (file relative to it)
+    _check_doc([e["poses"] for e in doc], 2)
+    assert len(doc[0]["poses"]) == 1
 
 
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):

@@ -5,59 +5,87 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
+import warnings
 from pathlib import Path
 
+from huia.cli import float_range, int_range, positive_float, positive_int, probability
 from huia.errors import HuiaError
 from huia.pose.spec import keypoint_spec, pose_model_spec
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+# what cv2.imwrite / our VideoWriter can write, per input kind
+OVERLAY_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+OVERLAY_VIDEO_SUFFIXES = {".mp4", ".avi"}
+# TF.js PoseNet's documented input resolutions span 161..801; far below, the offsets put keypoints off the image
+POSENET_RESOLUTION = (161, 801)
+POSENET_ONLY = {"output_stride": "--output-stride", "input_resolution": "--input-resolution",
+                "image_scale_factor": "--image-scale-factor"}
+POSENET_MULTI_ONLY = {"score_threshold": "--score-threshold", "nms_radius": "--nms-radius"}
+MULTI_ONLY = {"max_poses": "--max-poses", "min_pose_score": "--min-pose-score"}
+BLAZEPOSE_OUTPUT = ("blazepose: the JSON gives the 17 COCO keypoints (mapped from its 33 landmarks), like the "
+                    "other models")
 
 
 def register(subparsers) -> None:
     from huia.pose.estimate import list_estimators
 
     models = list_estimators()
+    description = (
+        textwrap.fill("Estimate human poses with a bundled model. PATH is an image, a video, or a folder (its "
+                      "images and those of its sub-folders, hidden .folders excepted, in path order).", 78)
+        + "\n\n" + textwrap.fill(
+            "JSON for an image or a video: a list with one entry per frame, each a list of poses "
+            '{"score", "keypoints": [{"name", "x", "y", "score"}]} in image pixels. For a folder: a list of '
+            '{"file" (path relative to the folder), "width", "height", "poses": [...]}. Videos use the tracking '
+            "pipeline (crop around the previous frame's body, keypoint smoothing) for single-person models.", 78)
+        + "\n\n" + textwrap.fill(
+            "Exit code: 0 done; 1 some images of a folder could not be read (each is named in a 'huia: warning:' "
+            "line and skipped, the others are estimated); 2 bad arguments or unreadable input.", 78))
+    epilog = "models:\n" + "\n".join(textwrap.fill(f"{k}: {v}", 78, initial_indent="  ", subsequent_indent="    ")
+                                      for k, v in models.items())
+    epilog += "\n" + textwrap.fill(BLAZEPOSE_OUTPUT, 78, initial_indent="  ", subsequent_indent="    ")
     p = subparsers.add_parser(
         "pose",
         help="estimate human poses (keypoints) in an image, video or folder",
-        description="Estimate human poses with a bundled model. Writes a JSON list with one entry per frame (an "
-        "image counts as one frame; a folder gives its images in name order), each a list of poses "
-        '{"score", "keypoints": [{"name", "x", "y", "score"}]} in image pixels. Videos use the tracking '
-        "pipeline (crop around the previous frame's body, keypoint smoothing) for single-person models.",
-        epilog="models: " + "; ".join(f"{k}: {v}" for k, v in models.items()),
+        description=description,
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("path", type=Path, help="an image, a video (.mp4/.mov/.avi/.webm...) or a folder of images")
     p.add_argument("--model", default="movenet-lightning", choices=sorted(models),
                    help="pose model (default: movenet-lightning)")
     p.add_argument("--multi", action="store_true",
-                   help="several people: PoseNet multi-person decoding, or MoveNet MultiPose for movenet models")
+                   help="several people: PoseNet multi-person decoding, or MoveNet MultiPose for movenet models "
+                   "(not blazepose)")
     pn, mp = pose_model_spec()["posenet"], pose_model_spec()["movenet_multipose"]  # defaults shown in --help
-    p.add_argument("--max-poses", type=int, default=None,
+    p.add_argument("--max-poses", type=positive_int, default=None,
                    help=f"most poses per frame with --multi (default {pn['max_poses']})")
-    p.add_argument("--score-threshold", type=float, default=None,
+    p.add_argument("--score-threshold", type=probability, default=None,
                    help=f"PoseNet --multi: minimum root part score to start a pose (default {pn['score_threshold']})")
-    p.add_argument("--nms-radius", type=float, default=None,
+    p.add_argument("--nms-radius", type=positive_float, default=None,
                    help="PoseNet --multi: two poses' same parts closer than this many pixels suppress "
                    f"(default {pn['nms_radius']})")
-    p.add_argument("--min-pose-score", type=float, default=None,
-                   help="drop poses whose score is below this (PoseNet --multi default "
+    p.add_argument("--min-pose-score", type=probability, default=None,
+                   help="--multi: drop poses whose score is below this (PoseNet default "
                    f"{pn['min_multi_pose_score']}, MultiPose {mp['min_pose_score']})")
     p.add_argument("--output-stride", type=int, choices=pn["output_strides"], default=None,
                    help=f"PoseNet output stride: smaller = accurate/slow, larger = fast/coarse "
                    f"(default {pn['output_stride']})")
-    p.add_argument("--input-resolution", type=int, default=None,
-                   help=f"PoseNet input size in pixels (rounded to k*stride+1; default {pn['input_resolution']})")
-    p.add_argument("--image-scale-factor", type=float, default=None,
-                   help="PoseNet: scale the image by this factor instead of --input-resolution (0.2..1)")
+    lo, hi = POSENET_RESOLUTION
+    p.add_argument("--input-resolution", type=int_range(lo, hi), default=None,
+                   help=f"PoseNet input size in pixels, {lo}..{hi} (rounded to k*stride+1; "
+                   f"default {pn['input_resolution']})")
+    p.add_argument("--image-scale-factor", type=float_range(0.2, 1.0, name="scale factor"), default=None,
+                   help="PoseNet: scale the image by this factor (0.2..1) instead of --input-resolution")
     p.add_argument("--flip", action="store_true", help="mirror the poses horizontally (webcam selfie view)")
     p.add_argument("--no-smoothing", action="store_true", help="video: no temporal keypoint smoothing")
-    p.add_argument("--max-frames", type=int, default=None, help="video: stop after this many frames")
+    p.add_argument("--max-frames", type=positive_int, default=None, help="video: stop after this many frames")
     p.add_argument("--json", type=Path, default=None, dest="json_out",
                    help="write the poses here (default: print them when no --overlay is given)")
     p.add_argument("--overlay", type=Path, default=None,
-                   help="draw the skeletons: OUT.png for an image, OUT.mp4 for a video, a folder for a folder")
-    p.add_argument("--min-score", type=float, default=keypoint_spec().draw_min_score,
+                   help="draw the skeletons: OUT.png/.jpg for an image, OUT.mp4/.avi for a video, a folder for a "
+                   "folder (one PNG per image, same relative path)")
+    p.add_argument("--min-score", type=probability, default=keypoint_spec().draw_min_score,
                    help="overlay: hide keypoints below this score (default %(default)s)")
     p.set_defaults(func=run)
 
@@ -70,64 +98,133 @@ def _options(args) -> dict:
     return {k: v for k, v in opts.items() if v is not None}
 
 
-def _frames_json(frames) -> list:
-    return [[p.to_json() for p in poses] for poses in frames]
+def model_used(model: str, multi: bool) -> str:
+    """The network that really runs: --multi on a MoveNet SinglePose model runs MoveNet MultiPose."""
+    if model == "movenet-multipose" or (multi and model.startswith("movenet")):
+        return "movenet-multipose"
+    return model + (" (multi-person)" if multi and model == "posenet" else "")
+
+
+def check_options(args) -> None:
+    """Refuse an option the chosen model would ignore, instead of silently running without it."""
+    given = _options(args)
+    multi = args.multi or args.model == "movenet-multipose"
+    if args.multi and args.model == "blazepose":
+        raise HuiaError("blazepose finds one person; for several use --model posenet --multi or movenet-multipose")
+    for key, flag in POSENET_ONLY.items():
+        if key in given and args.model != "posenet":
+            raise HuiaError(f"{flag} only applies to --model posenet ({args.model} has a fixed input and output)")
+    for key, flag in POSENET_MULTI_ONLY.items():
+        if key in given and not (args.model == "posenet" and args.multi):
+            raise HuiaError(f"{flag} only applies to --model posenet --multi")
+    for key, flag in MULTI_ONLY.items():
+        if key in given and not multi:
+            raise HuiaError(f"{flag} only applies with --multi (or --model movenet-multipose)")
+    if "image_scale_factor" in given and "input_resolution" in given:
+        raise HuiaError("give --input-resolution or --image-scale-factor, not both")
+
+
+def check_outputs(path: Path, kind: str, overlay: Path | None, json_out: Path | None) -> None:
+    """Check --overlay/--json before any work: the right kind of output for the input, never onto the input."""
+    if json_out is not None and json_out.is_dir():
+        raise HuiaError("--json needs a file name, this is a folder", json_out)
+    if overlay is None:
+        return
+    suffix = overlay.suffix.lower()
+    if kind == "folder":
+        if overlay.exists() and not overlay.is_dir():
+            raise HuiaError("--overlay for a folder must be a folder, this is a file", overlay)
+        if suffix in OVERLAY_IMAGE_SUFFIXES | OVERLAY_VIDEO_SUFFIXES:
+            raise HuiaError(f"--overlay for a folder must be a folder, not a {suffix} file name", overlay)
+        if overlay.resolve() == path.resolve():
+            raise HuiaError("--overlay is the input folder; its images would be overwritten", overlay)
+        return
+    if overlay.is_dir():
+        raise HuiaError(f"--overlay for {'a video' if kind == 'video' else 'an image'} must be a file name, "
+                        "this is a folder", overlay)
+    allowed = OVERLAY_VIDEO_SUFFIXES if kind == "video" else OVERLAY_IMAGE_SUFFIXES
+    if suffix not in allowed:
+        raise HuiaError(f"--overlay for {'a video' if kind == 'video' else 'an image'} must end in "
+                        f"{'/'.join(sorted(allowed))}, not {suffix or 'no extension'!r}", overlay)
+    if overlay.resolve() == path.resolve():
+        raise HuiaError("--overlay is the input file; it would be overwritten", overlay)
+
+
+def folder_images(folder: Path) -> list[Path]:
+    """Every image in the folder and its sub-folders (hidden names, e.g. .quarantine/, left out), in path order."""
+    from huia.data.images import is_image_file
+
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and is_image_file(p)
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def run(args) -> int:
     from huia.pose.estimate import create_estimator, load_rgb
     from huia.pose.render import draw_poses
     from huia.pose.video import VideoWriter, estimate_video, is_video, video_info
+    from huia.train.common import progress, progress_enabled
 
     path: Path = args.path
     if not path.exists():
         raise HuiaError("no such file or folder", path)
-    if args.max_poses is not None and args.max_poses <= 0:
-        raise HuiaError(f"--max-poses must be > 0, got {args.max_poses}")
+    kind = "folder" if path.is_dir() else "video" if is_video(path) else "image"
+    check_options(args)
+    check_outputs(path, kind, args.overlay, args.json_out)
+    images = folder_images(path) if kind == "folder" else []
+    if kind == "folder" and not images:
+        raise HuiaError("no images in this folder", path)
     est = create_estimator(args.model, multi=args.multi, **_options(args))
-    results: list = []
     import cv2
 
-    if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            raise HuiaError("no images in this folder", path)
-        from tqdm import tqdm
-
-        if args.overlay:
-            args.overlay.mkdir(parents=True, exist_ok=True)
-        for img_path in tqdm(images, desc=path.name, unit="image", disable=len(images) < 5):
-            img = load_rgb(img_path)
+    skipped: list[Path] = []
+    if kind == "folder":
+        doc = []
+        bar = progress(images, desc=path.name, unit="image", disable=True if len(images) < 5 else None)
+        for img_path in bar:
+            rel = img_path.relative_to(path)
+            try:
+                img = load_rgb(img_path)
+            except HuiaError as exc:
+                warnings.warn(f"{exc} (skipped)", UserWarning, stacklevel=1)
+                skipped.append(img_path)
+                continue
             est.reset()
             poses = est.estimate(img)
-            results.append(poses)
+            doc.append({"file": rel.as_posix(), "width": int(img.shape[1]), "height": int(img.shape[0]),
+                        "poses": [p.to_json() for p in poses]})
             if args.overlay:
+                out_file = (args.overlay / rel).with_suffix(".png")
+                out_file.parent.mkdir(parents=True, exist_ok=True)
                 out = draw_poses(img, poses, min_score=args.min_score)
-                cv2.imwrite(str(args.overlay / f"{img_path.stem}.png"), cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
-    elif is_video(path):
-        writer = None
-        if args.overlay:
-            writer = VideoWriter(args.overlay, fps=video_info(path).fps)
-
-        def on_frame(frame, poses):
-            if writer is not None:
-                writer.write(draw_poses(frame.image, poses, min_score=args.min_score))
-
-        try:
-            results = estimate_video(path, est, max_frames=args.max_frames, progress=True, on_frame=on_frame)
-        finally:
-            if writer is not None:
-                writer.close()
+                if not cv2.imwrite(str(out_file), cv2.cvtColor(out, cv2.COLOR_RGB2BGR)):
+                    raise HuiaError("cannot write the overlay image", out_file)
+        frames, n_poses = len(doc), sum(len(e["poses"]) for e in doc)
     else:
-        img = load_rgb(path)
-        poses = est.estimate(img)
-        results = [poses]
-        if args.overlay:
-            args.overlay.parent.mkdir(parents=True, exist_ok=True)
-            out = draw_poses(img, poses, min_score=args.min_score)
-            if not cv2.imwrite(str(args.overlay), cv2.cvtColor(out, cv2.COLOR_RGB2BGR)):
-                raise HuiaError("cannot write an image here (use .png or .jpg)", args.overlay)
-    doc = _frames_json(results)
+        if kind == "video":
+            writer = VideoWriter(args.overlay, fps=video_info(path).fps) if args.overlay else None
+
+            def on_frame(frame, poses):
+                if writer is not None:
+                    writer.write(draw_poses(frame.image, poses, min_score=args.min_score))
+
+            try:
+                results = estimate_video(path, est, max_frames=args.max_frames, progress=progress_enabled(),
+                                         on_frame=on_frame)
+            finally:
+                if writer is not None:
+                    writer.close()
+        else:
+            img = load_rgb(path)
+            poses = est.estimate(img)
+            results = [poses]
+            if args.overlay:
+                args.overlay.parent.mkdir(parents=True, exist_ok=True)
+                out = draw_poses(img, poses, min_score=args.min_score)
+                if not cv2.imwrite(str(args.overlay), cv2.cvtColor(out, cv2.COLOR_RGB2BGR)):
+                    raise HuiaError("cannot write an image here (use .png or .jpg)", args.overlay)
+        doc = [[p.to_json() for p in poses] for poses in results]
+        frames, n_poses = len(results), sum(len(f) for f in results)
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.json_out.with_name(args.json_out.name + ".tmp")
@@ -136,8 +233,9 @@ def run(args) -> int:
     elif not args.overlay:
         json.dump(doc, sys.stdout)
         sys.stdout.write("\n")
-    n_poses = sum(len(f) for f in results)
-    print(f"{path}: {len(results)} frame(s), {n_poses} pose(s) with {args.model}"
+    unit = "image(s)" if kind == "folder" else "frame(s)"
+    print(f"{path}: {frames} {unit}, {n_poses} pose(s) with {model_used(args.model, args.multi)}"
+          + (f", {len(skipped)} unreadable image(s) skipped" if skipped else "")
           + (f" -> {args.json_out}" if args.json_out else "") + (f", overlay {args.overlay}" if args.overlay else ""),
           file=sys.stderr)
-    return 0
+    return 1 if skipped else 0
