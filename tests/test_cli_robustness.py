@@ -266,12 +266,3 @@ def test_tfjs_run_on_a_layers_model_speaks_cli(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("huia: error:") and "layers" in err and "huia tfjs info" in err
     assert "load_artifacts" not in err and "\n" not in err
-
-
-def test_models_list_without_the_npm_models_is_a_one_line_error_on_stderr(monkeypatch, tmp_path, capsys):
-    from huia import paths
-
-    monkeypatch.setattr(paths, "HUMAN_MODELS_DIR", tmp_path / "missing")
-    assert main(["models", "list"]) == 2
-    out, err = capsys.readouterr()
-    assert out == "" and err.startswith("huia: error:") and "missing" in err and len(err.strip().splitlines()) == 1

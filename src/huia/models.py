@@ -114,7 +114,11 @@ def _fmt_specs(specs: dict) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    models = list_models(all_models=args.all)  # a missing install is a HuiaError: one line on stderr, exit 2
+    try:
+        models = list_models(all_models=args.all)
+    except HuiaError as exc:
+        print(f"huia: {exc}")
+        return 1
     if args.json:
         print(json.dumps([{"name": m.name, "kind": m.kind, "description": m.description, "path": str(m.path),
                            "size_bytes": m.size_bytes, "inputs": m.inputs, "outputs": m.outputs} for m in models],

@@ -66,6 +66,7 @@ def test_overlay_must_fit_the_input(image, tmp_path, capsys):
     (["--model", "movenet-lightning", "--max-poses", "3"], ["--max-poses", "--multi"]),
     (["--model", "blazepose", "--multi"], ["blazepose", "one person"]),
     (["--model", "posenet", "--input-resolution", "257", "--image-scale-factor", "0.5"], ["not both"]),
+    (["--model", "posenet", "--image-scale-factor", "3"], ["image_scale_factor", "got 3"]),
 ])
 def test_options_the_model_would_ignore_are_refused(image, capsys, argv, words):
     assert main(["pose", str(image), *argv]) == 2
@@ -74,7 +75,7 @@ def test_options_the_model_would_ignore_are_refused(image, capsys, argv, words):
 
 @pytest.mark.parametrize("argv", [["--input-resolution", "7"], ["--input-resolution", "5000"],
                                   ["--max-poses", "0"], ["--max-frames", "0"], ["--min-score", "1.5"],
-                                  ["--score-threshold", "-1"], ["--image-scale-factor", "3"]])
+                                  ["--score-threshold", "-1"], ["--image-scale-factor", "0"]])
 def test_out_of_range_values_are_usage_errors(image, capsys, argv):
     with pytest.raises(SystemExit) as exc:
         main(["pose", str(image), "--model", "posenet", *argv])

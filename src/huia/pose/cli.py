@@ -9,7 +9,7 @@ import textwrap
 import warnings
 from pathlib import Path
 
-from huia.cli import float_range, int_range, positive_float, positive_int, probability
+from huia.cli import int_range, positive_float, positive_int, probability
 from huia.errors import HuiaError
 from huia.pose.spec import keypoint_spec, pose_model_spec
 
@@ -75,8 +75,8 @@ def register(subparsers) -> None:
     p.add_argument("--input-resolution", type=int_range(lo, hi), default=None,
                    help=f"PoseNet input size in pixels, {lo}..{hi} (rounded to k*stride+1; "
                    f"default {pn['input_resolution']})")
-    p.add_argument("--image-scale-factor", type=float_range(0.2, 1.0, name="scale factor"), default=None,
-                   help="PoseNet: scale the image by this factor (0.2..1) instead of --input-resolution")
+    p.add_argument("--image-scale-factor", type=positive_float, default=None,
+                   help="PoseNet: scale the image by this factor instead of --input-resolution (posenet 1.x's knob)")
     p.add_argument("--flip", action="store_true", help="mirror the poses horizontally (webcam selfie view)")
     p.add_argument("--no-smoothing", action="store_true", help="video: no temporal keypoint smoothing")
     p.add_argument("--max-frames", type=positive_int, default=None, help="video: stop after this many frames")
