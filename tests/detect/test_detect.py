@@ -314,10 +314,17 @@ def test_predict_skips_an_unreadable_image_and_says_so(tiny_run, kangaroo, tmp_p
     for name in ("00001.jpg", "00002.jpg"):
         (folder / name).write_bytes((kangaroo / "images" / name).read_bytes())
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
-    assert huia_main(["detect", "predict", str(out), str(folder), "--json", "--threshold", "0.05"]) == 1
+    (folder / "sub").mkdir()
+    (folder / "sub" / "00001.jpg").write_bytes((kangaroo / "images" / "00003.jpg").read_bytes())
+    (folder / ".quarantine").mkdir()
+    (folder / ".quarantine" / "x.jpg").write_bytes((kangaroo / "images" / "00004.jpg").read_bytes())
+    assert huia_main(["detect", "predict", str(out), str(folder), "--json", "--threshold", "0.05",
+                      "--overlay", str(tmp_path / "ov")]) == 1
     cap = capsys.readouterr()
-    assert sorted(json.loads(cap.out)) == ["00001.jpg", "00002.jpg"]
-    assert "broken.jpg" in cap.err and "1 of 3 images could not be read" in cap.err
+    # keys are paths relative to the folder: same-named images in sub-folders stay apart; hidden folders skipped
+    assert sorted(json.loads(cap.out)) == ["00001.jpg", "00002.jpg", "sub/00001.jpg"]
+    assert (tmp_path / "ov" / "sub" / "00001.jpg").is_file() and (tmp_path / "ov" / "00001.jpg").is_file()
+    assert "broken.jpg" in cap.err and "1 of 4 images could not be read" in cap.err
     assert huia_main(["detect", "predict", str(out), str(folder), "--threshold", "1.5"]) == 2
     assert "--threshold must be in [0, 1]" in capsys.readouterr().err
 

@@ -30,7 +30,7 @@ def _eval(args) -> int:
 
     rep = evaluate_run(args.run, args.data)
     if args.json:
-        print(json.dumps({k: rep[k] for k in ("accuracy", "accuracy_ci", "per_class", "confusion", "samples",
+        print(json.dumps({k: rep[k] for k in ("accuracy", "accuracy_ci", "per_class", "confusion", "samples", "skipped_reasons",
                                               "skipped_trained_on", "labels")}))
     else:
         lo, hi = rep["accuracy_ci"]

@@ -93,7 +93,7 @@ def split_validation(train: list[Sample], labels: list[str], fraction: float, se
         group = [s for s in train if s.label == label]
         units = sample_groups(group)
         k = int(round(len(units) * fraction))
-        k = max(1, k) if len(units) >= 2 else 0
+        k = min(max(1, k), len(units) - 1) if len(units) >= 2 else 0  # always leave something to fit on
         order = rng.permutation(len(units))
         val += [group[i] for u in order[:k] for i in units[u]]
         fit += [group[i] for u in order[k:] for i in units[u]]

@@ -15,7 +15,9 @@ def register(sub) -> None:
     p = sub.add_parser("detect", help="train, evaluate and run a custom object detector",
                        description="Fine-tune the bundled COCO CenterNet (MobileNetV3) on your boxes, evaluate it "
                                    "with the COCO metrics on a held-out split, and run it on images.")
-    dsub = p.add_subparsers(dest="detect_command", metavar="ACTION")
+    from huia.cli import SUBCOMMAND_METAVAR
+
+    dsub = p.add_subparsers(dest="detect_command", metavar=SUBCOMMAND_METAVAR)
     dsub.required = True
 
     t = dsub.add_parser("train", help="fine-tune a detector on a data set (resumes an interrupted run)",
@@ -90,8 +92,9 @@ def register(sub) -> None:
 
     r = dsub.add_parser("predict", help="detect objects in an image or a folder of images",
                         description="Boxes in input-image pixels: {file name: [{box: [xmin, ymin, xmax, ymax], "
-                                    "label, score}]}. A folder means the images directly in it (not in "
-                                    "sub-folders). An image that cannot be read is skipped with a warning naming "
+                                    "label, score}]}; a folder's images are keyed by their path relative to it "
+                                    "(sub-folders included, hidden ones not). An image that cannot be read is "
+                                    "skipped with a warning naming "
                                     "it; the others are still predicted, and the exit code is then 1.")
     r.add_argument("run", help="run folder (or an exported model folder)")
     r.add_argument("images", help="an image file or a folder of images")
@@ -227,6 +230,7 @@ def _cmd_predict(args) -> int:
         raise HuiaError(f"--threshold must be in [0, 1], got {args.threshold}")
     det = Detector.from_dir(args.run)
     files = list_images(args.images)
+    root = Path(args.images) if Path(args.images).is_dir() else None
     result = {}
     overlay = Path(args.overlay) if args.overlay else None
     if overlay:
@@ -244,9 +248,12 @@ def _cmd_predict(args) -> int:
             warnings.warn(str(e), stacklevel=1)
             continue
         d = det.predict(img, args.threshold)
-        result[f.name] = d.to_json()
-        if overlay:
-            save_image(draw_overlay(img, d), overlay / (f.stem + ".jpg"))
+        key = f.relative_to(root).as_posix() if root is not None else f.name
+        result[key] = d.to_json()
+        if overlay:  # mirrors the folder's layout, so same-named images in two sub-folders stay apart
+            drawn = overlay / Path(key).with_suffix(".jpg")
+            drawn.parent.mkdir(parents=True, exist_ok=True)
+            save_image(draw_overlay(img, d), drawn)
     if args.json:
         print(json.dumps(result))
     else:

@@ -100,7 +100,9 @@ def list_images(path: str | Path) -> list[Path]:
     if p.is_file():
         return [p]
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.is_file() and is_image_file(f))
+        # the same rule as classify predict and pose: sub-folders too, hidden ones (.quarantine/) not
+        files = sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f)
+                       and not any(part.startswith(".") for part in f.relative_to(p).parts))
         if not files:
             raise HuiaError("no images in folder", p)
         return files

@@ -294,6 +294,8 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
     if resuming:
         ck = run.load_checkpoint(net.module, opt)  # (the L2-SP anchor stays the COCO start)
         start_epoch, step = int(ck["epoch"]) + 1, int(ck["step"])
+        if not quiet:
+            print(f"resuming {run.path} after epoch {start_epoch} of {cfg.epochs}", flush=True)
         if ema is not None:
             for e, v in zip(ema, ck["extra"]["ema"]):
                 e.copy_(v)
