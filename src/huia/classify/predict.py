@@ -88,14 +88,13 @@ def collect_images(target: str | Path, skipped: list | None = None) -> list[Samp
     A malformed keypoints JSON is skipped with a warning when ``skipped`` is a list (the path is appended to it);
     otherwise it is an error."""
     from huia.data.folders import parse_keypoints_json
-    from huia.data.images import is_image_file
+    from huia.data.images import folder_images
 
     target = Path(target)
     if target.is_file():
         files = [target]
     elif target.is_dir():
-        files = sorted(p for p in target.rglob("*") if p.is_file() and is_image_file(p)
-                       and not any(part.startswith(".") for part in p.relative_to(target).parts))
+        files = folder_images(target)
         if not files:
             raise HuiaError("no images found", target)
     else:

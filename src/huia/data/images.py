@@ -39,6 +39,15 @@ def is_image_file(path: str | Path) -> bool:
     return p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
 
 
+def folder_images(folder: str | Path) -> list[Path]:
+    """Every image in ``folder`` and its sub-folders, in path order, hidden names (``.quarantine/``) left out:
+    the one rule of every command that takes a folder of images (detect/classify predict, pose)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and is_image_file(p)
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
 def _to_rgb_array(im: Image.Image) -> np.ndarray:
     im = ImageOps.exif_transpose(im)
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):

@@ -94,15 +94,13 @@ def evaluate_samples(det: Detector, samples: list[Sample], *, score_threshold: f
 
 
 def list_images(path: str | Path) -> list[Path]:
-    from huia.data.images import is_image_file
+    from huia.data.images import folder_images
 
     p = Path(path)
     if p.is_file():
         return [p]
     if p.is_dir():
-        # the same rule as classify predict and pose: sub-folders too, hidden ones (.quarantine/) not
-        files = sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f)
-                       and not any(part.startswith(".") for part in f.relative_to(p).parts))
+        files = folder_images(p)  # sub-folders too, hidden ones (.quarantine/) not: as classify predict, pose
         if not files:
             raise HuiaError("no images in folder", p)
         return files

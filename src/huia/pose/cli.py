@@ -150,16 +150,8 @@ def check_outputs(path: Path, kind: str, overlay: Path | None, json_out: Path | 
         raise HuiaError("--overlay is the input file; it would be overwritten", overlay)
 
 
-def folder_images(folder: Path) -> list[Path]:
-    """Every image in the folder and its sub-folders (hidden names, e.g. .quarantine/, left out), in path order."""
-    from huia.data.images import is_image_file
-
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and is_image_file(p)
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-
-
 def run(args) -> int:
+    from huia.data.images import folder_images
     from huia.pose.estimate import create_estimator, load_rgb
     from huia.pose.render import draw_poses
     from huia.pose.video import VideoWriter, estimate_video, is_video, video_info
