@@ -42,7 +42,12 @@ def test_train_records_sources(aug_run):
     root, src, run = aug_run
     cfg = json.loads((run / "config.json").read_text())
     prov = json.loads((root / "aug" / "provenance.json").read_text())["files"]
-    assert len(cfg["trained_on"]) == 9
+    # --shots 3 counts source images: 3 originals per class, each with its 2 augmented copies (not 3 copies of one)
+    assert len(cfg["trained_on"]) == 27
+    per_class = {}
+    for t in cfg["trained_on"]:
+        per_class.setdefault(t["label"], set()).add(_stem(t["rel"]))
+    assert {c: len(g) for c, g in per_class.items()} == {"a": 3, "b": 3, "c": 3}
     for t in cfg["trained_on"]:
         assert t["source_sha1"] == prov[t["rel"]]["source_sha1"]
     # early stopping never watches a copy of a file it fits on
@@ -53,7 +58,7 @@ def test_train_records_sources(aug_run):
     m = json.loads((run / "metrics.json").read_text())
     trained_groups = {(t["label"], _stem(t["rel"])) for t in cfg["trained_on"]}
     assert m["held_out_samples"] == 3 * (15 - len(trained_groups)) == cfg["held_out_count"]
-    assert m["held_out_sharing_source"] == 45 - 9 - m["held_out_samples"]
+    assert m["held_out_samples"] == 45 - 27 and m["held_out_sharing_source"] == 0
 
 
 def test_validation_split_groups_copies(tmp_path):
@@ -94,13 +99,17 @@ def test_eval_on_originals_skips_sources_of_trained_copies(aug_run, capsys):
     from huia.classify import dataset as D
     from huia.classify.evaluate import held_out_with_reasons
 
-    keep, reasons = held_out_with_reasons(cfg, D.load_dataset(src, labels=cfg["labels"], quiet=True))
+    ds = D.load_dataset(src, labels=cfg["labels"], quiet=True)
+    keep, reasons = held_out_with_reasons(cfg, ds)
     assert keep and not {(s.label, s.image_path.stem) for s in keep} & trained_groups
-    assert sum(reasons.values()) == 15 - len(keep) and reasons["same_source"] > 0
     leaky = sum(1 for c in "abc" for i in range(5) if (c, f"shot{i}") in trained_groups)
-    assert leaky >= 3  # 9 trained files come from at least 3 originals
+    assert leaky == 9  # 3 shots per class, each an original (copied into the augmented set) and its copies
+    assert reasons == {"trained_on": 9, "same_source": 0}
     assert rep["samples"] == 15 - leaky and rep["skipped_trained_on"] == leaky
-    assert "same source image" in out.err
+    # a run that trained on the copies only (no original among them) still never evaluates their originals
+    copies_only = dict(cfg, trained_on=[t for t in cfg["trained_on"] if "_aug" in t["rel"]])
+    keep2, reasons2 = held_out_with_reasons(copies_only, ds)
+    assert reasons2 == {"trained_on": 0, "same_source": 9} and len(keep2) == 6
 
 
 @pytest.mark.slow
@@ -119,7 +128,7 @@ def test_eval_on_the_augmented_set_skips_siblings_and_renamed_copies(aug_run, tm
     trained_groups = {(t["label"], _stem(t["rel"])) for t in cfg["trained_on"]}
     assert all((s.label, _stem(s.image_path.name)) not in trained_groups for s in keep)
     assert all(s.image_path.name != "renamed.jpg" for s in keep)
-    assert reasons["trained_on"] == 10  # 9 trained files + the renamed copy
+    assert reasons["trained_on"] == 28  # 27 trained files + the renamed copy
     assert len(keep) + sum(reasons.values()) == 46
     assert len(keep) == 3 * len({(c, f"shot{i}") for c in "abc" for i in range(5)} - trained_groups)
 

@@ -63,19 +63,26 @@ def load_dataset(data_dir: str | Path, labels: list[str] | None = None, *, quiet
 
 
 def select_shots(ds: Dataset, shots: int | None, seed: int) -> tuple[list[Sample], list[Sample]]:
-    """N samples per class for training (seeded, independent of file order), the rest held out. ``shots=None``:
-    every sample trains."""
+    """N source images per class for training (seeded, independent of file order), the rest held out.
+    ``shots=None``: every sample trains. A shot is an original together with its augmented copies
+    (huia.data.provenance): "5 shots" of an augmented set must not be 5 copies of one photo. Without copies this
+    is the plain per-sample draw it always was (same seed, same samples)."""
+    from huia.data.split import sample_groups
+
     if not shots:
         return list(ds.samples), []
     rng = np.random.default_rng(seed)
     train, held = [], []
     for label in ds.labels:
         group = [s for s in ds.samples if s.label == label]
-        if len(group) < shots:
-            raise HuiaError(f"class {label!r} has {len(group)} samples, fewer than --shots {shots}")
-        order = rng.permutation(len(group))
-        train += [group[i] for i in order[:shots]]
-        held += [group[i] for i in order[shots:]]
+        units = sample_groups(group)
+        if len(units) < shots:
+            what = f"{len(units)} source images ({len(group)} files with augmented copies)" \
+                if len(units) < len(group) else f"{len(group)} samples"
+            raise HuiaError(f"class {label!r} has {what}, fewer than --shots {shots}")
+        order = rng.permutation(len(units))
+        train += [group[i] for u in order[:shots] for i in units[u]]
+        held += [group[i] for u in order[shots:] for i in units[u]]
     return train, held
 
 
