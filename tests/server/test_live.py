@@ -262,3 +262,30 @@ def test_loopback_studio_refuses_foreign_host_header(server):
     r = httpx.get(server.url + "/api/datasets", headers={"Host": "attacker.example:1234"})
     assert r.status_code == 400
     assert httpx.get(server.url.replace("127.0.0.1", "localhost") + "/api/health").status_code == 200
+
+
+def test_huia_serve_port_zero_prints_the_port_it_got(tmp_path):
+    """`--port 0` lets the system pick a free port; the printed URLs must carry that port (they said :0)."""
+    import re
+    import subprocess
+    import sys
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model.json").write_text('{"format": "graph-model"}')
+    proc = subprocess.Popen([sys.executable, "-m", "huia", "serve", str(tmp_path), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = proc.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", first)
+        assert m and int(m.group(1)) > 0, first
+        r = None
+        for _ in range(100):
+            try:
+                r = httpx.get(f"http://127.0.0.1:{m.group(1)}/m/model.json")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert r is not None and r.status_code == 200 and r.json() == {"format": "graph-model"}
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)

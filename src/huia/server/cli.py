@@ -35,8 +35,9 @@ def _cmd_studio(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise HuiaError(f"cannot use the data folder: {exc.strerror}", data) from None
     sock = bind_socket(args.host, args.port)
+    port = sock.getsockname()[1]  # --port 0: the port the system picked, not 0
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
-    url = f"http://{shown_host}:{args.port}/"
+    url = f"http://{shown_host}:{port}/"
     print(f"huia studio: {url}  (data: {data.resolve()}; Ctrl+C to stop)", flush=True)
     if not args.no_browser and _has_gui():
         threading.Timer(1.0, lambda: webbrowser.open(url)).start()

@@ -93,12 +93,13 @@ def run_serve(root: Path, *, host: str, port: int, cors: list[str], no_cache: bo
 
     app = ModelServer(root, cors=cors, no_cache=no_cache)
     sock = bind_socket(host, port)
+    port = sock.getsockname()[1]  # --port 0: the port the system picked, not 0
     models = sorted(p.relative_to(root) for p in root.rglob("model.json"))
     print(f"huia serve: {root} at http://{host}:{port}/")
     for m in models[:20]:
         print(f"  http://{host}:{port}/{m.as_posix()}")
     print(f"  CORS: {'any origin (*)' if '*' in cors else ', '.join(cors) if cors else 'same-origin only'}; "
-          f"cache: {'off' if no_cache else 'on'}")
+          f"cache: {'off' if no_cache else 'on'}", flush=True)  # before serving: a pipe reader sees the URLs now
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
     server.run(sockets=[sock])
     return 0 if server.started else 1
