@@ -114,11 +114,7 @@ def _fmt_specs(specs: dict) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    try:
-        models = list_models(all_models=args.all)
-    except HuiaError as exc:
-        print(f"huia: {exc}")
-        return 1
+    models = list_models(all_models=args.all)  # not installed: a `huia: error:` line (stderr, exit 2) like any other
     if args.json:
         print(json.dumps([{"name": m.name, "kind": m.kind, "description": m.description, "path": str(m.path),
                            "size_bytes": m.size_bytes, "inputs": m.inputs, "outputs": m.outputs} for m in models],

@@ -35,8 +35,9 @@ def test_models_list(node_modules):
 
 def test_models_list_without_npm_says_how_to_install(tmp_path):
     proc = huia("models", "list", env={"HUIA_MODELS_DIR": str(tmp_path / "missing")}, check=False)
-    assert proc.returncode == 1
-    assert "make setup" in proc.stdout and "npm ci" in proc.stdout
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("huia: error: ") and len(proc.stderr.strip().splitlines()) == 1
+    assert "make setup" in proc.stderr and "npm ci" in proc.stderr
 
 
 def test_tfjs_info(node_modules):
