@@ -294,6 +294,7 @@ def test_clear_and_set_ask_before_discarding_samples(page, studio_server):
     page.wait_for_timeout(200)
     assert len(dialogs.messages) == 2 and all("5 samples" in m for m in dialogs.messages), dialogs.messages
     assert page.evaluate("window.__huia.counts()") == counts and page.evaluate("window.__huia.classes") == DIGITS
+    assert page.input_value("#classNames") == ",".join(DIGITS)   # cancelled: the field shows the classes in use
 
     page.fill("#classNames", " 0,1,2,3,4,5,6,7,8,9 ")   # the same classes: nothing to discard, no question
     page.click("#applyClasses")
@@ -339,3 +340,18 @@ def test_class_names_are_shown_exactly_as_typed(page, studio_server):
     page.click("#predict")
     assert _texts(page, "#bars > span:not(.v)") == names and page.locator("#bars b").count() == 0
     assert page.evaluate("window.__huia.exportHead()")["modelJson"]["userDefinedMetadata"]["labels"] == names
+
+
+# -- studio finding 17: the badge says what to do, not a bare "–" -------------------------------------------------------
+def test_the_badge_says_what_to_do_before_there_is_a_model(page, studio_server):
+    _open(page, studio_server)
+    assert page.text_content("#fps") == "train or load a model to predict"
+    _add(page, {0: 3, 1: 3})
+    page.evaluate("window.__huia.train()")
+    assert page.text_content("#fps") == "press Start predicting"
+    page.click("#predict")
+    page.wait_for_function("document.getElementById('fps').textContent.endsWith(' FPS')", timeout=60_000)
+    page.click("#predict")
+    page.wait_for_function("document.getElementById('fps').textContent === 'press Start predicting'")
+    page.evaluate("window.__huia.setClasses(['a', 'b', 'c'])")   # 3 classes: the 2-output head is dropped
+    assert page.text_content("#fps") == "train or load a model to predict"

@@ -251,6 +251,7 @@ async function train() {
       },
     });
     setHeadButtons(true, true);
+    showIdleBadge();
     $('trainStatus').textContent += ' · done';
     return { epochLosses, batchLosses };
   } catch (e) {
@@ -337,6 +338,7 @@ async function predictLoop() {
   } catch (e) {
     predicting = false;
     $('predict').textContent = 'Start predicting';
+    showIdleBadge();
     showError(e);
   }
 }
@@ -347,6 +349,7 @@ function startPredicting() {
   if (predicting) return;
   predicting = true;
   $('predict').textContent = 'Stop predicting';
+  $('fps').textContent = 'predicting…';   // FPS once 10 frames are timed
   predictLoopDone = predictLoop();
 }
 
@@ -354,6 +357,7 @@ function startPredicting() {
 function stopPredicting() {
   predicting = false;
   $('predict').textContent = 'Start predicting';
+  showIdleBadge();
   return predictLoopDone;
 }
 
@@ -362,8 +366,13 @@ function clearPrediction() {
   $('prediction').textContent = '–';
   $('confidence').innerHTML = '&nbsp;';
   $('bars').innerHTML = '';
-  $('fps').textContent = '–';
+  showIdleBadge();
   for (const b of $('labels').children) b.classList.remove('pred');
+}
+
+/** The video badge while nothing is predicted: what to do next (it showed a bare "–"). */
+function showIdleBadge() {
+  $('fps').textContent = head ? 'press Start predicting' : 'train or load a model to predict';
 }
 
 function setHeadButtons(canPredict, canSave) {
@@ -619,7 +628,10 @@ async function onApplyClasses() {
   try { names = parseClassNames($('classNames').value); } catch (e) { $('classNamesMsg').textContent = e.message; return; }
   $('classNamesMsg').textContent = '';
   if (names.join('\n') === classes.join('\n')) { $('classNames').value = classes.join(','); return; }   // unchanged: keep the samples
-  if (samples.length > 0 && !window.confirm(`Setting the classes discards the ${samples.length} samples. Set them?`)) return;
+  if (samples.length > 0 && !window.confirm(`Setting the classes discards the ${samples.length} samples. Set them?`)) {
+    $('classNames').value = classes.join(',');   // cancelled: the field shows the classes the buttons still have
+    return;
+  }
   await setClasses(names);
 }
 
