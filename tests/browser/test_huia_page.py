@@ -136,14 +136,24 @@ def test_huia_mouse_fallback(page, studio_server, out_dir):
 
 def test_mouse_and_camera_switch_both_ways(page, studio_server):
     """The mouse fallback is not one-way: the button goes back to the camera, and mouse mode turns the camera off
-    (its light too) and forgets the camera's last head reading."""
-    open_page(page, f"{studio_server.url}/huia.html?backend=wasm")
-    wait_frames(page, 5)
+    (its light too) and forgets the camera's last head, arms and pose-class readings."""
+    _keypoint_classifier(studio_server.data_dir / "exports" / "huia-test-classifier", ["normal", "flap"])
+    open_page(page, f"{studio_server.url}/huia.html?backend=wasm&classifier=/models/user/huia-test-classifier/model.json")
+    # the camera's readings are on show first (the video's person: both arms measured, a class predicted)
+    page.wait_for_function("""() => document.getElementById('arms').textContent.startsWith('L ')
+        && document.getElementById('klass').textContent.includes('%')""", timeout=120_000)
     assert page.evaluate("window.__huia.cameraOn()")
     page.click("#useMouse")
     assert page.evaluate("window.__huia.source") == "mouse"
     assert not page.evaluate("window.__huia.cameraOn()")
+    box = page.locator("#scene").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(300)
     assert page.text_content("#head") == "not seen"
+    assert page.text_content("#arms") == "–" and page.text_content("#klass") == "camera off"
+    st = page.evaluate("window.__huia.state()")
+    assert st["heights"] == [None, None] and st["klass"]["label"] is None, st
     assert page.text_content("#useMouse") == "Use the camera"
     n = page.evaluate("window.__huia.frames")
     page.click("#useMouse")

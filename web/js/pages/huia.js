@@ -203,7 +203,10 @@ function showState() {
   const h = trigger.heights;
   $('arms').textContent = h[0] == null && h[1] == null ? '–' : `L ${h[0] == null ? '–' : h[0].toFixed(2)} · R ${h[1] == null ? '–' : h[1].toFixed(2)}${trigger.raised ? ' · UP' : ''}`;
   $('jumps').textContent = String(view.bird.jumps);
-  if (classifier && klass.label != null) $('klass').textContent = `${klass.label} (${(100 * klass.confidence).toFixed(0)}%)`;
+  if (!classifier) $('klass').textContent = '–';
+  else if (source === 'mouse') $('klass').textContent = 'camera off';
+  else if (klass.label != null) $('klass').textContent = `${klass.label} (${(100 * klass.confidence).toFixed(0)}%)`;
+  else $('klass').textContent = `loaded (${classifier.meta.labels.join(', ')})`;
   $('badge').textContent = source === 'camera' ? `${fps.fps.toFixed(1)} FPS · ${estimator ? estimator.name : ''}` : 'mouse';
 }
 
@@ -218,6 +221,7 @@ async function poseLoop(gen) {
     const pose = poses.length ? poses[0] : null;
     let prediction = null;
     if (classifier && pose) prediction = await classify(pose);
+    if (gen !== generation) break;   // switched to the mouse (or another model) meanwhile: this frame is stale
     const happened = handlePose(pose, video.currentTime, prediction);
     drawPreview(pose);
     if (prediction && classifier.kind === 'skeleton' && lastSkeleton) showSkeleton(lastSkeleton);
@@ -246,8 +250,11 @@ function useMouse(reason) {
   generation++;
   source = 'mouse';
   if (stream) { closeCamera(stream); stream = null; video.srcObject = null; }
-  head = { direction: { yaw: null, pitch: null }, label: 'center' }; // the camera's last values no longer hold
+  // the camera's last values no longer hold: head, arms and pose class are cleared, not left stale
+  head = { direction: { yaw: null, pitch: null }, label: 'center' };
   trigger.reset();
+  trigger.heights = [null, null];
+  klass = { label: null, confidence: 0, streak: 0, active: null };
   lastPose = null;
   $('stage').style.display = 'none';
   $('useMouse').textContent = 'Use the camera';
