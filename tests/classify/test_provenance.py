@@ -106,6 +106,11 @@ def test_eval_on_originals_skips_sources_of_trained_copies(aug_run, capsys):
     assert leaky == 9  # 3 shots per class, each an original (copied into the augmented set) and its copies
     assert reasons == {"trained_on": 9, "same_source": 0}
     assert rep["samples"] == 15 - leaky and rep["skipped_trained_on"] == leaky
+    assert rep["accuracy_ci_method"] == "wilson"  # originals only: independent samples
+    # on the augmented set the held-out copies come with their originals: the interval resamples source images
+    assert main(["classify", "eval", str(run), "--data", str(root / "aug"), "--json"]) == 0
+    aug = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert aug["samples"] == 18 and aug["accuracy_ci_method"] == "bootstrap over 6 source images"
     # a run that trained on the copies only (no original among them) still never evaluates their originals
     copies_only = dict(cfg, trained_on=[t for t in cfg["trained_on"] if "_aug" in t["rel"]])
     keep2, reasons2 = held_out_with_reasons(copies_only, ds)

@@ -72,3 +72,19 @@ def test_report_carries_the_accuracy_interval():
     assert r["accuracy"] == 1.0 and r["accuracy_ci"] == pytest.approx([0.9398, 1.0], abs=1e-4)
     with pytest.raises(ValueError, match="level"):
         wilson_interval(3, 10, level=95)
+
+
+def test_grouped_accuracy_interval_counts_sources_not_copies():
+    """6 photos, each with 10 copies that share its fate (right or wrong): resampled by photo the interval is as wide
+    as the 6 photos allow, far wider than Wilson's on 66 'independent' samples."""
+    from huia.eval.classification import grouped_accuracy_interval
+
+    correct_photos = np.array([1, 1, 0, 1, 0, 1], bool)
+    correct = np.repeat(correct_photos, 11)
+    groups = [list(range(11 * i, 11 * i + 11)) for i in range(6)]
+    grouped = grouped_accuracy_interval(correct, groups)
+    naive = wilson_interval(int(correct.sum()), len(correct))
+    by_photo = grouped_accuracy_interval(correct_photos, [[i] for i in range(6)])
+    assert grouped == pytest.approx(by_photo, abs=0.02)  # the copies add nothing
+    assert grouped[1] - grouped[0] > 2 * (naive[1] - naive[0])
+    assert grouped[0] <= 4 / 6 <= grouped[1]

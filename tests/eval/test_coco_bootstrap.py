@@ -74,3 +74,31 @@ def test_bad_level_is_refused():
     gts, dets, _ = random_case(rng, n_images=3, K=1, max_gt=2, max_det=3)
     with pytest.raises(ValueError, match="level"):
         bootstrap_intervals(coco_evaluate(gts, dets, num_classes=1), level=95)
+
+
+def test_copies_resampled_together_keep_the_interval_honest():
+    """40 images, each with 2 exact copies (an augmented set at its worst): resampled as 120 independent images the
+    interval shrinks by ~sqrt(3); resampled by source (groups) it stays as wide as on the 40 originals."""
+    rng = np.random.default_rng(12)
+    gts, dets, _ = random_case(rng, n_images=40, K=1, max_gt=3, max_det=6)
+    orig = bootstrap_intervals(coco_evaluate(gts, dets, num_classes=1), n=400, seed=1)
+    tripled = coco_evaluate(gts * 3, dets * 3, num_classes=1)
+    naive = bootstrap_intervals(tripled, n=400, seed=1)
+    grouped = bootstrap_intervals(tripled, n=400, seed=1, groups=[[i, i + 40, i + 80] for i in range(40)])
+    assert grouped["units"] == 40 and naive["units"] == 120
+    for k in ("ap", "ap50"):
+        assert _width(naive, k) < 0.75 * _width(orig, k), (k, naive[k], orig[k])
+        assert 0.8 * _width(orig, k) < _width(grouped, k) < 1.25 * _width(orig, k), (k, grouped[k], orig[k])
+    # the default groups come from the result (evaluate_samples sets them from the samples' provenance)
+    tripled["_groups"] = [[i, i + 40, i + 80] for i in range(40)]
+    assert bootstrap_intervals(tripled, n=400, seed=1) == grouped
+
+
+def test_too_few_images_give_no_interval():
+    rng = np.random.default_rng(8)
+    gts, dets, _ = random_case(rng, n_images=4, K=1, max_gt=3, max_det=6)
+    ci = bootstrap_intervals(coco_evaluate(gts, dets, num_classes=1), n=100)
+    assert ci["too_few"] == 4 and ci["resamples"] == 0 and "ap" not in ci
+    from huia.eval.coco import describe_intervals
+
+    assert describe_intervals(ci, 4).startswith("no intervals: 4 source image(s) are too few")

@@ -30,12 +30,14 @@ def _eval(args) -> int:
 
     rep = evaluate_run(args.run, args.data)
     if args.json:
-        print(json.dumps({k: rep[k] for k in ("accuracy", "accuracy_ci", "per_class", "confusion", "samples", "skipped_reasons",
-                                              "skipped_trained_on", "labels")}))
+        print(json.dumps({k: rep[k] for k in ("accuracy", "accuracy_ci", "accuracy_ci_method", "per_class",
+                                              "confusion", "samples", "skipped_reasons", "skipped_trained_on",
+                                              "labels")}))
     else:
         lo, hi = rep["accuracy_ci"]
-        print(f"accuracy {rep['accuracy']:.4f} [95 % interval {lo:.4f}, {hi:.4f}] on {rep['samples']} held-out "
-              f"samples ({rep['skipped_trained_on']} training samples skipped)")
+        how = "" if rep.get("accuracy_ci_method", "wilson") == "wilson" else f", {rep['accuracy_ci_method']}"
+        print(f"accuracy {rep['accuracy']:.4f} [95 % interval {lo:.4f}, {hi:.4f}{how}] on {rep['samples']} "
+              f"held-out samples ({rep['skipped_trained_on']} training samples skipped)")
         for lab, m in rep["per_class"].items():
             print(f"  {lab:>12}: recall {m['recall']:.4f}  precision {m['precision']:.4f}  ({m['support']} samples)")
     return 0

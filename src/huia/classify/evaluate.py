@@ -16,7 +16,7 @@ import numpy as np
 from huia.classify import dataset as D
 from huia.classify.predict import load_run, predict_proba
 from huia.data.provenance import file_sha1, originals_by_group, source_sha1
-from huia.eval.classification import classification_report
+from huia.eval.classification import classification_report, grouped_accuracy_interval
 from huia.errors import HuiaError
 
 
@@ -65,6 +65,14 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, *, plot: bool = True
     y = ds.targets(samples)
     pred = probs.argmax(1)
     rep = classification_report(y, pred, run.labels)  # accuracy, per-class P/R/F1, confusion (rows = truth)
+    from huia.data.split import sample_groups
+
+    groups = sample_groups(samples)
+    if len(groups) < len(samples):  # augmented copies among the held-out samples: resample by source image
+        rep["accuracy_ci"] = grouped_accuracy_interval(pred == y, groups)
+        rep["accuracy_ci_method"] = f"bootstrap over {len(groups)} source images"
+    else:
+        rep["accuracy_ci_method"] = "wilson"
     rep.update({"samples": len(samples), "skipped_trained_on": skipped,
                 "skipped_reasons": reasons, "labels": run.labels,
                 "errors": [{"file": str(s.image_path), "label": s.label, "predicted": run.labels[int(p)]}

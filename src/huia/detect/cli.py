@@ -145,13 +145,12 @@ def _cmd_train(args) -> int:
     if args.json:
         print(json.dumps(metrics))
     else:
-        from huia.eval.coco import format_with_intervals
+        from huia.eval.coco import describe_intervals, format_with_intervals
 
         ci = metrics.get("ci") or {}
         print(f"held-out ({metrics['test_images']} images): {format_with_intervals(metrics, ci)}  "
               f"({metrics['train_seconds']:.0f} s)")
-        if ci.get("resamples"):
-            print(f"  (in brackets: {100 * ci['level']:.0f} % bootstrap intervals, resampling the held-out images)")
+        print(f"  ({describe_intervals(ci, metrics['test_images'])}{' in brackets' if ci.get('resamples') else ''})")
         print(f"run: {out}  (export: huia export {out} --out DIR)")
     return 0
 
@@ -201,7 +200,8 @@ def eval_run(run: str | Path, data: str | Path) -> dict:
 
 
 def _cmd_eval(args) -> int:
-    from huia.eval.coco import bootstrap_intervals, format_summary, format_with_intervals, summary
+    from huia.eval.coco import (bootstrap_intervals, describe_intervals, format_summary, format_with_intervals,
+                                summary)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # truncated-image warnings already shown at training time
@@ -217,8 +217,7 @@ def _cmd_eval(args) -> int:
         n = len(res["_per_image"])
         print(f"evaluated on {res['evaluated_on']}")
         print(format_summary(res))
-        print(f"\n{100 * ci['level']:.0f} % bootstrap intervals over the {n} held-out images "
-              f"({ci['resamples']} resamples):\n  {format_with_intervals(res, ci)}")
+        print("\n" + describe_intervals(ci, n) + f":\n  {format_with_intervals(res, ci)}")
     return 0
 
 

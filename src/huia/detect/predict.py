@@ -90,7 +90,11 @@ def evaluate_samples(det: Detector, samples: list[Sample], *, score_threshold: f
         keep = ids >= 0
         gts.append(Detections(gt.xyxy[keep], None, ids[keep], det.class_names))
         dets.append(d)
-    return coco_evaluate(gts, dets, class_names=det.class_names)
+    from huia.data.split import sample_groups
+
+    res = coco_evaluate(gts, dets, class_names=det.class_names)
+    res["_groups"] = sample_groups(samples)  # an original and its augmented copies: one unit for the intervals
+    return res
 
 
 def list_images(path: str | Path) -> list[Path]:
