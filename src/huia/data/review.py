@@ -4,8 +4,10 @@ The Huia article's author went through 1000 captures by hand and kept 381: blank
 recognise, wrong labels. This flags the same things in seconds:
 
 - ``blank``: (near-)uniform images — low pixel spread;
-- ``duplicate`` / ``near_duplicate``: identical bytes or pixels, or a 64-bit difference hash within a few bits
-  (the first file of a group is kept, the others are flagged);
+- ``duplicate`` / ``near_duplicate``: identical bytes or pixels, or a 256-bit difference hash within a few bits
+  and a near-equal thumbnail (the first file of a group is kept, the others are flagged). Two captures that both
+  carry keypoints must ALSO hold the same pose: with a fixed webcam and one person filling a small part of the
+  frame, different poses sit 2-3 hash bits apart, so pixels alone would call a whole session duplicates;
 - ``no_pose`` / ``low_pose``: capture-format samples whose keypoints are missing or mostly low-confidence;
 - ``mislabeled``: the label disagrees with most of the sample's nearest neighbours in a feature space (the
   hand-landmark backbone's features for images, normalized keypoints when every sample has them).
@@ -56,6 +58,7 @@ class ReviewResult:
     flags: list[Flag]
     problems: list[str]
     feature_space: str | None = None
+    mislabel_note: str | None = None  # why the mislabel check did not run (None when it ran)
 
     def by_kind(self) -> dict[str, list[Flag]]:
         out: dict[str, list[Flag]] = {}
@@ -68,7 +71,7 @@ class ReviewResult:
 
     def to_json(self) -> dict:
         return {"root": str(self.root), "samples": len(self.samples), "problems": self.problems,
-                "feature_space": self.feature_space,
+                "feature_space": self.feature_space, "mislabel_note": self.mislabel_note,
                 "counts": {k: len(v) for k, v in self.by_kind().items()},
                 "flags": [f.to_json() for f in self.flags]}
 
@@ -99,6 +102,26 @@ def thumb_correlation(a: np.ndarray, b: np.ndarray) -> float:
     x, y = _gray_small(a, (32, 32)).ravel(), _gray_small(b, (32, 32)).ravel()
     x, y = x - x.mean(), y - y.mean()
     return float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-9))
+
+
+def pose_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest keypoint displacement between two poses, in units of the body's box (the normalisation of
+    huia.classify.dataset.keypoint_features, the pose classifiers' input, with the shared spec's min score): 0 for
+    the same pose anywhere in the frame at any size, ~0.01 for MoveNet's jitter on one still person, 0.1+ when a
+    limb moved. The largest, not the mean: raising one arm moves 2-3 of 17 keypoints. A keypoint seen in one pose
+    and not the other makes them different (inf); so do poses with fewer than 2 confident keypoints."""
+    from huia.classify.dataset import keypoint_features
+    from huia.pose.spec import keypoint_spec
+
+    ms = keypoint_spec().feature_min_score
+    fa = keypoint_features(a, ms).reshape(-1, 3)
+    fb = keypoint_features(b, ms).reshape(-1, 3)
+    if fa.shape != fb.shape:
+        return float("inf")
+    va, vb = fa[:, 2] > 0, fb[:, 2] > 0
+    if not va.any() or (va != vb).any():
+        return float("inf")
+    return float(np.linalg.norm(fa[va, :2] - fb[va, :2], axis=1).max())
 
 
 def knn_disagreement(feats: np.ndarray, labels: list[str], k: int = 5) -> list[tuple[float, str, list[int]]]:
@@ -170,7 +193,7 @@ def _unreadable_files(root: Path, seen: set[Path]) -> list[Flag]:
 
 
 def review_dataset(root: str | Path, *, blank_threshold: float = 6.0, near_dup_bits: int = 12,
-                   near_dup_corr: float = 0.97,
+                   near_dup_corr: float = 0.97, near_dup_pose: float = 0.03,
                    pose_min_score: float = 0.3, pose_min_visible: float = 0.5, features: str = "auto",
                    k: int = 5, mislabel_share: float = 0.6, pose_model: str | None = None,
                    quiet: bool = True) -> ReviewResult:
@@ -218,17 +241,29 @@ def review_dataset(root: str | Path, *, blank_threshold: float = 6.0, near_dup_b
     if cand:
         H = np.stack([dhash(images[i]) for i in cand]).astype(np.uint8)
         dist = (H[:, None, :] != H[None, :, :]).sum(2)
+        has_kps = [samples[i].keypoints is not None and len(samples[i].keypoints) > 0 for i in cand]
         for a in range(len(cand)):
-            close = [b for b in range(a) if dist[a, b] <= near_dup_bits and cand[b] not in dup
-                     and thumb_correlation(images[cand[a]], images[cand[b]]) >= near_dup_corr]
+            close = []
+            for b in range(a):
+                if dist[a, b] > near_dup_bits or cand[b] in dup:
+                    continue
+                pd = None
+                if has_kps[a] and has_kps[b]:  # captures: the pose decides, pixels barely change
+                    pd = pose_distance(samples[cand[a]].keypoints, samples[cand[b]].keypoints)
+                    if pd > near_dup_pose:
+                        continue
+                if thumb_correlation(images[cand[a]], images[cand[b]]) >= near_dup_corr:
+                    close.append((b, pd))
             if close:
-                i, j = cand[a], cand[close[0]]
+                b, pd = close[0]
+                i, j = cand[a], cand[b]
                 dup.add(i)
                 same = " (different label!)" if samples[j].label != samples[i].label else ""
+                pose = f", same pose (keypoints within {pd:.3f} of the body size)" if pd is not None else ""
                 flags.append(Flag(samples[i].image_path, samples[i].label, "near_duplicate",
-                                  f"{int(dist[a, close[0]])}/{H.shape[1]} hash bits from "
-                                  f"{samples[j].image_path.name}{same}",
-                                  [samples[j].image_path], score=float(dist[a, close[0]])))
+                                  f"{int(dist[a, b])}/{H.shape[1]} hash bits from "
+                                  f"{samples[j].image_path.name}{pose}{same}",
+                                  [samples[j].image_path], score=float(dist[a, b])))
     # pose quality (capture format; with ``pose_model`` also plain photos, through the pose estimator)
     if pose_model:
         from huia.pose import estimate
@@ -254,16 +289,23 @@ def review_dataset(root: str | Path, *, blank_threshold: float = 6.0, near_dup_b
                               f"only {vis:.0%} of keypoints above score {pose_min_score} (mean {sc.mean():.2f})",
                               score=vis))
     # likely mislabeled
-    space = None
+    space, note = None, None
     pool = [i for i in range(len(samples)) if i not in blank and i not in dup]
     labels_present = {samples[i].label for i in pool}
-    if features != "none" and len(pool) > k + 1 and len(labels_present) > 1:
+    use_kps = features == "keypoints" or (features == "auto" and has_sidecar and len(has_sidecar) == len(samples))
+    if use_kps:  # captures without a pose cannot be placed in keypoint space
+        pool = [i for i in pool if samples[i].keypoints is not None and len(samples[i].keypoints)]
+        labels_present = {samples[i].label for i in pool}
+    if features == "none":
+        note = "not run (--features none)"
+    elif len(pool) <= k + 1:
+        note = (f"not run: {len(pool)} usable sample(s) left after blanks, duplicates"
+                + (" and pose-less captures" if use_kps else "") + f", need more than --k + 1 = {k + 1}")
+    elif len(labels_present) < 2:
+        note = f"not run: one class only ({', '.join(sorted(map(str, labels_present)))})"
+    else:
         sub = [samples[i] for i in pool]
-        if features == "keypoints" or (features == "auto" and has_sidecar and len(has_sidecar) == len(samples)):
-            sub_ok = [j for j, s in enumerate(sub) if s.keypoints is not None]
-            pool = [pool[j] for j in sub_ok]
-            sub = [sub[j] for j in sub_ok]
-        feats, space = _features(sub, [images[i] for i in pool], features)
+        feats, space = _features(sub, [images[i] for i in pool], "keypoints" if use_kps else features)
         labs = [s.label for s in sub]
         for j, (share, other, nbrs) in enumerate(knn_disagreement(feats, labs, k)):
             if other is not None and share >= mislabel_share:
@@ -271,7 +313,7 @@ def review_dataset(root: str | Path, *, blank_threshold: float = 6.0, near_dup_b
                 flags.append(Flag(s.image_path, s.label, "mislabeled",
                                   f"{share:.0%} of its {len(nbrs)} nearest neighbours are {other!r}",
                                   [sub[n].image_path for n in nbrs], score=share))
-    return ReviewResult(root, samples, flags, problems, space)
+    return ReviewResult(root, samples, flags, problems, space, note)
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -303,7 +345,8 @@ def write_report(result: ReviewResult, out: str | Path) -> Path:
              f"<p class='summary'><span>{len(result.samples)} samples</span>"
              f"<span>{len(result.flagged_paths())} flagged</span>"
              + "".join(f"<span>{e(k)}: {len(v)}</span>" for k, v in kinds.items())
-             + (f"<span>feature space: {e(result.feature_space)}</span>" if result.feature_space else "") + "</p>"]
+             + (f"<span>feature space: {e(result.feature_space)}</span>" if result.feature_space else
+                f"<span>mislabel check {e(result.mislabel_note or '')}</span>") + "</p>"]
     if result.problems:
         parts.append("<h2>Reading problems</h2><ul>" + "".join(f"<li>{e(p)}</li>" for p in result.problems)
                      + "</ul>")
@@ -360,6 +403,7 @@ def quarantine(result: ReviewResult) -> list[tuple[Path, Path]]:
 
 def _cmd_review(args) -> int:
     result = review_dataset(args.dir, blank_threshold=args.blank_threshold, near_dup_bits=args.near_dup_bits,
+                            near_dup_pose=args.near_dup_pose,
                             features=args.features, k=args.k, pose_model=args.pose, quiet=args.json)
     if args.report:
         write_report(result, args.report)
@@ -374,6 +418,8 @@ def _cmd_review(args) -> int:
         counts = ", ".join(f"{k} {len(v)}" for k, v in result.by_kind().items()) or "nothing"
         probs = f"; {len(result.problems)} reading problem(s) listed above" if result.problems else ""
         print(f"{args.dir}: {len(result.samples)} samples; flagged: {counts}{probs}")
+        space = f"in {result.feature_space} space" if result.feature_space else result.mislabel_note
+        print(f"mislabel check: {space}")
         if args.report:
             print(f"report: {args.report}")
         if moved:
@@ -405,7 +451,15 @@ def register_review(sub) -> None:
                    help="pixel spread (standard deviation of a 64x64 grey thumbnail, 0..~128) below which a frame "
                         "is blank (default 6.0)")
     p.add_argument("--near-dup-bits", type=int, default=12,
-                   help="max differing hash bits (of 256) for near duplicates (default 12)")
+                   help="near duplicates: at most this many of the 256 bits of a 16x16 difference hash of the grey "
+                        "image differ (and 32x32 thumbnails correlate >= 0.97); a re-saved or resized copy sits "
+                        "within ~8, different photos of one scene 19+. 0 = only (near-)pixel-identical copies "
+                        "(default 12)")
+    p.add_argument("--near-dup-pose", type=float, default=0.03,
+                   help="when both images have keypoints (studio captures), they are near duplicates only if no "
+                        "keypoint moved more than this fraction of the body's size as well: a fixed webcam makes "
+                        "different poses look alike in pixels; MoveNet jitter on one frame is ~0.01-0.025 "
+                        "(default 0.03)")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
     p.set_defaults(func=_cmd_review)
 
