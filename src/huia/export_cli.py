@@ -45,6 +45,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None
         raise HuiaError(f"unknown format {fmt!r} (choose {' or '.join(FORMATS)})")
     if quantize not in (None, *QUANTIZATIONS):
         raise HuiaError(f"unknown quantization {quantize!r} (choose {', '.join(QUANTIZATIONS)})")
+    rr, oo = run_dir.resolve(), out_dir.resolve()
+    if oo == rr or rr in oo.parents or oo in rr.parents:
+        raise HuiaError("--out is the run folder, inside it or around it; an export there would replace the run's "
+                        "own model (or the run): choose a folder outside the run", out_dir)
     task = read_task(run_dir)
     try:
         module = importlib.import_module(TASKS[task])

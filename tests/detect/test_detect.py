@@ -305,6 +305,14 @@ def test_run_of_another_kind_and_bad_settings_are_named(tiny_run, kangaroo, tmp_
     assert huia_main(["export", str(out), "--out", str(tmp_path / "exp")]) == 0
     assert huia_main(["detect", "train", "--data", str(kangaroo), "--out", str(tmp_path / "exp")]) == 2
     assert "holds an exported model, not a training run" in capsys.readouterr().err
+    # ... and a run's own folder is not an export target (it replaced the run's float32 model with uint8)
+    before = (out / "model" / "model.json").read_bytes()
+    assert huia_main(["export", str(out), "--out", str(out / "model"), "--quantize", "uint8"]) == 2
+    assert "choose a folder outside the run" in capsys.readouterr().err
+    assert (out / "model" / "model.json").read_bytes() == before
+    # the same guard for a classifier run (checked before any data is read)
+    assert huia_main(["classify", "train", "--data", str(tmp_path / "nodata"), "--out", str(tmp_path / "exp")]) == 2
+    assert "holds an exported model, not a training run" in capsys.readouterr().err
 
 
 def test_predict_skips_an_unreadable_image_and_says_so(tiny_run, kangaroo, tmp_path, capsys):

@@ -338,6 +338,8 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
     if task not in TASKS:
         raise HuiaError(f"unknown task {task!r} (choose from {', '.join(TASKS)})")
     data, run = Path(data), Path(out)
+    if (run / "model.json").is_file() and not (run / "config.json").is_file():
+        raise HuiaError("holds an exported model, not a training run; choose a new --out", run)
     t0 = time.time()
     limit_threads()
     seed_all(seed)
