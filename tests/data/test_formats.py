@@ -366,3 +366,16 @@ def test_kangaroo_check_warns_about_the_truncated_jpeg(shared_data, capsys):
     assert report["samples"] == 135 and report["problems"] == [] and report["classes"] == {"kangaroo": 213}
     assert len(report["warnings"]) == 1 and "00090.jpg" in report["warnings"][0]
     assert "huia: warning:" in cap.err and "00090.jpg" in cap.err
+
+
+def test_unknown_class_is_reported_once_per_file(voc):
+    import re
+
+    write_labelmap(voc, ["cat", "dog"])
+    p = voc / "annots" / "002.xml"
+    text = p.read_text()
+    obj = re.search(r"<object>.*?</object>", text, re.S).group(0)
+    text = text.replace(obj, obj + obj + obj)  # three boxes ...
+    p.write_text(re.sub(r"<name>[^<]*</name>", "<name>zebra</name>", text))  # ... of one unknown class
+    _, problems = read_voc_dir(voc)
+    assert sum("unknown class 'zebra'" in q for q in problems) == 1, problems

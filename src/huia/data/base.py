@@ -105,7 +105,9 @@ def finalize_detection(records: list[RawImage], classes: list[str] | None = None
             if not b.name:
                 errs.append("object without a class name")
             elif classes is not None and b.name not in classes:
-                errs.append(f"unknown class {b.name!r} (known: {', '.join(classes)})")
+                msg = f"unknown class {b.name!r} (known: {', '.join(classes)})"
+                if msg not in errs:  # once per file, not once per box
+                    errs.append(msg)
             if w is not None and h is not None:
                 why = validate_box(b, w, h)
                 if why:
