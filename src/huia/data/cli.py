@@ -215,6 +215,24 @@ def cmd_convert(args) -> int:
     return 1 if problems else 0
 
 
+def _empty_split_message(samples, train, test) -> str:
+    """Why a split left one side empty, with the per-class counts (a class needs 2 independent samples - an
+    original and its augmented copies count once - to give one to each side)."""
+    from collections import Counter
+
+    from huia.data.split import sample_groups, stratum
+
+    empty = "train" if not train else "test"
+    if not samples:
+        return "no samples to split"
+    counts = Counter(stratum(s).split(":", 1)[-1] or "(no boxes)" for s in samples)
+    groups = Counter(stratum(samples[g[0]]).split(":", 1)[-1] or "(no boxes)" for g in sample_groups(samples))
+    per = ", ".join(f"{c} {n}" + (f" ({groups[c]} original(s))" if groups[c] != n else "")
+                    for c, n in sorted(counts.items()))
+    return (f"the {empty} part would be empty ({len(train)} train + {len(test)} test); class counts: {per}; "
+            f"each class needs 2+ independent samples for a test part")
+
+
 def cmd_split(args) -> int:
     from huia.data import write_dataset
     from huia.data.base import dataset_class_names
@@ -228,6 +246,13 @@ def cmd_split(args) -> int:
         raise HuiaError(f"cannot split a {fmt} data set into {to}", args.src)
     _gate(args, problems)
     train, test = split_samples(samples, args.train, args.seed)
+    if not train or not test:
+        raise HuiaError(_empty_split_message(samples, train, test), args.src)
+    if all(s.label is not None for s in samples):
+        alone = sorted({str(s.label) for s in samples} - {str(s.label) for s in test})
+        if alone:
+            print(f"huia: warning: no test sample for class(es) {', '.join(alone)} (too few samples); the test "
+                  "part cannot measure them", file=sys.stderr)
     names = dataset_class_names(samples)
     tmp = _fresh_dst(args.out)
     try:

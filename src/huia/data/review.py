@@ -453,8 +453,9 @@ def register_review(sub) -> None:
     p.add_argument("--near-dup-bits", type=int, default=12,
                    help="near duplicates: at most this many of the 256 bits of a 16x16 difference hash of the grey "
                         "image differ (and 32x32 thumbnails correlate >= 0.97); a re-saved or resized copy sits "
-                        "within ~8, different photos of one scene 19+. 0 = only (near-)pixel-identical copies "
-                        "(default 12)")
+                        "within ~8 and photos of one hand on one background 19+, but a fixed webcam's frames of "
+                        "different poses only 2-3 (hence --near-dup-pose). 0 = only (near-)pixel-identical "
+                        "copies (default 12)")
     p.add_argument("--near-dup-pose", type=float, default=0.03,
                    help="when both images have keypoints (studio captures), they are near duplicates only if no "
                         "keypoint moved more than this fraction of the body's size as well: a fixed webcam makes "
