@@ -122,3 +122,36 @@ def test_mirror_flips_the_video_not_the_labels(page, studio_server, exports):
     plain, mirrored = ink
     assert plain[0] <= 10 and plain[1] <= 52, plain
     assert mirrored[0] >= 148 and mirrored[1] >= 189, mirrored
+
+
+def test_the_same_picture_again_after_the_webcam_runs_again(page, studio_server, exports, shared_data):
+    """Picture -> Webcam -> the same picture: the file input is emptied once read (else the browser fires no
+    `change` for the same file and the webcam kept running), and a picture's badge shows its detection time, not
+    the webcam's last FPS."""
+    jpg = shared_data / "pose-video" / "three_people.jpg"
+    _open(page, f"{studio_server.url}/detector.html?backend=wasm&model=/models/user/person-detector/model.json")
+    page.wait_for_function("window.__huia.frames >= 2 && document.getElementById('fps').textContent !== '– FPS'",
+                           timeout=180_000)
+    badge = "document.querySelector('.badge').textContent"
+    for _ in range(2):
+        frames = page.evaluate("window.__huia.frames")
+        page.set_input_files("#file", str(jpg))
+        page.wait_for_function(f"window.__huia.frames > {frames} && !document.getElementById('still').hidden")
+        assert page.input_value("#file") == ""   # the same file can be chosen again
+        page.wait_for_timeout(300)   # no webcam frame may rewrite the badge
+        assert page.evaluate("document.getElementById('video').srcObject === null")   # the webcam is off
+        ms = page.evaluate("window.__huia.ms")
+        text = page.evaluate(badge)
+        assert "FPS" not in text and text.startswith("picture · ") and text.endswith(f" · {ms:.0f} ms"), text
+        frames = page.evaluate("window.__huia.frames")
+        page.click("#useCamera")
+        page.wait_for_function(f"window.__huia.frames > {frames + 3} && document.getElementById('still').hidden",
+                               timeout=60_000)
+        page.wait_for_function(f"{badge}.includes(' FPS')")
+    # a picture chosen while the webcam is still opening: the webcam must not come on behind the picture
+    page.set_input_files("#file", str(jpg))
+    page.wait_for_function("document.getElementById('video').srcObject === null")
+    page.click("#useCamera")
+    page.set_input_files("#file", str(jpg))
+    page.wait_for_timeout(1500)
+    assert page.evaluate("document.getElementById('video').srcObject === null && document.getElementById('video').hidden")

@@ -118,8 +118,18 @@ async function useCamera() {
   const gen = ++generation;
   source = 'camera';
   still.hidden = true; video.hidden = false;
+  $('fps').textContent = '– FPS';   // until the webcam's frames are timed (a picture showed no FPS)
   try {
-    if (!stream) stream = await openCamera(video);
+    if (!stream) {
+      const s = await openCamera(video);
+      // a picture was chosen (or another call opened the webcam) while this one opened: no second, hidden webcam
+      if (source !== 'camera' || stream) {
+        closeCamera(s);
+        if (video.srcObject === s) video.srcObject = stream;
+        return;
+      }
+      stream = s;
+    }
     if (detector) loop(gen);
   } catch (e) { showError(e); }
 }
@@ -162,6 +172,7 @@ async function redetectPicture() {
         if (!detector || !picture || source !== 'picture') return [];
         boxes = await detectOnce(picture);
         render(boxes, picture.naturalWidth, picture.naturalHeight, { force: true });
+        $('fps').textContent = 'picture';   // the badge then reads "picture · N box(es) · <detection> ms"
         hook.frames += 1;
       } while (job.again);
       return boxes;
@@ -228,10 +239,15 @@ $('backend').addEventListener('change', () => loadModel($('url').value.trim() ||
 $('useCamera').addEventListener('click', () => useCamera());
 // only the webcam video is flipped by CSS; the overlay is drawn mirrored (see render) so its text reads normally
 $('mirror').addEventListener('change', () => { video.style.transform = $('mirror').checked ? 'scaleX(-1)' : ''; });
+let fileUrl = null;
 $('file').addEventListener('change', async () => {
   const f = $('file').files[0];
+  // emptied once read: choosing the same file again (say after the webcam) must fire `change` and run again
+  $('file').value = '';
   if (!f) return;
-  try { await detectPicture(URL.createObjectURL(f)); } catch (e) { showError(e); }
+  if (fileUrl) URL.revokeObjectURL(fileUrl);   // the previous file's picture is no longer on show
+  fileUrl = URL.createObjectURL(f);
+  try { await detectPicture(fileUrl); } catch (e) { showError(e); }
 });
 
 (async () => {
