@@ -160,6 +160,8 @@ class Dataset:
         self.root = root
         self.name = root.name
         self._lock = threading.Lock()
+        self._seen: tuple | None = None  # folder signature the index last agreed with (see refresh())
+        self._recheck_at: float | None = None
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError:
@@ -196,9 +198,18 @@ class Dataset:
             self._db.close()
 
     # -- consistency -------------------------------------------------------------------------------------------
-    def reconcile(self) -> dict[str, int]:
-        """Make the index agree with the folders (the truth): index samples a crash left unindexed, drop rows whose
-        files are gone, remove stale temp files. Returns counts of what changed."""
+    def reconcile(self, remove_temps: bool = True) -> dict[str, int]:
+        """Make the index agree with the folders (the truth): index samples a crash left unindexed (or that were
+        moved in by hand), drop rows whose files are gone, remove stale temp files (at start-up only: while the
+        server runs a temp file may be an upload in flight). Returns counts of what changed."""
+        sig = self._signature()
+        with self._lock:
+            out = self._reconcile_locked(remove_temps)
+        self._note_seen(sig)
+        return out
+
+    def _reconcile_locked(self, remove_temps: bool) -> dict[str, int]:
+        # under the lock, so an upload's row commit or a delete cannot interleave with the scan and the fix-up
         added = dropped = temps = 0
         on_disk: dict[str, tuple[str, Path]] = {}
         labels = []
@@ -208,16 +219,17 @@ class Dataset:
             labels.append(d.name)
             for f in d.iterdir():
                 if f.name.startswith(".tmp-"):
-                    f.unlink(missing_ok=True)
-                    temps += 1
+                    if remove_temps:
+                        f.unlink(missing_ok=True)
+                        temps += 1
                 elif f.suffix == ".jpg" and ID_RE.match(f.stem):
                     on_disk[f.stem] = (d.name, f)
-        with self._lock:
-            rows = {r[0]: r[1] for r in self._db.execute("SELECT id, label FROM samples")}
-            self._db.execute("BEGIN IMMEDIATE")
+        rows = {r[0]: r[1] for r in self._db.execute("SELECT id, label FROM samples")}
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
             for label in labels:
                 self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, time.time()))
-            # a class whose folder is gone (renamed or trashed when the server died mid-way) is no class
+            # a class whose folder is gone (renamed, trashed or moved away by hand) is no class
             for (name,) in self._db.execute("SELECT name FROM classes").fetchall():
                 if name not in labels:
                     self._db.execute("DELETE FROM classes WHERE name=?", (name,))
@@ -228,10 +240,52 @@ class Dataset:
             for sid, (label, f) in on_disk.items():
                 if rows.get(sid) == label:
                     continue
-                self._index_files(sid, label, f)
+                try:
+                    self._index_files(sid, label, f)
+                except FileNotFoundError:  # moved away again while we scanned
+                    continue
                 added += 1
             self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
         return {"added": added, "dropped": dropped, "temp_files_removed": temps}
+
+    def _signature(self) -> tuple:
+        """Modification times of the dataset folder and of each class folder: moving a file in or out of a folder
+        changes that folder's mtime, so comparing this (a stat per class, whatever the number of samples) tells
+        whether anything was added, removed or moved since the index last agreed with the disk."""
+        entries = [("", os.stat(self.root).st_mtime_ns)]
+        with os.scandir(self.root) as it:
+            for e in it:
+                if not e.name.startswith("."):
+                    try:
+                        if e.is_dir():
+                            entries.append((e.name, e.stat().st_mtime_ns))
+                    except FileNotFoundError:
+                        continue
+        return tuple(sorted(entries))
+
+    def _note_seen(self, sig: tuple) -> None:
+        # a change in the same clock tick as the signature (mtimes are coarse on some file systems) would leave
+        # it unchanged: when the newest folder changed in the last 2 s, look once more after that window
+        newest = max(m for _, m in sig) / 1e9
+        self._seen = sig
+        self._recheck_at = newest + 2.0 if newest + 2.0 > time.time() else None
+
+    def refresh(self) -> bool:
+        """Re-index if the folders changed behind the server's back (`huia data review --quarantine`, a file
+        manager, another process): cheap when nothing did. Returns whether a reconcile ran."""
+        try:
+            sig = self._signature()
+        except FileNotFoundError:
+            return False  # the dataset folder itself is gone: CaptureStore.get reports that
+        if sig == self._seen and (self._recheck_at is None or time.time() < self._recheck_at):
+            return False
+        with self._lock:
+            self._reconcile_locked(remove_temps=False)
+        self._note_seen(sig)
+        return True
 
     def _index_files(self, sid: str, label: str, jpg: Path) -> None:
         """(Re-)index a sample from its files on disk (caller holds the lock): the id's time, its JSON, the JPEG's
@@ -320,7 +374,8 @@ class Dataset:
             _fsync_dir(d)
             with self._lock:
                 self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, now))
-                self._db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?)",
+                # OR REPLACE: a refresh() between the file writes and this commit may have indexed the files
+                self._db.execute("INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?)",
                                  (sid, label, now, width, height, len(jpeg), int(bool(keypoints)), model))
         except BaseException as exc:
             # not acknowledged: leave nothing half-stored behind (disk full, class trashed mid-upload, ...)
@@ -465,7 +520,7 @@ class Dataset:
                 _fsync_dir(dst)
                 if not any(src.iterdir()):
                     src.rmdir()
-        self.reconcile()
+        self.reconcile(remove_temps=False)  # uploads may be in flight
         return next(c for c in self.classes() if c["name"] == label)
 
     def trashed_sample_path(self, sid: str) -> Path:
@@ -547,15 +602,23 @@ class CaptureStore:
             raise ApiError(400, f"invalid dataset name {name!r}")
         return p
 
-    def get(self, name: str) -> Dataset:
+    def get(self, name: str, fresh: bool = False) -> Dataset:
+        """The open dataset; ``fresh``: first re-index it if its folders changed on disk since it was last seen
+        (listing routes ask for that, so files moved by hand or by `data review --quarantine` show up or vanish)."""
         p = self._path(name)
         with self._lock:
             ds = self._open.get(name)
+            if ds is not None and not p.is_dir():  # the folder went away while open
+                ds.close()
+                del self._open[name]
+                ds = None
             if ds is None:
                 if not p.is_dir():
                     raise ApiError(404, f"no dataset {name!r}")
-                ds = self._open[name] = Dataset(p)
-            return ds
+                return self._open.setdefault(name, Dataset(p))
+        if fresh:
+            ds.refresh()
+        return ds
 
     def create(self, name: str) -> tuple[Dataset, bool]:
         p = self._path(name)
@@ -679,7 +742,7 @@ def build_router(store: CaptureStore):
 
     @r.get("", response_model=DatasetList)
     def list_datasets():
-        return DatasetList(datasets=[dataset_info(store.get(n)) for n in store.names()])
+        return DatasetList(datasets=[dataset_info(store.get(n, fresh=True)) for n in store.names()])
 
     @r.post("", response_model=DatasetInfo, status_code=201)
     def create_dataset(body: NameIn):
@@ -688,11 +751,11 @@ def build_router(store: CaptureStore):
 
     @r.get("/{dataset}", response_model=DatasetInfo)
     def get_dataset(dataset: str):
-        return dataset_info(store.get(dataset))
+        return dataset_info(store.get(dataset, fresh=True))
 
     @r.get("/{dataset}/classes", response_model=ClassList)
     def list_classes(dataset: str):
-        ds = store.get(dataset)
+        ds = store.get(dataset, fresh=True)
         return ClassList(dataset=ds.name, classes=[ClassInfo(**c) for c in ds.classes()])
 
     @r.post("/{dataset}/classes", response_model=ClassList, status_code=201)
@@ -746,7 +809,7 @@ def build_router(store: CaptureStore):
     @r.get("/{dataset}/samples", response_model=SamplePage)
     def list_samples(dataset: str, label: str | None = None, offset: int = Query(0, ge=0),
                      limit: int = Query(100, ge=1, le=1000), has_keypoints: bool | None = None):
-        ds = store.get(dataset)
+        ds = store.get(dataset, fresh=True)
         if label:
             validate_name(label, "class")
         total, samples = ds.list_samples(label, offset, limit, has_keypoints)
@@ -776,7 +839,7 @@ def build_router(store: CaptureStore):
 
     @r.get("/{dataset}/trash", response_model=TrashList)
     def list_trash(dataset: str):
-        ds = store.get(dataset)
+        ds = store.get(dataset, fresh=True)
         return TrashList(dataset=ds.name, samples=[TrashedSample(**t) for t in ds.list_trash()],
                          classes=[TrashedClass(**c) for c in ds.list_trashed_classes()])
 
