@@ -42,3 +42,11 @@ def test_split_warns_about_a_class_missing_from_test(tmp_path, capsys):
     cap = capsys.readouterr()
     assert "no test sample for class(es) a" in cap.err and "test images" in cap.out
     assert sorted(p.name for p in (tmp_path / "s" / "test").iterdir()) == ["b"]
+
+
+def test_split_warns_about_a_single_class(tmp_path, capsys):
+    for i in range(4):
+        _img(tmp_path / "src" / "arms_up" / f"{i}.png", 20 + i)
+    (tmp_path / "src" / "normal").mkdir()  # emptied by a quarantine
+    assert main(["data", "split", str(tmp_path / "src"), "--out", str(tmp_path / "s")]) == 0
+    assert "one class only (arms_up)" in capsys.readouterr().err

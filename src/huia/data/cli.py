@@ -249,7 +249,11 @@ def cmd_split(args) -> int:
     if not train or not test:
         raise HuiaError(_empty_split_message(samples, train, test), args.src)
     if all(s.label is not None for s in samples):
-        alone = sorted({str(s.label) for s in samples} - {str(s.label) for s in test})
+        present = sorted({str(s.label) for s in samples})
+        if len(present) == 1:
+            print(f"huia: warning: one class only ({present[0]}): a classifier needs at least 2 (empty class "
+                  "folders are not classes)", file=sys.stderr)
+        alone = sorted(set(present) - {str(s.label) for s in test})
         if alone:
             print(f"huia: warning: no test sample for class(es) {', '.join(alone)} (too few samples); the test "
                   "part cannot measure them", file=sys.stderr)
