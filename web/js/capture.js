@@ -595,6 +595,11 @@ async function main() {
     try { await loadDatasets(name); $('new-dataset').value = ''; clearError(); } catch (e) { showError(e); }
   });
   $('dataset').addEventListener('change', () => selectDataset($('dataset').value).catch(showError));
+  // files moved by hand or by `huia data review --quarantine` while the tab was away: the server re-scans on
+  // listing, so coming back to the tab is enough to drop (or bring back) their thumbnails
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && state.dataset) refreshAll().catch(showError);
+  });
   $('capture-now').addEventListener('click', () => requestCapture('manual').catch(showError));
   $('timer-toggle').addEventListener('click', () => (state.timer ? stopTimer() : startTimer()));
   $('review-filter').addEventListener('change', () => loadReview(true));
