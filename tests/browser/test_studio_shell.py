@@ -3,9 +3,12 @@ the API, navigation to every page of the studio."""
 
 from __future__ import annotations
 
+import re
 import urllib.request
 
 import pytest
+
+from tests.conftest import REPO_ROOT
 
 PAGES = ["pose.html", "capture.html", "gestures.html", "detector.html", "huia.html"]
 
@@ -60,3 +63,31 @@ def test_no_page_scrolls_sideways_on_a_phone(studio_server, browser):
         assert not wide, f"pages wider than 390 px: {wide}"
     finally:
         context.close()
+
+
+def _readme_pose_recipe() -> list[list[str]]:
+    """The README walk-through's pose commands, from `huia data review` to `huia export runs/poses`, comments off."""
+    text = (REPO_ROOT / "README.md").read_text()
+    block = text.split("## A walk through it", 1)[1].split("```")[1]
+    cmds = [re.sub(r"\s+#.*$", "", line).split() for line in block.splitlines() if line.startswith("huia ")]
+    first = next(i for i, c in enumerate(cmds) if c[:3] == ["huia", "data", "review"])
+    last = next(i for i, c in enumerate(cmds) if c[:3] == ["huia", "export", "runs/poses"])
+    return cmds[first:last + 1]
+
+
+def test_every_page_shows_the_real_data_folder_and_the_readme_recipe(studio_server, page):
+    """No DATA/ placeholder left on a page (the home hint, the Detector and Gestures intros), and the home page's
+    recipe is the README's (split first, augment the train part; no --shots 40 that a first session cannot meet)."""
+    data = studio_server.get_json("/api/health")["data_dir"].rstrip("/") + "/"
+    for name in ["index.html", "detector.html", "gestures.html"]:
+        page.goto(f"{studio_server.url}/{name}?source=none")
+        page.wait_for_function("(d) => document.querySelector('[data-datapath]').textContent.includes(d)", arg=data)
+        marked = page.eval_on_selector_all("[data-datapath]", "els => els.map((e) => e.textContent)")
+        assert marked and all(data in t for t in marked), (name, marked)
+        assert "DATA/" not in page.inner_text("main"), name
+    page.goto(studio_server.url + "/")
+    page.wait_for_function("(d) => document.getElementById('workflow').textContent.includes(d)", arg=data)
+    shown = [line.replace(data, "huia-data/").split() for line in page.text_content("#workflow").splitlines()
+             if line.startswith("huia ")]
+    assert shown == _readme_pose_recipe(), shown
+    assert "--shots" not in page.text_content("#workflow")

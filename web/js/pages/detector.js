@@ -7,6 +7,7 @@ import { openCamera, closeCamera } from '../camera.js';
 import { FpsMeter } from '../draw.js';
 import { createOverlay } from '../overlay.js';
 import { loadDetector, toDrawBoxes } from '../detector.js';
+import { dataDir, fillDataPaths } from '../datapath.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -187,7 +188,11 @@ async function loadModel(url) {
   const gen = ++generation;
   $('errors').textContent = '';
   hook.ready = false;
-  if (!url) { setStatus('no model: export one to DATA/exports/NAME or give a URL'); return; }
+  if (!url) {
+    const dir = (await dataDir()) || 'DATA/';
+    if (gen === generation) setStatus(`no model: export one to ${dir}exports/NAME or give a URL`);
+    return;
+  }
   setStatus('loading model…');
   try {
     const backend = $('backend').value;
@@ -250,6 +255,7 @@ $('file').addEventListener('change', async () => {
   try { await detectPicture(fileUrl); } catch (e) { showError(e); }
 });
 
+fillDataPaths();
 (async () => {
   const q = new URLSearchParams(location.search);
   if (q.has('backend')) $('backend').value = q.get('backend');
@@ -263,5 +269,5 @@ $('file').addEventListener('change', async () => {
   // the picker shows the model that runs: select it when it is one of the exports, else leave the URL field
   const listed = [...$('model').options].some((o) => o.value && o.value === url);
   if (listed) $('model').value = url;
-  if (url) { $('url').value = listed ? '' : url; await loadModel(url); } else setStatus('no exported detector yet');
+  if (url) { $('url').value = listed ? '' : url; await loadModel(url); } else setStatus(`no exported detector yet: export one to ${(await dataDir()) || 'DATA/'}exports/NAME`);
 })();

@@ -5,6 +5,7 @@ import { openCamera } from '../camera.js';
 import { FpsMeter } from '../draw.js';
 import { bytesToBase64 } from '../bytes.js';
 import { EXTRACTORS, createExtractor, extractorFromMetadata, centerSquare } from '../features.js';
+import { fillDataPaths } from '../datapath.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -643,6 +644,7 @@ function onClear() {
 }
 
 async function main() {
+  fillDataPaths();
   $('applyClasses').addEventListener('click', guard(onApplyClasses));
   $('classNames').addEventListener('keydown', (e) => { if (e.key === 'Enter') guard(onApplyClasses)(); });
   $('train').addEventListener('click', guard(train));
