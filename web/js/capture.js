@@ -2,6 +2,7 @@
 // exact frame the model saw plus its keypoints to the studio's capture API; class management; a review grid to
 // delete or relabel bad samples. Query string: ?dataset=NAME&model=movenet-lightning&backend=wasm&interval=2
 import { initTF } from './tfjs.js';
+import { dataDir } from './datapath.js';
 import { openCamera } from './camera.js';
 import { drawPoses, FpsMeter } from './draw.js';
 import { createOverlay } from './overlay.js';
@@ -581,10 +582,7 @@ function fitStage() {
 // -- wiring -------------------------------------------------------------------------------------------------------------
 async function main() {
   const q = new URLSearchParams(location.search);
-  try { // the real data folder for the "stored in" hint (as the index page shows it)
-    const h = await api('GET', '/api/health');
-    if (h && h.data_dir) state.dataDir = h.data_dir.replace(/\/?$/, '/');
-  } catch (e) { /* the hint keeps DATA/ */ }
+  state.dataDir = await dataDir(); // the real data folder for the "stored in" hint (null: it keeps DATA/)
   for (const key of ['model', 'backend', 'interval']) if (q.has(key)) $(key).value = q.get(key);
   $('mirror').addEventListener('change', () => $('stage').classList.toggle('mirror', $('mirror').checked));
   $('add-class').addEventListener('click', addClass);
