@@ -152,22 +152,8 @@ def test_capture_page_tensors_flat(studio_server, page):
 
 def test_capture_page_without_camera_still_reviews(studio_server, page, out_dir):
     """Camera refused: a clear message, capture disabled, but the dataset can still be reviewed and cleaned."""
-    import io
-    import urllib.request
-    import uuid
-
     ds = "e2e-nocam"
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 48), (90, 90, 90)).save(buf, "JPEG")
-    boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"\r\n\r\nblank\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"b.jpg\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + buf.getvalue() + f"\r\n--{boundary}--\r\n".encode()
-    urllib.request.urlopen(urllib.request.Request(f"{studio_server.url}/api/datasets", method="POST",
-                           data=b'{"name": "e2e-nocam"}', headers={"content-type": "application/json"}))
-    urllib.request.urlopen(urllib.request.Request(
-        f"{studio_server.url}/api/datasets/{ds}/samples", data=body, method="POST",
-        headers={"content-type": f"multipart/form-data; boundary={boundary}"}))
+    _seed_dataset(studio_server, ds, "blank", [90])
 
     page.add_init_script("navigator.mediaDevices.getUserMedia = () => "
                          "Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))")
@@ -198,22 +184,9 @@ def test_capture_grid_follows_files_moved_outside_the_studio(studio_server, page
     tab drops them from the grid (no broken thumbnails), and moving them back brings them back."""
     import io
     import shutil
-    import urllib.request
-    import uuid
 
     ds = "e2e-moved"
-    urllib.request.urlopen(urllib.request.Request(f"{studio_server.url}/api/datasets", method="POST",
-                           data=json.dumps({"name": ds}).encode(), headers={"content-type": "application/json"}))
-    for shade in (60, 120, 180):
-        buf = io.BytesIO()
-        Image.new("RGB", (64, 48), (shade, shade, shade)).save(buf, "JPEG")
-        boundary = uuid.uuid4().hex
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"\r\n\r\ngrey\r\n"
-                f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"g.jpg\"\r\n"
-                f"Content-Type: image/jpeg\r\n\r\n").encode() + buf.getvalue() + f"\r\n--{boundary}--\r\n".encode()
-        urllib.request.urlopen(urllib.request.Request(
-            f"{studio_server.url}/api/datasets/{ds}/samples", data=body, method="POST",
-            headers={"content-type": f"multipart/form-data; boundary={boundary}"}))
+    _seed_dataset(studio_server, ds, "grey", [60, 120, 180])
     page.add_init_script("navigator.mediaDevices.getUserMedia = () => "
                          "Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))")
     page.goto(f"{studio_server.url}/capture.html?dataset={ds}")
@@ -244,3 +217,23 @@ def _come_back_until(page, n: int, tries: int = 40):
         except Exception:
             continue
     assert page.evaluate("document.querySelectorAll('#grid figure').length") == n
+
+
+def _seed_dataset(server, ds: str, label: str, shades: list[int]) -> None:
+    """A dataset with one plain grey JPEG per shade, uploaded through the capture API (no camera needed)."""
+    import io
+    import urllib.request
+    import uuid
+
+    urllib.request.urlopen(urllib.request.Request(f"{server.url}/api/datasets", method="POST",
+                           data=json.dumps({"name": ds}).encode(), headers={"content-type": "application/json"}))
+    for shade in shades:
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 48), (shade, shade, shade)).save(buf, "JPEG")
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"\r\n\r\n{label}\r\n"
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"g.jpg\"\r\n"
+                f"Content-Type: image/jpeg\r\n\r\n").encode() + buf.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+        urllib.request.urlopen(urllib.request.Request(
+            f"{server.url}/api/datasets/{ds}/samples", data=body, method="POST",
+            headers={"content-type": f"multipart/form-data; boundary={boundary}"}))
