@@ -8,20 +8,9 @@ import os
 import shutil
 import time
 
-import pytest
-from fastapi.testclient import TestClient
 
-from huia.server.app import create_app
 from huia.server.capture import Dataset
-from tests.server.test_api import jpeg_bytes, upload
-
-
-@pytest.fixture()
-def client(tmp_path):
-    app = create_app(tmp_path / "data", max_upload=1024 * 1024)
-    with TestClient(app) as c:
-        c.data_dir = tmp_path / "data"
-        yield c
+from tests.server.test_api import client, jpeg_bytes, upload  # noqa: F401 (client: the same studio fixture)
 
 
 def _counts(c, name="d"):

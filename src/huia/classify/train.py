@@ -68,10 +68,6 @@ def seed_all(seed: int) -> None:
     seed_everything(seed)
 
 
-def file_sha1(path: Path) -> str:
-    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
-
-
 # -------------------------------------------------------------------------------------------------------------
 # Inputs per task
 
@@ -343,7 +339,7 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
     t0 = time.time()
     limit_threads()
     seed_all(seed)
-    from huia.data.provenance import originals_by_group, source_sha1
+    from huia.data.provenance import file_sha1, originals_by_group, source_sha1
 
     ds = D.load_dataset(data, quiet=quiet)
     train, held = D.select_shots(ds, shots, seed)
