@@ -8,7 +8,6 @@ import os
 import shutil
 import time
 
-
 from huia.server.capture import Dataset
 from tests.server.test_api import client, jpeg_bytes, upload  # noqa: F401 (client: the same studio fixture)
 
