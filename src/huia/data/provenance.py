@@ -13,6 +13,7 @@ copied into DST is its own source; augmenting an augmented set keeps the first s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -26,6 +27,15 @@ _AUG = re.compile(r"^(?P<stem>.+)_aug\d{2,}$")
 
 
 def file_sha1(path: str | Path) -> str:
+    """SHA-1 of a file's bytes. Remembered per (path, size, mtime): without a manifest, every augmented copy looks
+    up its original's hash, and evaluation also hashes that original as a sample of its own -- one read each."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return _sha1_of(str(p), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=65536)
+def _sha1_of(path: str, size: int, mtime_ns: int) -> str:
     return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
