@@ -208,7 +208,7 @@ async function loadModel(url) {
         showError(`${e.message || e} — still running the previous model`);
         setStatus(`error · previous model kept · ${tf.getBackend()}`);
         hook.ready = true;
-        if (source === 'camera') useCamera(); else redetectPicture();
+        if (source === 'camera') useCamera(); else redetectPicture().catch(showError);
         return;
       }
       throw e;
