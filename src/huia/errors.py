@@ -10,4 +10,5 @@ class HuiaError(Exception):
 
     def __init__(self, message: str, path: str | Path | None = None):
         self.path = None if path is None else Path(path)
+        self.message = message  # without the path, for places that already say which file (the studio's lists)
         super().__init__(f"{path}: {message}" if path is not None else message)

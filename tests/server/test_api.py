@@ -335,8 +335,8 @@ def test_broken_exports_are_listed_with_what_is_wrong(client):
         (client.data_dir / "exports" / "fine" / f).write_bytes(b"\0" * 8)
     listed = {m["name"]: m for m in client.get("/api/models").json()["models"] if m["source"] == "user"}
     assert set(listed) == set(cases)
-    assert listed["notjson"]["problem"] == "model.json is not valid JSON (line 1)"
-    assert listed["nobin"]["problem"] == "weight file group1-shard2of2.bin is missing"
+    assert listed["notjson"]["problem"].startswith("malformed JSON at line 1 column 2")
+    assert listed["nobin"]["problem"] == "weight shard 'group1-shard2of2.bin' listed in weightsManifest is missing"
     assert listed["nobin"]["kind"] == "detect"  # still says what it was meant to be
     assert "not a TF.js model" in listed["nottfjs"]["problem"]
     assert "outside the model folder" in listed["escape"]["problem"]

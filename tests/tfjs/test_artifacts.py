@@ -137,6 +137,25 @@ def test_manifest_and_shards_disagree(small_model):
     assert "manifest describes" in _error(small_model)
 
 
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "symlink"])
+def test_shards_outside_the_model_folder_are_refused(small_model, how):
+    """A model.json naming ../x.bin (or /abs/x.bin, or a link leaving the folder) must not make huia -- or the studio,
+    which lists and serves user models through the same check -- read a file the model does not own, even when that
+    file exists and has the right size."""
+    outside = small_model.parent.parent / "secret.bin"
+    shard = small_model.parent / "group1-shard2of2.bin"
+    outside.write_bytes(shard.read_bytes())
+    doc = json.loads(small_model.read_text())
+    name = {"dotdot": "../secret.bin", "absolute": str(outside), "symlink": "group1-shard2of2.bin"}[how]
+    if how == "symlink":
+        shard.unlink()
+        shard.symlink_to(outside)
+    doc["weightsManifest"][0]["paths"][1] = name
+    small_model.write_text(json.dumps(doc))
+    msg = _error(small_model)
+    assert "outside the model folder" in msg and repr(name) in msg and str(small_model) in msg
+
+
 def test_unknown_dtype_and_quantization(small_model):
     doc = json.loads(small_model.read_text())
     doc["weightsManifest"][0]["weights"][0]["dtype"] = "complex64"

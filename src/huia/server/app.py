@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from huia import __version__, paths
+from huia.errors import HuiaError
 from huia.server.capture import ApiError, CaptureStore, build_router, validate_name
 from huia.server.static import LONG_CACHE, NO_CACHE, IsolationHeadersMiddleware, not_found, serve_from
 
@@ -127,26 +128,22 @@ def _user_models(data_dir: Path) -> list[dict]:
 
 
 def _read_export(mj: Path) -> tuple[dict, str | None]:
-    """model.json of an export and what stops TF.js from loading it (None: nothing found). Cheap checks only (the
-    JSON, its format, its weight files being there), so the model list can say "broken: ..." instead of the page
-    failing later with TF.js's "byte length of Float32Array should be a multiple of 4"."""
+    """model.json of an export and what stops TF.js from loading it (None: nothing found). The loader's own checks
+    of the JSON and its weightsManifest (shards present, none outside the folder) without reading the shards, so the
+    model list can say "broken: ..." instead of the page failing later with TF.js's "byte length of Float32Array
+    should be a multiple of 4"."""
+    from huia.tfjs.artifacts import manifest_groups, read_model_json
+
     try:
-        doc = json.loads(mj.read_text())
-    except (OSError, UnicodeDecodeError) as e:
-        return {}, f"model.json cannot be read ({e.__class__.__name__})"
-    except ValueError as e:
-        return {}, f"model.json is not valid JSON (line {getattr(e, 'lineno', '?')})"
-    if not isinstance(doc, dict) or "modelTopology" not in doc or "weightsManifest" not in doc:
-        return (doc if isinstance(doc, dict) else {}), "model.json is not a TF.js model (no modelTopology/weightsManifest)"
+        doc = read_model_json(mj)
+    except HuiaError as e:
+        return {}, e.message
+    if "weightsManifest" not in doc:
+        return doc, "model.json has no weightsManifest"
     try:
-        files = [p for group in doc["weightsManifest"] for p in group["paths"]]
-    except (TypeError, KeyError):
-        return doc, "model.json has a malformed weightsManifest"
-    for f in files:
-        if not isinstance(f, str) or "/" in f or "\\" in f or f.startswith("."):
-            return doc, f"weightsManifest names a file outside the model folder: {f!r}"
-        if not (mj.parent / f).is_file():
-            return doc, f"weight file {f} is missing"
+        manifest_groups(doc, mj)
+    except HuiaError as e:
+        return doc, e.message  # (doc still says what the model was meant to be)
     return doc, None
 
 

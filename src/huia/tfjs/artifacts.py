@@ -102,6 +102,32 @@ def read_model_json(path: str | Path) -> dict:
     return doc
 
 
+def manifest_groups(doc: dict, mj: Path) -> list[tuple[list[str], list[dict]]]:
+    """(shard file names, weight specs) of each weightsManifest group, checked: a shard is a plain file name inside
+    the model folder (as the TF.js converter writes them). A name such as ``../x.bin`` or ``/etc/passwd`` would make
+    the loader -- and the studio, which serves user models -- read a file the model does not own."""
+    groups = []
+    for gi, group in enumerate(doc.get("weightsManifest", [])):
+        if not isinstance(group, dict):
+            raise HuiaError(f"weightsManifest group {gi + 1} is not an object", mj)
+        paths, specs = group.get("paths", []), group.get("weights", [])
+        if not isinstance(paths, list) or not isinstance(specs, list):
+            raise HuiaError(f"weightsManifest group {gi + 1} needs lists 'paths' and 'weights'", mj)
+        for rel in paths:
+            if (not isinstance(rel, str) or not rel or "/" in rel or "\\" in rel or rel.startswith(".")
+                    or "\0" in rel):
+                raise HuiaError(f"weightsManifest names a shard outside the model folder: {rel!r}", mj)
+            shard = mj.parent / rel
+            if not shard.is_file():
+                raise HuiaError(f"weight shard {rel!r} listed in weightsManifest is missing", mj)
+            if shard.resolve().parent != mj.parent.resolve():
+                raise HuiaError(f"weight shard {rel!r} links outside the model folder", mj)
+        if not all(isinstance(s, dict) for s in specs):
+            raise HuiaError(f"weightsManifest group {gi + 1} has a weight entry that is not an object", mj)
+        groups.append((paths, specs))
+    return groups
+
+
 def _decode_weight(buf: memoryview, spec: dict, where: Path) -> tuple[np.ndarray, dict | None, int]:
     """Decode one weight starting at buf[0]; returns (array, quantization or None, bytes consumed)."""
     name = spec.get("name", "?")
@@ -157,16 +183,9 @@ def load_artifacts(path: str | Path) -> ModelArtifacts:
     weights: dict[str, np.ndarray] = {}
     quant: dict[str, dict] = {}
     shard_paths: list[str] = []
-    for gi, group in enumerate(doc.get("weightsManifest", [])):
-        paths = group.get("paths", [])
-        specs = group.get("weights", [])
-        chunks = []
+    for gi, (paths, specs) in enumerate(manifest_groups(doc, mj)):
         shard_paths.extend(paths)
-        for rel in paths:
-            shard = (base / rel)
-            if not shard.is_file():
-                raise HuiaError(f"weight shard {rel!r} listed in weightsManifest is missing", mj)
-            chunks.append(shard.read_bytes())
+        chunks = [(base / rel).read_bytes() for rel in paths]
         data = memoryview(b"".join(chunks))
         where = base / paths[0] if len(paths) == 1 else mj
         offset = 0
