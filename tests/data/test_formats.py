@@ -254,6 +254,33 @@ def test_truncated_jpeg_synthetic(tmp_path):
         load_image(tmp_path / "empty.jpg")
 
 
+@pytest.mark.parametrize("keep", [0.15, 0.5, 0.8])
+def test_truncated_jpeg_says_how_much_decoded(shared_data, tmp_path, keep):
+    """The warning's share is checked against the full file's decode: the truncated image equals it (same decoder)
+    over the reported share of rows, give or take one 16-row block row, and is the grey fill after it."""
+    import re
+
+    full_path = shared_data / "kangaroo" / "images" / "00001.jpg"
+    data = full_path.read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    full = load_image(full_path)
+    with pytest.warns(TruncatedImageWarning) as caught:
+        part = load_image(cut)
+    share = float(re.search(r"about (\d+)% of it", str(caught[0].message)).group(1)) / 100
+    h = full.shape[0]
+    same = np.abs(part.astype(int) - full.astype(int)).max(axis=(1, 2)) <= 2
+    rows_same = int(np.argmin(same)) if not same.all() else h  # first row that differs
+    assert abs(share * h - rows_same) <= 16 + 0.01 * h, (share, rows_same, h)
+    assert (part[rows_same + 16:] == 128).all()  # beyond it: never in the file
+
+
+def test_00090_is_missing_bytes_but_no_rows(shared_data):
+    with pytest.warns(TruncatedImageWarning, match="00090.jpg: truncated image file, using the part that decodes "
+                                                   r"\(all of its rows\)"):
+        load_image(shared_data / "kangaroo" / "images" / "00090.jpg")
+
+
 def test_load_image_modes(tmp_path):
     from PIL import Image
 

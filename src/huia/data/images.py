@@ -100,13 +100,33 @@ def decode_image(data: bytes, *, name: str | Path = "<bytes>", strict: bool = Fa
         try:
             with Image.open(io.BytesIO(data)) as im:
                 im.load()
+                share = decoded_share(np.asarray(im.convert("RGB")))
+                progressive = bool(im.info.get("progressive") or im.info.get("progression"))
                 arr = _to_rgb_array(im)
         except Exception as exc:  # noqa: BLE001 - nothing decodable at all
             raise HuiaError(f"truncated image, nothing decodable ({exc})", name) from exc
         finally:
             ImageFile.LOAD_TRUNCATED_IMAGES = old
-    warnings.warn(f"{name}: truncated image file, using the part that decodes", TruncatedImageWarning, stacklevel=3)
+    if share >= 0.995:  # a progressive JPEG's later scans sharpen the whole picture: cut, it is all there, blurrier
+        how_much = "every row, with less detail: a progressive JPEG" if progressive else "all of its rows"
+    else:
+        how_much = f"about {share:.0%} of it, the rest filled grey"
+    warnings.warn(f"{name}: truncated image file, using the part that decodes ({how_much})", TruncatedImageWarning,
+                  stacklevel=3)
     return arr
+
+
+TRUNCATED_FILL = 128  # what libjpeg writes for the blocks after the data ends (zero coefficients: mid grey)
+
+
+def decoded_share(rgb: np.ndarray) -> float:
+    """Share of a truncated baseline JPEG that holds decoded pixels, in raster (decoding) order: everything after
+    the last pixel that is not the mid-grey fill was never in the file. The user hears "about 17 %", not just
+    "truncated" (kangaroo 00090 is missing bytes but no rows; a file cut to 6 kB keeps its top sixth). Exact to
+    one block row (16 pixels): the last partly decoded row of blocks counts as decoded."""
+    flat = rgb.reshape(-1, rgb.shape[-1])
+    real = np.flatnonzero(np.any(flat != TRUNCATED_FILL, axis=1))
+    return float((real[-1] + 1) / len(flat)) if len(real) else 0.0
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
