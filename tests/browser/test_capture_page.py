@@ -154,6 +154,8 @@ def test_capture_page_without_camera_still_reviews(studio_server, page, out_dir)
     """Camera refused: a clear message, capture disabled, but the dataset can still be reviewed and cleaned."""
     ds = "e2e-nocam"
     _seed_dataset(studio_server, ds, "blank", [90])
+    cls = studio_server.data_dir / "datasets" / ds / "blank"
+    (cls / "photo_aug01.jpg").write_bytes(next(cls.glob("*.jpg")).read_bytes())  # not a capture: counted, not listed
 
     page.add_init_script("navigator.mediaDevices.getUserMedia = () => "
                          "Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))")
@@ -173,6 +175,7 @@ def test_capture_page_without_camera_still_reviews(studio_server, page, out_dir)
     # the "stored in" hint names the real data folder, not a DATA/ placeholder
     data_dir = studio_server.get_json("/api/health")["data_dir"].rstrip("/")
     assert page.inner_text("#dataset-path").startswith(f"stored in {data_dir}/datasets/{ds}/")
+    assert "1 other image is in these folders: not studio captures" in page.inner_text("#dataset-path")
     # an empty class name says so (it used to do nothing and leave the previous error on screen)
     page.fill("#new-class", "   ")
     page.click("#add-class")

@@ -75,3 +75,20 @@ def test_listing_does_not_rescan_an_unchanged_dataset(tmp_path, monkeypatch):
     assert ds.refresh() is True and scans == [False]  # temp files of uploads in flight are left alone
     assert ds.list_samples(None, 0, 1)[0] == 1999
     ds.close()
+
+
+def test_images_that_are_not_captures_are_counted_not_hidden(client):
+    """`huia data augment` written into datasets/ (re-audit finding 13): the copies are not studio captures (a
+    sample's id is its capture time), so they are not listed, but the dataset says how many there are."""
+    client.post("/api/datasets", json={"name": "d"})
+    sid = upload(client, dataset="d", label="a", data=jpeg_bytes(seed=1)).json()["id"]
+    root = client.data_dir / "datasets" / "d"
+    info = client.get("/api/datasets/d").json()
+    assert (info["total"], info["other_images"]) == (1, 0)
+    shutil.copy(root / "a" / f"{sid}.jpg", root / "a" / f"{sid}_aug01.jpg")
+    (root / "a" / "notes.txt").write_text("not an image")
+    (root / "a" / ".hidden.jpg").write_bytes(b"x")
+    info = client.get("/api/datasets/d").json()
+    assert (info["total"], info["other_images"]) == (1, 1)
+    listed = {d["name"]: d for d in client.get("/api/datasets").json()["datasets"]}["d"]
+    assert listed["other_images"] == 1

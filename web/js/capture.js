@@ -95,6 +95,11 @@ async function selectDataset(name) {
   state.dataset = name;
   localStorage.setItem('huia.capture.dataset', name);
   $('dataset-path').textContent = `stored in ${state.dataDir || 'DATA/'}datasets/${name}/<class>/ (JPEG + keypoints JSON)`;
+  const { other_images: others } = await api('GET', dsUrl());
+  if (others) {  // e.g. `huia data augment` written into datasets/: there for the CLI, not captures to review here
+    $('dataset-path').textContent += ` · ${others} other image${others === 1 ? ' is' : 's are'} in these folders:`
+      + ' not studio captures, so not listed here (the huia commands read them)';
+  }
   state.active = null;
   showTrash(false);
   await refreshClasses();

@@ -38,6 +38,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
+from huia.data.images import is_image_file
+
 NAME_RE = re.compile(r"^[\w][\w .+\-]{0,63}$", re.UNICODE)
 ID_RE = re.compile(r"^[0-9]{13}-[0-9a-f]{8}$")
 CLASS_TRASH_RE = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{6}-class-(.+)$")  # .trash/<stamp>-class-<label>
@@ -162,6 +164,9 @@ class Dataset:
         self._lock = threading.Lock()
         self._seen: tuple | None = None  # folder signature the index last agreed with (see refresh())
         self._recheck_at: float | None = None
+        # images in the class folders that are not studio captures (an augmented copy, a file dropped in by hand):
+        # not listed (a sample's id is its capture time), but counted, so the page can say they are there
+        self.other_images = 0
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError:
@@ -210,7 +215,7 @@ class Dataset:
 
     def _reconcile_locked(self, remove_temps: bool) -> dict[str, int]:
         # under the lock, so an upload's row commit or a delete cannot interleave with the scan and the fix-up
-        added = dropped = temps = 0
+        added = dropped = temps = others = 0
         on_disk: dict[str, tuple[str, Path]] = {}
         labels = []
         for d in sorted(self.root.iterdir()):
@@ -224,6 +229,8 @@ class Dataset:
                         temps += 1
                 elif f.suffix == ".jpg" and ID_RE.match(f.stem):
                     on_disk[f.stem] = (d.name, f)
+                elif is_image_file(f):
+                    others += 1
         rows = {r[0]: r[1] for r in self._db.execute("SELECT id, label FROM samples")}
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -249,6 +256,7 @@ class Dataset:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+        self.other_images = others
         return {"added": added, "dropped": dropped, "temp_files_removed": temps}
 
     def _signature(self) -> tuple:
@@ -655,6 +663,7 @@ class DatasetInfo(BaseModel):
     name: str
     total: int
     classes: list[ClassInfo]
+    other_images: int = Field(0, description="images in the class folders that are not studio captures (not listed)")
 
 
 class DatasetList(BaseModel):
@@ -732,7 +741,7 @@ UPLOAD_SCHEMA = {"requestBody": {"required": True, "content": {"multipart/form-d
 def dataset_info(ds: Dataset) -> DatasetInfo:
     classes = ds.classes()
     return DatasetInfo(name=ds.name, total=sum(c["count"] for c in classes),
-                       classes=[ClassInfo(**c) for c in classes])
+                       classes=[ClassInfo(**c) for c in classes], other_images=ds.other_images)
 
 
 def build_router(store: CaptureStore):
