@@ -132,6 +132,17 @@ def test_huia_mouse_fallback(page, studio_server, out_dir):
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     assert page.evaluate("window.__huia.state().jumps") == 1
     page.screenshot(path=str(out_dir / "huia_mouse.png"))
+    # the whole bird stays on the canvas through a jump (its head used to leave it at the top of the jump)
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.02)  # looking up: head highest
+    page.evaluate("window.__huia.step(2.0)")
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.02)
+    bounds = page.evaluate("""() => { const out = [];
+        do { out.push(window.__huia.birdBounds()); } while (window.__huia.step(0.02).jumping);
+        return out; }""")
+    assert len(bounds) > 10
+    top, bottom = max(b["maxY"] for b in bounds), min(b["minY"] for b in bounds)
+    side = max(max(abs(b["minX"]), abs(b["maxX"])) for b in bounds)
+    assert top < 0.97 and bottom > -0.97 and side < 0.97, (top, bottom, side)
 
 
 def test_mouse_and_camera_switch_both_ways(page, studio_server):

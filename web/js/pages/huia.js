@@ -327,6 +327,7 @@ window.__huia = {
   cameraOn: () => !!(stream && stream.getTracks().some((t) => t.readyState === 'live')),
   /** Advance the bird animation by `seconds` without waiting for frames (headless rAF may be slow). */
   step(seconds) { view.render(seconds); return { jumping: view.bird.jumpT != null, y: view.bird.body.position.y }; },
+  birdBounds: () => view.birdBounds(),
 };
 
 async function main() {
