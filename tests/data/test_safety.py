@@ -124,12 +124,12 @@ def test_review_lists_counts_and_quarantines_unreadable_files(tmp_path, capsys):
     root = make_folders(tmp_path / "rev", classes="ab", n=4)
     (root / "a" / "corrupt.jpg").write_bytes(b"junk\n")
     (root / "a" / "empty.jpg").write_bytes(b"")
-    assert main(["data", "review", str(root), "--features", "none"]) == 0
+    assert main(["data", "review", str(root), "--features", "none"]) == 1  # unreadable files: an error, as in check
     out = capsys.readouterr()
     assert "unreadable 2" in out.out and "flagged: nothing" not in out.out
     assert f"huia: problem: {root / 'a' / 'corrupt.jpg'}: " in out.err
     assert f"huia: problem: {root / 'a' / 'empty.jpg'}: " in out.err
-    assert main(["data", "review", str(root), "--features", "none", "--quarantine"]) == 0
+    assert main(["data", "review", str(root), "--features", "none", "--quarantine"]) == 0  # moved out: clean now
     capsys.readouterr()
     q = root / ".quarantine" / "unreadable" / "a"
     assert sorted(p.name for p in q.iterdir()) == ["corrupt.jpg", "empty.jpg"]

@@ -424,7 +424,9 @@ def _cmd_review(args) -> int:
             print(f"report: {args.report}")
         if moved:
             print(f"moved {len(moved)} files to {Path(args.dir) / QUARANTINE}")
-    return 0
+    # flags are judgments (exit 0); a file that does not decode is an error, as in `data check`, unless
+    # --quarantine just moved it out of the data set
+    return 1 if result.problems and not args.quarantine else 0
 
 
 def register_review(sub) -> None:
@@ -433,7 +435,9 @@ def register_review(sub) -> None:
                                    "low-confidence pose, and samples whose label disagrees with their nearest "
                                    "neighbours in feature space; files that do not decode are listed as "
                                    "problems and flagged 'unreadable'. Writes an HTML report with thumbnails; "
-                                   "--quarantine moves flagged files to DIR/.quarantine/ (never deletes).")
+                                   "--quarantine moves flagged files to DIR/.quarantine/ (never deletes). Exit code 1 when "
+                                   "files do not decode (and were not quarantined), else 0: flags are for you to "
+                                   "judge.")
     p.add_argument("dir", metavar="DIR", help="dataset folder: DIR/<class>/<image>[.json]")
     p.add_argument("--report", help="write an HTML report here")
     p.add_argument("--quarantine", action="store_true",
