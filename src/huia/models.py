@@ -21,7 +21,9 @@ class ModelInfo:
 
     kind: str
     description: str
-    input_range: tuple[float, float] = (0.0, 1.0)  # pixel value range the model expects (RGB)
+    # pixel value range the model is fed (RGB), as huia's own code feeds it; None: huia does not run it itself.
+    # tests/pose/test_estimators.py::test_registry_says_what_each_model_is_fed watches the real inputs.
+    input_range: tuple[float, float] | None = None
 
 
 KNOWN: dict[str, ModelInfo] = {
@@ -30,14 +32,17 @@ KNOWN: dict[str, ModelInfo] = {
     "movenet-lightning": ModelInfo("pose", "MoveNet SinglePose Lightning (192x192 int32): 17 keypoints", (0, 255)),
     "movenet-thunder": ModelInfo("pose", "MoveNet SinglePose Thunder (256x256 int32): 17 keypoints", (0, 255)),
     "movenet-multipose": ModelInfo("pose", "MoveNet MultiPose Lightning: up to 6 people", (0, 255)),
-    "blazepose-detector": ModelInfo("pose", "BlazePose person detector (224x224): anchors -> boxes + keypoints"),
-    "blazepose-full": ModelInfo("pose", "BlazePose full landmarks (256x256): 39 landmarks incl. 33 body points"),
-    "blazepose-lite": ModelInfo("pose", "BlazePose lite landmarks (256x256)"),
-    "handlandmark-full": ModelInfo("hand", "MediaPipe hand landmarks full (224x224): 21 landmarks, handedness"),
-    "handlandmark-lite": ModelInfo("hand", "MediaPipe hand landmarks lite (224x224)"),
+    "blazepose-detector": ModelInfo("pose", "BlazePose person detector (224x224): anchors -> boxes + keypoints",
+                                    (-1.0, 1.0)),
+    "blazepose-full": ModelInfo("pose", "BlazePose full landmarks (256x256): 39 landmarks incl. 33 body points",
+                                (0.0, 1.0)),
+    "blazepose-lite": ModelInfo("pose", "BlazePose lite landmarks (256x256)", (0.0, 1.0)),
+    "handlandmark-full": ModelInfo("hand", "MediaPipe hand landmarks full (224x224): 21 landmarks, handedness",
+                                   (0.0, 1.0)),
+    "handlandmark-lite": ModelInfo("hand", "MediaPipe hand landmarks lite (224x224)", (0.0, 1.0)),
     "handdetect": ModelInfo("hand", "Hand detector"),
     "centernet": ModelInfo("detector", "CenterNet MobileNetV3 (512x512, RGB 0-255): 80 COCO classes", (0, 255)),
-    "nanodet": ModelInfo("detector", "NanoDet (416x416, NCHW): 80 COCO classes", (0, 255)),
+    "nanodet": ModelInfo("detector", "NanoDet (416x416, NCHW): 80 COCO classes"),
 }
 
 
@@ -49,7 +54,7 @@ class BundledModel:
     path: Path
     inputs: dict[str, tuple[list[int], str]] = field(default_factory=dict)
     outputs: dict[str, tuple[list[int], str]] = field(default_factory=dict)
-    input_range: tuple[float, float] = (0.0, 1.0)
+    input_range: tuple[float, float] | None = None
 
     @property
     def size_bytes(self) -> int:
@@ -117,13 +122,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
     models = list_models(all_models=args.all)  # not installed: a `huia: error:` line (stderr, exit 2) like any other
     if args.json:
         print(json.dumps([{"name": m.name, "kind": m.kind, "description": m.description, "path": str(m.path),
-                           "size_bytes": m.size_bytes, "inputs": m.inputs, "outputs": m.outputs} for m in models],
+                           "size_bytes": m.size_bytes, "inputs": m.inputs, "outputs": m.outputs,
+                           "input_range": m.input_range} for m in models],
                          indent=1))
         return 0
     rows = [("NAME", "KIND", "SIZE", "INPUTS", "OUTPUTS", "PATH")]
     for m in models:
         outs = _fmt_specs(m.outputs)
-        rows.append((m.name, m.kind, f"{m.size_bytes / 1e6:.1f} MB", _fmt_specs(m.inputs),
+        value_range = f" in [{m.input_range[0]:g}, {m.input_range[1]:g}]" if m.input_range else ""
+        rows.append((m.name, m.kind, f"{m.size_bytes / 1e6:.1f} MB", _fmt_specs(m.inputs) + value_range,
                      outs if len(outs) < 60 else outs[:57] + "...", str(m.path)))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
@@ -141,7 +148,7 @@ def register(sub) -> None:
     lp = msub.add_parser("list", help="list bundled models: name, kind, inputs, outputs, size, path",
                          description="List the bundled pretrained models huia uses (--all: every model of the npm "
                          "package): name, kind (pose, hand, detector), size on disk, signature inputs and outputs "
-                         "with shapes and dtypes, and the model.json path (usable with `huia tfjs info/run`).")
+                         "with shapes and dtypes (and the pixel range huia feeds it, for `huia tfjs run`), and the model.json path (usable with `huia tfjs info/run`).")
     lp.add_argument("--all", action="store_true", help="include every model of the npm package, not only those huia uses")
     lp.add_argument("--json", action="store_true", help="machine-readable output")
     lp.set_defaults(func=_cmd_list)
