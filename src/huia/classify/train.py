@@ -161,7 +161,7 @@ def compute_features(model, task: str, samples, size: int | None, *, views: int 
     sample index [N*(1+views)]). View v of a sample is the same whatever the order or the other samples (its
     random generator depends on (seed, sample content, v)), so features are cached by content and reused across
     runs, evaluation and interrupted trainings."""
-    from huia.classify.cache import cache_root, prune, touch
+    from huia.classify.cache import cache_root, prune, store, touch
     from huia.data.augment import sample_rng
 
     space = feature_space_key(model, task, size, flip)
@@ -192,11 +192,7 @@ def compute_features(model, task: str, samples, size: int | None, *, views: int 
         for (i, v), row in zip(chunk, f):
             result[(i, v)] = row
             if cdir is not None:
-                p = cpath(i, v)
-                p.parent.mkdir(parents=True, exist_ok=True)
-                tmp = p.with_name(p.name + ".tmp.npy")
-                np.save(tmp, row)
-                tmp.replace(p)
+                store(cpath(i, v), row)
     if cdir is not None and todo:
         prune()
     if not jobs:
