@@ -50,16 +50,39 @@ def load_run(run_dir: str | Path) -> Run:
         raise HuiaError(f"not a classifier run (config.json task is {task!r}, not 'classify')", cfg_path)
     if not model_path.is_file():
         raise HuiaError("run has no trained model (model.pt missing: training unfinished?)", run_dir)
-    state = torch.load(model_path, weights_only=False, map_location="cpu")
-    cfg = ModelConfig(**state["config"])
-    model = create_model(cfg, trainable="backbone" in state)
-    model.head.load_state_dict(state["head"])
-    if "backbone" in state:
-        model.backbone.load_state_dict(state["backbone"])
-        for p in model.backbone.parameters():
-            p.requires_grad_(False)
+    state = read_torch_file(model_path, "model.pt", ("config", "labels", "head"))
+    try:
+        cfg = ModelConfig(**state["config"])
+        model = create_model(cfg, trainable="backbone" in state)
+        model.head.load_state_dict(state["head"])
+        if "backbone" in state:
+            model.backbone.load_state_dict(state["backbone"])
+            for p in model.backbone.parameters():
+                p.requires_grad_(False)
+        labels = [str(x) for x in state["labels"]]
+    except HuiaError:
+        raise
+    except (TypeError, ValueError, RuntimeError, KeyError, AttributeError) as exc:
+        msg = " ".join(str(exc).split())[:200]
+        raise HuiaError(f"model.pt does not match its own config ({type(exc).__name__}: {msg})", model_path) from None
     model.eval()
-    return Run(run_dir, config, model, list(state["labels"]))
+    return Run(run_dir, config, model, labels)
+
+
+def read_torch_file(path: Path, what: str, required: tuple[str, ...]) -> dict:
+    """torch.load a file huia wrote, or a one-line HuiaError saying it is empty, torn, foreign or missing ``required``
+    keys (a traceback from pickle says none of that)."""
+    try:
+        state = torch.load(path, weights_only=False, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - empty (EOFError), torn (RuntimeError), foreign (UnpicklingError...)
+        msg = " ".join(str(exc).split())[:200]
+        raise HuiaError(f"cannot read {what}: not a huia file or damaged ({type(exc).__name__}: {msg})", path) from None
+    if not isinstance(state, dict):
+        raise HuiaError(f"{what} is not a huia classifier file (it holds a {type(state).__name__}, not a dict)", path)
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise HuiaError(f"{what} is not a huia classifier file (missing {', '.join(missing)})", path)
+    return state
 
 
 def run_inputs(run: Run, samples: list[Sample]) -> np.ndarray:

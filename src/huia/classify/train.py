@@ -207,6 +207,23 @@ def compute_features(model, task: str, samples, size: int | None, *, views: int 
 # Head training
 
 
+CHECKPOINT_KEYS = ("phase", "head", "opt", "gen", "torch_rng", "epoch", "best", "best_epoch", "best_state", "bad",
+                   "history")
+
+
+def _read_checkpoint(ckpt: Path) -> dict:
+    """The resume state, read with train.common's guarded load (an empty or torn file is a HuiaError naming it),
+    then checked for every key resuming needs."""
+    from huia.train.common import RunDir
+
+    st = RunDir(ckpt.parent, create=False).load_checkpoint(path=ckpt, restore_rng=False, trim_log=False)
+    missing = list(CHECKPOINT_KEYS) if not isinstance(st, dict) else [k for k in CHECKPOINT_KEYS if k not in st]
+    if missing:
+        raise HuiaError(f"not a huia classifier checkpoint (missing {', '.join(missing)}); delete it to start over",
+                        ckpt)
+    return st
+
+
 def _run_epochs(head: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, batch: int, seed: int,
                 Xv=None, yv=None, patience: int = 0, log=None, phase: str = "head", ckpt: Path | None = None):
     """Adam on (X, y) for ``epochs`` (early stopping on validation loss when Xv is given and patience > 0).
@@ -220,12 +237,17 @@ def _run_epochs(head: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, l
     start, best, best_epoch, best_state, bad = 0, float("inf"), 0, None, 0
     history = []
     if ckpt is not None and ckpt.is_file():
-        st = torch.load(ckpt, weights_only=False)
-        if st.get("phase") == phase:
-            head.load_state_dict(st["head"])
-            opt.load_state_dict(st["opt"])
-            g.set_state(st["gen"])
-            torch.set_rng_state(st["torch_rng"])  # dropout masks continue exactly where they stopped
+        st = _read_checkpoint(ckpt)
+        if st["phase"] == phase:
+            try:
+                head.load_state_dict(st["head"])
+                opt.load_state_dict(st["opt"])
+                g.set_state(st["gen"])
+                torch.set_rng_state(st["torch_rng"])  # dropout masks continue exactly where they stopped
+            except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+                msg = " ".join(str(exc).split())[:200]
+                raise HuiaError(f"checkpoint does not fit this run ({type(exc).__name__}: {msg}); delete it to "
+                                "start over", ckpt) from None
             start, best, best_epoch, best_state, bad, history = (st["epoch"], st["best"], st["best_epoch"],
                                                                  st["best_state"], st["bad"], st["history"])
     bar = _progress(range(start, epochs), total=epochs - start, desc=phase)

@@ -40,9 +40,8 @@ class Detector:
         meta = (art.user_defined_metadata or {}).get("huia") or {}
         if meta.get("task") != "detect":
             raise HuiaError("model.json is not a huia detector (userDefinedMetadata.huia.task != 'detect')", p)
-        size = int(meta["input_size"][0])
-        return cls(load_graph_model(art), list(meta["labels"]), size, float(meta.get("score_threshold", 0.3)),
-                   p)
+        size, labels, threshold = _detector_meta(meta, p / "model.json" if p.is_dir() else p)
+        return cls(load_graph_model(art), labels, size, threshold, p)
 
     def rows(self, image: np.ndarray) -> np.ndarray:
         out = self.graph({INPUT: preprocess(image, self.input_size)}, outputs=[DETECTIONS])
@@ -53,6 +52,28 @@ class Detector:
         thr = self.score_threshold if score_threshold is None else score_threshold
         h, w = image.shape[:2]
         return rows_to_detections(self.rows(image), w, h, self.input_size, self.class_names, thr)
+
+
+def _detector_meta(meta: dict, path: Path) -> tuple[int, list[str], float]:
+    """(input size, labels, score threshold) from userDefinedMetadata.huia, or a HuiaError naming what is missing
+    or malformed (a hand-edited or foreign model.json must not end in a KeyError)."""
+    missing = [k for k in ("input_size", "labels") if k not in meta]
+    if missing:
+        raise HuiaError(f"model.json is not a usable huia detector (userDefinedMetadata.huia has no "
+                        f"{' and no '.join(missing)})", path)
+    size, labels = meta["input_size"], meta["labels"]
+    try:
+        n = int(size[0] if isinstance(size, (list, tuple)) else size)
+        threshold = float(meta.get("score_threshold", 0.3))
+    except (TypeError, ValueError, IndexError):
+        raise HuiaError(f"model.json: userDefinedMetadata.huia input_size {size!r} / score_threshold "
+                        f"{meta.get('score_threshold')!r} are not numbers", path) from None
+    if n <= 0:
+        raise HuiaError(f"model.json: userDefinedMetadata.huia input_size {size!r} is not a positive size", path)
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise HuiaError(f"model.json: userDefinedMetadata.huia labels must be a non-empty list of names, got "
+                        f"{labels!r}", path)
+    return n, list(labels), threshold
 
 
 def _check_run_kind(run: Path) -> None:
