@@ -18,7 +18,7 @@ FORMATS = ("voc", "csv", "coco", "folders")
 DETECTION_FORMATS = ("voc", "csv", "coco")
 
 __all__ = ["FORMATS", "TruncatedImageWarning", "decode_image", "detect_format", "image_size", "load_dataset",
-           "load_image", "read_dataset", "sample_per_class", "save_image", "split_samples", "write_dataset"]
+           "load_image", "open_writer", "read_dataset", "sample_per_class", "save_image", "split_samples", "write_dataset"]
 
 
 def detect_format(path: str | Path) -> str:
@@ -87,27 +87,35 @@ def load_dataset(path: str | Path, fmt: str | None = None, classes: list[str] | 
     return samples
 
 
+def open_writer(out_dir: str | Path, fmt: str, class_names: list[str] | None = None):
+    """A :class:`huia.data.writer.DatasetWriter` for ``fmt``: ``add(sample)`` writes each image at once (nothing
+    but labels stays in memory), ``close()`` writes the annotation file and ``labelmap.pbtxt``."""
+    if fmt == "voc":
+        from huia.data.voc import VocWriter
+        return VocWriter(out_dir, class_names)
+    if fmt == "csv":
+        from huia.data.csv_format import CsvWriter
+        return CsvWriter(out_dir, class_names)
+    if fmt == "coco":
+        from huia.data.coco import CocoWriter
+        return CocoWriter(out_dir, class_names)
+    if fmt == "folders":
+        from huia.data.folders import FolderWriter
+        return FolderWriter(out_dir)
+    raise HuiaError(f"unknown dataset format {fmt!r} (choose from {', '.join(FORMATS)})")
+
+
 def write_dataset(samples: list[Sample], out_dir: str | Path, fmt: str, class_names: list[str] | None = None
                   ) -> Path:
     """Write samples in ``fmt`` under ``out_dir`` (labelmap.pbtxt alongside detection formats; provenance.json
     when samples carry ``meta["origin"]``, so a split or converted augmented set still groups copies)."""
-    if fmt == "voc":
-        from huia.data.voc import write_voc
-        result = write_voc(samples, out_dir, class_names)
-    elif fmt == "csv":
-        from huia.data.csv_format import write_csv
-        result = write_csv(samples, out_dir, class_names)
-    elif fmt == "coco":
-        from huia.data.coco import write_coco
-        result = write_coco(samples, out_dir, class_names)
-    elif fmt == "folders":
-        from huia.data.folders import write_class_folders
-        result = write_class_folders(samples, out_dir)
-    else:
-        raise HuiaError(f"unknown dataset format {fmt!r} (choose from {', '.join(FORMATS)})")
+    writer = open_writer(out_dir, fmt, class_names)
+    for s in samples:
+        writer.add(s)
+    result = writer.close()
     origins = [s.meta.get("origin") for s in samples]
     if any(origins):
-        from huia.data.provenance import write_manifest, written_paths
+        from huia.data.provenance import write_manifest
 
-        write_manifest(out_dir, written_paths(samples, fmt), origins)
+        write_manifest(out_dir, writer.paths, origins)
     return result

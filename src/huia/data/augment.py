@@ -461,9 +461,9 @@ def augment_dataset(src: str | Path, dst: str | Path, times: int, *, seed: int =
     ``dst/provenance.json`` naming each written file's source (path under ``src`` + SHA-1), which splitting and
     ``classify eval`` use to keep a copy and its original together. Returns counts. Deterministic: copy ``k`` of a
     sample depends only on (seed, sample, k)."""
-    from huia.data import read_dataset, write_dataset
+    from huia.data import open_writer, read_dataset
     from huia.data.base import dataset_class_names
-    from huia.data.provenance import dataset_root, file_sha1, write_manifest, written_paths
+    from huia.data.provenance import dataset_root, file_sha1, write_manifest
     from huia.data.split import sample_key
     from huia.train.common import progress
 
@@ -476,8 +476,11 @@ def augment_dataset(src: str | Path, dst: str | Path, times: int, *, seed: int =
     if problems and strict:
         raise HuiaError(f"{len(problems)} problem(s) in the dataset, first: {problems[0]}", src)
     augmenter = augmenter or (Augmenter.preset("classify") if fmt == "folders" else Augmenter.preset("detect"))
-    out: list[Sample] = []
     root = dataset_root(src).resolve()
+    # each image is written as soon as it is made (one image's pixels in memory, whatever --times is)
+    writer = open_writer(dst, fmt, dataset_class_names(samples) if fmt != "folders" else None)
+    origins: list[dict] = []
+    n_boxes = 0
     with warnings.catch_warnings(record=True) as caught:  # truncated images: reported once each, below
         warnings.simplefilter("always", TruncatedImageWarning)
         for s in progress(samples, desc="augment", disable=None if show_progress else True):
@@ -485,16 +488,15 @@ def augment_dataset(src: str | Path, dst: str | Path, times: int, *, seed: int =
             origin = s.meta.get("origin") or {"source": _rel(s.image_path, root),
                                                "source_sha1": file_sha1(s.image_path)}
             s.meta["origin"] = {"source": origin["source"], "source_sha1": origin["source_sha1"], "copy": 0}
-            out.append(s)
-            for k in range(1, times + 1):
-                out.append(augment_sample(s, augmenter, sample_rng(seed, sample_key(s), k), k))
+            for k in range(times + 1):  # the original (a byte copy), then its copies
+                out = s if k == 0 else augment_sample(s, augmenter, sample_rng(seed, sample_key(s), k), k)
+                writer.add(out)
+                origins.append(out.meta["origin"])
+                n_boxes += len(out.boxes) if out.boxes is not None else 0
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, TruncatedImageWarning)})
     for n in notes:
         print(f"huia: warning: {n}", file=sys.stderr)
-    names = dataset_class_names(samples) if fmt != "folders" else None
-    write_dataset(out, dst, fmt, names)
-    write_manifest(dst, written_paths(out, fmt), [s.meta["origin"] for s in out], source=str(src), times=times,
-                   seed=seed)
-    n_boxes = sum(len(s.boxes) for s in out if s.boxes is not None)
-    return {"format": fmt, "originals": len(samples), "written": len(out), "problems": problems,
+    writer.close()
+    write_manifest(dst, writer.paths, origins, source=str(src), times=times, seed=seed)
+    return {"format": fmt, "originals": len(samples), "written": len(writer.paths), "problems": problems,
             "boxes": n_boxes, "warnings": notes}

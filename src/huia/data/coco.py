@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from huia.data.base import RawBox, RawImage, dataset_class_names, escaping_name, finalize_detection, unique_names
+from huia.data.base import RawBox, RawImage, dataset_class_names, escaping_name, finalize_detection
 from huia.data.labelmap import find_labelmap, write_labelmap
+from huia.data.layout import annotation_file
 from huia.data.voc import write_image_file
+from huia.data.writer import DatasetWriter, UniqueNames
 from huia.errors import HuiaError
 from huia.types import Sample
 
@@ -45,23 +47,13 @@ def read_coco(json_path: str | Path, images_dir: str | Path | None = None,
               classes: list[str] | None = None) -> tuple[list[Sample], list[str]]:
     """Read COCO detection JSON -> ``(samples, problems)``; ``images_dir`` defaults to ``images/`` beside it.
     ``iscrowd`` is kept per box in ``sample.meta["iscrowd"]``. Segmentations are not read."""
-    p = Path(json_path)
-    if p.is_dir():
-        found = find_coco_json(p)
-        if found is None:
-            raise HuiaError("no COCO annotations JSON found", p)
-        p = found
-    if not p.is_file():
-        raise HuiaError("COCO JSON not found", p)
+    p, images_dir = annotation_file(json_path, find_coco_json, "COCO annotations JSON", images_dir)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HuiaError(f"malformed JSON ({exc})", p) from exc
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise HuiaError("not COCO detection JSON (no 'images' list)", p)
-    if images_dir is None:
-        images_dir = p.parent / "images" if (p.parent / "images").is_dir() else p.parent
-    images_dir = Path(images_dir)
     problems: list[str] = []
     cats = {}
     for c in data.get("categories", []):
@@ -141,17 +133,33 @@ def coco_dict(samples: list[Sample], class_names: list[str], names: list[str] | 
     return {"images": images, "annotations": anns, "categories": cats}
 
 
+class CocoWriter(DatasetWriter):
+    """``out_dir/images`` (each image as it is added), then ``out_dir/<json_name>`` and ``labelmap.pbtxt``."""
+
+    def __init__(self, out_dir: str | Path, class_names: list[str] | None = None, json_name: str = JSON_NAME):
+        super().__init__(out_dir, class_names)
+        (self.out / "images").mkdir(parents=True, exist_ok=True)
+        self.json_name = json_name
+        self._unique = UniqueNames()
+
+    def _write(self, s: Sample) -> str:
+        name = self._unique(s)
+        write_image_file(s, self.out / "images" / name)
+        return f"images/{name}"
+
+    def _finish(self) -> Path:
+        names = self.class_names if self.class_names is not None else dataset_class_names(self.samples)
+        tmp = self.out / f".{self.json_name}.tmp"
+        tmp.write_text(json.dumps(coco_dict(self.samples, names, self.names)), encoding="utf-8")
+        tmp.replace(self.out / self.json_name)
+        write_labelmap(self.out / "labelmap.pbtxt", names)
+        return self.out / self.json_name
+
+
 def write_coco(samples: list[Sample], out_dir: str | Path, class_names: list[str] | None = None,
                json_name: str = JSON_NAME) -> Path:
     """Write ``out_dir/images``, ``out_dir/<json_name>``, ``out_dir/labelmap.pbtxt``; returns the JSON path."""
-    out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    class_names = class_names if class_names is not None else dataset_class_names(samples)
-    names = unique_names(samples)
-    for s, name in zip(samples, names):
-        write_image_file(s, out / "images" / name)
-    tmp = out / f".{json_name}.tmp"
-    tmp.write_text(json.dumps(coco_dict(samples, class_names, names)), encoding="utf-8")
-    tmp.replace(out / json_name)
-    write_labelmap(out / "labelmap.pbtxt", class_names)
-    return out / json_name
+    w = CocoWriter(out_dir, class_names, json_name)
+    for s in samples:
+        w.add(s)
+    return w.close()

@@ -9,9 +9,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from huia.data.base import RawBox, RawImage, dataset_class_names, escaping_name, finalize_detection, unique_names
+from huia.data.base import RawBox, RawImage, dataset_class_names, escaping_name, finalize_detection
 from huia.data.labelmap import find_labelmap, write_labelmap
+from huia.data.layout import annotation_file
 from huia.data.voc import _coord, write_image_file
+from huia.data.writer import DatasetWriter, UniqueNames
 from huia.errors import HuiaError
 from huia.types import Sample
 
@@ -46,17 +48,7 @@ def read_csv(path: str | Path, images_dir: str | Path | None = None,
              classes: list[str] | None = None) -> tuple[list[Sample], list[str]]:
     """Read the article's CSV -> ``(samples, problems)``. ``images_dir`` defaults to ``images/`` next to the CSV
     (or the CSV's own folder). Rows of one file are grouped into one sample; a bad row marks its whole file."""
-    p = Path(path)
-    if p.is_dir():
-        found = find_csv(p)
-        if found is None:
-            raise HuiaError("no annotation CSV (labels.csv) found", p)
-        p = found
-    if not p.is_file():
-        raise HuiaError("CSV file not found", p)
-    if images_dir is None:
-        images_dir = p.parent / "images" if (p.parent / "images").is_dir() else p.parent
-    images_dir = Path(images_dir)
+    p, images_dir = annotation_file(path, find_csv, "annotation CSV (labels.csv)", images_dir)
     if classes is None:
         classes = find_labelmap(p.parent)
     records: dict[str, RawImage] = {}
@@ -116,25 +108,43 @@ def _add_row(records: dict[str, RawImage], row: dict, where: str, images_dir: Pa
     rec.boxes.append(RawBox(cls, *vals))
 
 
+class CsvWriter(DatasetWriter):
+    """``out_dir/images`` (each image as it is added), then ``out_dir/<csv_name>`` and ``labelmap.pbtxt``."""
+
+    def __init__(self, out_dir: str | Path, class_names: list[str] | None = None, csv_name: str = CSV_NAME):
+        super().__init__(out_dir, class_names)
+        (self.out / "images").mkdir(parents=True, exist_ok=True)
+        self.csv_name = csv_name
+        self._unique = UniqueNames()
+
+    def _write(self, s: Sample) -> str:
+        name = self._unique(s)
+        write_image_file(s, self.out / "images" / name)
+        return f"images/{name}"
+
+    def _finish(self) -> Path:
+        tmp = self.out / f".{self.csv_name}.tmp"
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            wr = csv.writer(f)
+            wr.writerow(COLUMNS)
+            for s, name in zip(self.samples, self.names):
+                source = s.meta.get("source", "")
+                det = s.boxes
+                if det is None or len(det) == 0:
+                    wr.writerow([name, s.width, s.height, "", "", "", "", "", source])
+                    continue
+                for box, label in zip(det.xyxy, det.labels):
+                    wr.writerow([name, s.width, s.height, label, *[_coord(v) for v in box], source])
+        tmp.replace(self.out / self.csv_name)
+        names = self.class_names if self.class_names is not None else dataset_class_names(self.samples)
+        write_labelmap(self.out / "labelmap.pbtxt", names)
+        return self.out / self.csv_name
+
+
 def write_csv(samples: list[Sample], out_dir: str | Path, class_names: list[str] | None = None,
               csv_name: str = CSV_NAME) -> Path:
     """Write ``out_dir/images``, ``out_dir/<csv_name>``, ``out_dir/labelmap.pbtxt``; returns the CSV path."""
-    out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    names = unique_names(samples)
-    tmp = out / f".{csv_name}.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        wr = csv.writer(f)
-        wr.writerow(COLUMNS)
-        for s, name in zip(samples, names):
-            write_image_file(s, out / "images" / name)
-            source = s.meta.get("source", "")
-            det = s.boxes
-            if det is None or len(det) == 0:
-                wr.writerow([name, s.width, s.height, "", "", "", "", "", source])
-                continue
-            for box, label in zip(det.xyxy, det.labels):
-                wr.writerow([name, s.width, s.height, label, *[_coord(v) for v in box], source])
-    tmp.replace(out / csv_name)
-    write_labelmap(out / "labelmap.pbtxt", class_names if class_names is not None else dataset_class_names(samples))
-    return out / csv_name
+    w = CsvWriter(out_dir, class_names, csv_name)
+    for s in samples:
+        w.add(s)
+    return w.close()

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from huia.data.base import copy_image, unique_names
+from huia.data.base import copy_image
 from huia.data.images import image_size, is_image_file
 from huia.data.voc import write_image_file
+from huia.data.writer import DatasetWriter, UniqueNames
 from huia.errors import HuiaError
 from huia.types import Sample
 
@@ -157,26 +158,41 @@ def sidecar_json(sample: Sample) -> dict | None:
     return data
 
 
-def write_class_folders(samples: list[Sample], out_dir: str | Path) -> Path:
-    """Write ``out_dir/<label>/<name>`` (+ ``<stem>.json`` sidecar when the sample has keypoints)."""
-    out = Path(out_dir)
-    by_label: dict[str, list[Sample]] = {}
-    for s in samples:
+class FolderWriter(DatasetWriter):
+    """``out_dir/<label>/<name>`` (+ ``<stem>.json`` sidecar when the sample has keypoints), each as it is added.
+    Names are unique within a class folder."""
+
+    def __init__(self, out_dir: str | Path, class_names: list[str] | None = None):
+        super().__init__(out_dir, class_names)
+        self._unique: dict[str, UniqueNames] = {}
+
+    def _write(self, s: Sample) -> str:
         if not s.label:
             raise HuiaError("sample has no label; cannot write a class folder", s.image_path)
-        by_label.setdefault(s.label, []).append(s)
-    for label, group in by_label.items():
-        d = out / label
-        d.mkdir(parents=True, exist_ok=True)
-        for s, name in zip(group, unique_names(group)):
-            write_image_file(s, d / name)
-            side = s.meta.get("sidecar")
-            if side is not None and s.meta.get("image") is None and Path(side).is_file():
-                copy_image(Path(side), d / (Path(name).stem + ".json"))  # untouched sample: byte copy
-                continue
+        d = self.out / s.label
+        if s.label not in self._unique:
+            d.mkdir(parents=True, exist_ok=True)
+            self._unique[s.label] = UniqueNames()
+        name = self._unique[s.label](s)
+        write_image_file(s, d / name)
+        side = s.meta.get("sidecar")
+        if side is not None and s.meta.get("image") is None and Path(side).is_file():
+            copy_image(Path(side), d / (Path(name).stem + ".json"))  # untouched sample: byte copy
+        else:
             data = sidecar_json(s)
             if data is not None and "id" in data:
                 data["id"] = Path(name).stem  # an augmented copy is its own sample, not the original's id
             if data is not None:
                 (d / (Path(name).stem + ".json")).write_text(json.dumps(data, indent=1), encoding="utf-8")
-    return out
+        return f"{s.label}/{name}"
+
+    def _finish(self) -> Path:
+        return self.out
+
+
+def write_class_folders(samples: list[Sample], out_dir: str | Path) -> Path:
+    """Write ``out_dir/<label>/<name>`` (+ ``<stem>.json`` sidecar when the sample has keypoints)."""
+    w = FolderWriter(out_dir)
+    for s in samples:
+        w.add(s)
+    return w.close()

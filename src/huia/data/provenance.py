@@ -124,23 +124,6 @@ def write_manifest(out: str | Path, rel_paths: list[str], origins: list[dict | N
     return f
 
 
-def written_paths(samples: list[Sample], fmt: str) -> list[str]:
-    """The paths (relative to the output folder) that :func:`huia.data.write_dataset` gives ``samples`` (same
-    naming rules as the writers)."""
-    from huia.data.base import unique_names
-
-    if fmt != "folders":
-        return [f"images/{n}" for n in unique_names(samples)]
-    out: list[str | None] = [None] * len(samples)
-    by_label: dict[str, list[int]] = {}
-    for i, s in enumerate(samples):
-        by_label.setdefault(str(s.label), []).append(i)
-    for label, idx in by_label.items():
-        for i, n in zip(idx, unique_names([samples[i] for i in idx])):
-            out[i] = f"{label}/{n}"
-    return out  # type: ignore[return-value]
-
-
 def seen_hashes(trained: list[Sample], pool: list[Sample] | None = None) -> set[str]:
     """Every SHA-1 a model trained on ``trained`` has seen: each file's own and its source's (``pool``: the whole
     data set, to find ``<stem>.*`` originals of ``_augNN`` copies when there is no manifest)."""

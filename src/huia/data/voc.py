@@ -12,9 +12,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from huia.data.base import RawBox, RawImage, copy_image, dataset_class_names, finalize_detection, unique_names
+from huia.data.base import RawBox, RawImage, copy_image, dataset_class_names, finalize_detection
 from huia.data.images import IMAGE_EXTENSIONS, is_image_file, save_image
 from huia.data.labelmap import find_labelmap, write_labelmap
+from huia.data.writer import DatasetWriter, UniqueNames
 from huia.errors import HuiaError
 from huia.types import Sample
 
@@ -162,14 +163,31 @@ def write_image_file(sample: Sample, dst: Path) -> None:
         copy_image(Path(sample.image_path), dst)
 
 
+class VocWriter(DatasetWriter):
+    """``out_dir/images`` and ``out_dir/annots`` (one XML per image, written with it), then
+    ``out_dir/labelmap.pbtxt``."""
+
+    def __init__(self, out_dir: str | Path, class_names: list[str] | None = None):
+        super().__init__(out_dir, class_names)
+        (self.out / "images").mkdir(parents=True, exist_ok=True)
+        (self.out / "annots").mkdir(parents=True, exist_ok=True)
+        self._unique = UniqueNames()
+
+    def _write(self, s: Sample) -> str:
+        name = self._unique(s)
+        write_image_file(s, self.out / "images" / name)
+        (self.out / "annots" / (Path(name).stem + ".xml")).write_text(voc_xml(s, name), encoding="utf-8")
+        return f"images/{name}"
+
+    def _finish(self) -> Path:
+        names = self.class_names if self.class_names is not None else dataset_class_names(self.samples)
+        write_labelmap(self.out / "labelmap.pbtxt", names)
+        return self.out
+
+
 def write_voc(samples: list[Sample], out_dir: str | Path, class_names: list[str] | None = None) -> Path:
     """Write ``out_dir/images``, ``out_dir/annots``, ``out_dir/labelmap.pbtxt``."""
-    out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    (out / "annots").mkdir(parents=True, exist_ok=True)
-    names = unique_names(samples)
-    for s, name in zip(samples, names):
-        write_image_file(s, out / "images" / name)
-        (out / "annots" / (Path(name).stem + ".xml")).write_text(voc_xml(s, name), encoding="utf-8")
-    write_labelmap(out / "labelmap.pbtxt", class_names if class_names is not None else dataset_class_names(samples))
-    return out
+    w = VocWriter(out_dir, class_names)
+    for s in samples:
+        w.add(s)
+    return w.close()
