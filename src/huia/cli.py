@@ -85,7 +85,6 @@ def _describe(lo, hi, what: str, lo_open: bool = False, hi_open: bool = False) -
 positive_int = int_range(1, name="positive_int")  # >= 1: epochs, sizes, counts
 non_negative_int = int_range(0, name="non_negative_int")  # >= 0: patience, extra epochs, 0 = off
 positive_float = float_range(0, lo_open=True, name="positive_float")  # > 0: learning rates, sizes in MB
-non_negative_float = float_range(0, name="non_negative_float")  # >= 0
 fraction = float_range(0, 1, lo_open=True, hi_open=True, name="fraction")  # (0, 1): split shares
 probability = float_range(0, 1, name="probability")  # [0, 1]: thresholds, scores
 dropout_rate = float_range(0, 1, hi_open=True, name="dropout_rate")  # [0, 1): dropout, EMA-like decays

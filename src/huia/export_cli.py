@@ -2,7 +2,7 @@
 
 The run folder says what it is (``config.json`` "task"); each task package knows its model and metadata and
 provides ``huia.<task>.export.export_run(run_dir, out_dir, *, quantize, fmt) -> Path``. This command only
-validates the input and dispatches, so adding a task never touches this file.
+validates the input and dispatches: adding a task is one entry in ``TASKS``.
 """
 
 from __future__ import annotations

@@ -34,14 +34,9 @@ export function loadSignals() {
   return signalsPromise;
 }
 
-/** Fetch /spec/pose_models.json once (MoveNet crop and filters, PoseNet defaults, BlazePose ROI constants). */
+/** /spec/pose_models.json (MoveNet crop and filters, PoseNet defaults, BlazePose ROI constants): imported
+ *  with the module, so already there; a promise for the callers written when it was fetched. */
 export function loadPoseModels() {
   return Promise.resolve(POSE_MODELS);
 }
 
-/** name -> index map for the COCO-17 keypoints. */
-export function keypointIndex(spec) {
-  const m = {};
-  spec.coco17.names.forEach((n, i) => { m[n] = i; });
-  return m;
-}

@@ -51,9 +51,6 @@ export async function initTF(backend = 'wasm') {
   return tf;
 }
 
-/** Names of the backends a page may offer. */
-export const BACKENDS = ['wasm', 'webgl', 'cpu'];
-
 /** Load a bundled model served by the studio at /models/builtin/<name>.json. */
 export async function loadBuiltinModel(tf, name, { patch } = {}) {
   return loadGraphModel(tf, `/models/builtin/${name}.json`, { patch });

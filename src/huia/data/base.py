@@ -51,10 +51,6 @@ def escaping_name(name: str) -> str | None:
     return None
 
 
-def _num(v) -> float:
-    return float(v)
-
-
 def validate_box(box: RawBox, width: int, height: int) -> str | None:
     """Why a box is unusable, or None. Coordinates are pixels: 0 <= xmin < xmax <= width (same for y)."""
     vals = (box.xmin, box.ymin, box.xmax, box.ymax)

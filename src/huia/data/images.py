@@ -162,13 +162,6 @@ def check_image(path: str | Path) -> tuple[str | None, str | None]:
     return None, (trunc[0] if trunc else None)
 
 
-def encode_jpeg(image: np.ndarray, quality: int = 95) -> bytes:
-    """RGB uint8 -> JPEG bytes (PIL, 4:2:0 like browsers' canvas.toBlob)."""
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(buf, format="JPEG", quality=int(quality))
-    return buf.getvalue()
-
-
 def save_image(image: np.ndarray, path: str | Path, *, quality: int = 95) -> Path:
     """Write an RGB uint8 array; format from the suffix. Written to a temp name then renamed, so a crash never
     leaves a half-written file under the real name."""

@@ -167,13 +167,6 @@ class CenterNetDetector(nn.Module):
         self.input_size = int(input_size)
         self.set_trainable(train_backbone)
 
-    @classmethod
-    def from_pretrained(cls, class_names: list[str], input_size: int = DEFAULT_INPUT_SIZE,
-                        class_channels: list[int] | None = None, **kw) -> "CenterNetDetector":
-        base = load_base_artifacts()
-        chans = class_channels or [DEFAULT_CHANNEL] * len(class_names)
-        return cls(adapt_centernet(base, input_size=input_size, class_channels=chans), class_names, input_size, **kw)
-
     def set_trainable(self, train_backbone: bool) -> None:
         for name, p in self.named_weights():
             p.requires_grad_(train_backbone or not name.startswith(BACKBONE_PREFIX))
@@ -190,17 +183,6 @@ class CenterNetDetector(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.graph({INPUT: x}, outputs=[CLS_LOGITS, BOXES])
         return out[CLS_LOGITS], out[BOXES]
-
-    @torch.no_grad()
-    def detection_rows(self, x: np.ndarray) -> np.ndarray:
-        """The graph's own ``tower_0/detections`` for one preprocessed image [1, N, N, 3] -> [100, 6]."""
-        out = self.graph({INPUT: np.asarray(x, np.float32)}, outputs=[DETECTIONS])
-        return np.asarray(out[DETECTIONS])[0]
-
-    def heads(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(heat-map probabilities [B, G, G, C], ltrb [B, G, G, 4]) for preprocessed numpy images."""
-        out = self.graph({INPUT: np.asarray(x, np.float32)}, outputs=[HEATMAP, BOXES])
-        return np.asarray(out[HEATMAP]), np.asarray(out[BOXES])
 
     def to_artifacts(self, metadata: dict | None = None) -> ModelArtifacts:
         """Current weights as TF.js artifacts, every float weight stored float32 (the shipped float16 backbone

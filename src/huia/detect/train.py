@@ -229,7 +229,6 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
     ``stop_after_epochs``: return None after that many epochs of this call, as if interrupted (tests resume).
     ``class_channels``: the COCO channels to start from, already picked on these training images (soup members
     after the first), instead of picking them again."""
-    from huia.data.augment import sample_rng
     from huia.data.split import sample_key
     from huia.train.common import RunDir, progress, seed_everything
 

@@ -91,4 +91,3 @@ def blazepose_names() -> tuple[str, ...]:
 
 
 COCO_NAMES: tuple[str, ...] = keypoint_spec().names
-NUM_KEYPOINTS = len(COCO_NAMES)

@@ -129,10 +129,6 @@ def register(*names: str, weights: tuple[int, ...] = ()):
     return deco
 
 
-def supported_ops() -> list[str]:
-    return sorted(OPS)
-
-
 def const_list(ctx: BuildContext, i: int) -> list[int]:
     return [int(v) for v in np.asarray(ctx.const(i)).reshape(-1)]
 

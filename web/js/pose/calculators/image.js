@@ -2,11 +2,6 @@
 // instead of RGB (a per-pixel JS loop over the whole frame), resample the 4-channel image, and drop alpha on the
 // small result. The values the model sees are identical.
 
-/** [H, W, C] int32 tensor of `source` (C = 4 for DOM sources, as given for tensors). Caller disposes. */
-export function readPixels(tf, source) {
-  return source.shape ? source : tf.browser.fromPixels(source, 4);
-}
-
 /** Keep the first 3 channels of an NHWC tensor (no-op when it already has 3). */
 export function rgb(tf, x) {
   const c = x.shape[x.shape.length - 1];
