@@ -302,6 +302,75 @@ def test_labelmap_format():
         parse_labelmap('item { name: "a" id: 2 }')
 
 
+LABELMAP_NAMES = ["back\\slash", 'quo"te', "curly}brace", "{open", "k\u00e4ng\u00fcr\u00fc", "\u9ce5", "it's",
+                  "# not a comment", 'a\\"b', "tab\tand\nnewline", "trailing\\"]
+
+
+def test_labelmap_round_trip_of_awkward_names(tmp_path):
+    names = LABELMAP_NAMES + ["plain"]
+    write_labelmap(tmp_path, names)
+    assert read_labelmap(tmp_path) == names
+    # each name alone too (a lone '}' or trailing backslash must not swallow the next item)
+    for n in LABELMAP_NAMES:
+        assert read_labelmap(write_labelmap(tmp_path / "one.pbtxt", [n, "next"])) == [n, "next"]
+
+
+def test_labelmap_reads_protobuf_text_format():
+    """What TF's own tools write: comments, display_name, nested messages and enums huia ignores, adjacent string
+    literals, ``<...>`` messages, and non-ASCII escaped as octal UTF-8 bytes (protobuf's default writer)."""
+    text = """# a comment with "quote" and {brace
+item {  # trailing comment }
+  name: "/m/01"  display_name: 'k\\303\\244ng'
+  id: 1
+  keypoints { id: 0 label: "nose" }
+  frequency: FREQUENT
+  keypoint_edges: [1, 2]
+}
+item < name: "wall" "aby"; id: 2 >
+item { id: 3, display_name: "\\xc3\\xa9t\\u00e9" }
+"""
+    assert parse_labelmap(text) == ["/m/01", "wallaby", "\u00e9t\u00e9"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ('item { name: "a id: 1 }', "line 1: unterminated string"),
+    ('item { name: "a" id: 1', "missing '}'"),
+    ('item {\n name "a" id: 1 }', "line 2: field 'name' needs"),
+    ('item { name: "\\q" id: 1 }', "unknown escape"),
+    ('item { name: "\\377" id: 1 }', "not UTF-8"),
+    ('item { name: "a" }', "without a name and an integer id"),
+    ('item { name: "a" id: 1 } item { name: "a" id: 2 }', "repeated class name"),
+])
+def test_labelmap_errors_are_one_line(text, message):
+    with pytest.raises(HuiaError, match=message) as exc:
+        parse_labelmap(text, "lm.pbtxt")
+    assert "\n" not in str(exc.value) and str(exc.value).startswith("lm.pbtxt: ")
+
+
+def test_non_utf8_labelmap_is_a_one_line_error(voc, capsys):
+    (voc / "labelmap.pbtxt").write_bytes(b'item { name: "k\xff" id: 1 }')
+    with pytest.raises(HuiaError, match="not UTF-8 text.*0xff"):
+        read_labelmap(voc)
+    assert main(["data", "check", str(voc)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("huia: error: ") and "labelmap.pbtxt" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("to", ["csv", "coco", "voc"])
+def test_huia_accepts_its_own_awkward_class_names(tmp_path, to):
+    """``data convert`` then ``data check``: class names with a backslash, quote, brace or accent survive the
+    labelmap written beside the annotations (they used to come back with doubled backslashes)."""
+    names = ["cat\\tabby", 'say "hi"', "}", "k\u00e4nguru"]
+    src = make_voc(tmp_path / "src", n=4, classes=names)
+    write_labelmap(src, names)
+    assert main(["data", "check", str(src)]) == 0
+    out = tmp_path / "out"
+    assert main(["data", "convert", str(src), str(out), "--to", to]) == 0
+    assert main(["data", "check", str(out)]) == 0
+    samples, problems, _ = read_dataset(out)
+    assert problems == [] and samples[0].boxes.class_names == names
+
+
 def _cls_samples(counts):
     return [Sample(Path(f"/x/{label}/{i}.jpg"), label=label) for label, n in counts.items() for i in range(n)]
 
