@@ -195,6 +195,27 @@ def test_coco_problems(tmp_path):
         read_coco(d)
 
 
+@pytest.mark.parametrize("width, height, problem", [
+    ("50", "40", None), (" 50 ", "40.0", None), (50.0, 40, None),  # numbers written as strings are numbers
+    ("51", "40", "declared size 51x40 but image a.jpg is 50x40"),
+    ("abc", 40, "width is not a number ('abc')"), (50, None, None), (50, [40], "height is not a number ([40])"),
+    (True, 40, "width is not a number (True)"), ("nan", 40, "width is not a number ('nan')"),
+    (50.5, 40, "width is not a whole number of pixels (50.5)"),
+])
+def test_coco_declared_size_types(tmp_path, width, height, problem):
+    d = tmp_path / "coco"
+    save_image(np.zeros((40, 50, 3), np.uint8), d / "images" / "a.jpg")
+    im = {"id": 1, "file_name": "a.jpg", "width": width, "height": height}
+    data = {"images": [im], "categories": [{"id": 1, "name": "x"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 10, 10]}]}
+    (d / "annotations.json").write_text(json.dumps(data))
+    samples, problems = read_coco(d)
+    if problem is None:
+        assert problems == [] and (samples[0].width, samples[0].height) == (50, 40)
+    else:
+        assert samples == [] and len(problems) == 1 and problems[0].endswith(f"(image 1: a.jpg): {problem}")
+
+
 def test_class_folders_and_capture_format(tmp_path):
     root = tmp_path / "caps"
     for label in ("wave", "clap"):

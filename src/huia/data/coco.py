@@ -8,6 +8,7 @@ Writing uses ids 1..K in class order, matching ``labelmap.pbtxt``. Layout writte
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from huia.data.base import RawBox, RawImage, dataset_class_names, escaping_name, finalize_detection
@@ -41,6 +42,26 @@ def find_coco_json(root: str | Path) -> Path | None:
             return cand
     cands = [p for p in sorted(root.glob("*.json")) if p.name != "provenance.json" and _looks_like_coco(p)]
     return cands[0] if len(cands) == 1 else None
+
+
+def _dimension(v) -> tuple[int | None, str | None]:
+    """A declared image width/height -> ``(pixels or None when absent, why it is unusable or None)``. Numbers
+    written as strings (``"640"``, as some exporters do) count as numbers, so they compare with the image's size."""
+    if v is None:
+        return None, None
+    num = None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        num = float(v)
+    elif isinstance(v, str):
+        try:
+            num = float(v.strip())
+        except ValueError:
+            pass
+    if num is None or not math.isfinite(num):
+        return None, f"is not a number ({v!r})"
+    if num != int(num) or num < 0:
+        return None, f"is not a whole number of pixels ({v!r})"
+    return int(num), None
 
 
 def read_coco(json_path: str | Path, images_dir: str | Path | None = None,
@@ -78,8 +99,12 @@ def read_coco(json_path: str | Path, images_dir: str | Path | None = None,
             problems.append(f"{p}: image {im['id']}: file_name {im['file_name']!r} is not a file name")
             bad_ids.add(im["id"])
             continue
-        rec = RawImage(images_dir / im["file_name"], f"{p} (image {im['id']}: {im['file_name']})",
-                       width=im.get("width"), height=im.get("height"))
+        rec = RawImage(images_dir / im["file_name"], f"{p} (image {im['id']}: {im['file_name']})")
+        for key in ("width", "height"):
+            value, why = _dimension(im.get(key))
+            if why:
+                rec.problems.append(f"{key} {why}")
+            setattr(rec, key, value)
         why = escaping_name(im["file_name"])
         if why:
             rec.meta["outside"] = True
