@@ -15,7 +15,6 @@ from huia.errors import HuiaError
 from huia.types import Sample
 
 FORMATS = ("voc", "csv", "coco", "folders")
-DETECTION_FORMATS = ("voc", "csv", "coco")
 
 __all__ = ["FORMATS", "TruncatedImageWarning", "decode_image", "detect_format", "image_size", "load_dataset",
            "load_image", "open_writer", "read_dataset", "sample_per_class", "save_image", "split_samples", "write_dataset"]

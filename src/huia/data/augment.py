@@ -37,10 +37,6 @@ cv2.setNumThreads(1)  # data loaders run in parallel already; OpenCV's own threa
 # --- matrices ----------------------------------------------------------------------------------------------------
 
 
-def identity() -> np.ndarray:
-    return np.eye(3)
-
-
 def translation(tx: float, ty: float) -> np.ndarray:
     return np.array([[1.0, 0, tx], [0, 1.0, ty], [0, 0, 1.0]])
 
