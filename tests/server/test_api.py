@@ -299,7 +299,8 @@ def test_user_models_listed_and_served(client):
     exp = client.data_dir / "exports" / "my-poses"
     exp.mkdir(parents=True)
     (exp / "model.json").write_text(json.dumps({"format": "layers-model", "modelTopology": {}, "weightsManifest": [
-        {"paths": ["group1-shard1of1.bin"], "weights": []}], "userDefinedMetadata": {
+        {"paths": ["group1-shard1of1.bin"], "weights": [{"name": "w", "shape": [4], "dtype": "float32"}]}],
+        "userDefinedMetadata": {
         "huia": {"task": "classify"}, "description": "4 poses"}}))
     (exp / "group1-shard1of1.bin").write_bytes(b"\0" * 16)
     models = client.get("/api/models")
@@ -322,7 +323,8 @@ def test_broken_exports_are_listed_with_what_is_wrong(client):
     """An export TF.js cannot load says why in the model list (the pages leave it out of their pickers; the index
     shows the reason) instead of failing later in the browser with a Float32Array byte-length error."""
     good = {"format": "graph-model", "modelTopology": {"node": []},
-            "weightsManifest": [{"paths": ["group1-shard1of2.bin", "group1-shard2of2.bin"], "weights": []}],
+            "weightsManifest": [{"paths": ["group1-shard1of2.bin", "group1-shard2of2.bin"],
+                                 "weights": [{"name": "w", "shape": [4], "dtype": "float32"}]}],
             "userDefinedMetadata": {"huia": {"task": "detect"}}}
     cases = {"notjson": "{not json", "nobin": json.dumps(good), "nottfjs": json.dumps({"hello": 1}),
              "escape": json.dumps({**good, "weightsManifest": [{"paths": ["../../datasets/x.bin"], "weights": []}]}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import shutil
 
 import numpy as np
@@ -154,6 +155,60 @@ def test_shards_outside_the_model_folder_are_refused(small_model, how):
     small_model.write_text(json.dumps(doc))
     msg = _error(small_model)
     assert "outside the model folder" in msg and repr(name) in msg and str(small_model) in msg
+
+
+MUTATIONS = {  # one malformed thing at a time (the hostile-input audit's table); each must be one HuiaError line
+    "shape of infinity": (lambda d: d["weightsManifest"][0]["weights"][0].update(shape=[1e400]), "valid shape"),
+    "shape of 70 dims": (lambda d: d["weightsManifest"][0]["weights"][0].update(shape=[1] * 70 + [100]),
+                         "valid shape"),
+    "shape of floats": (lambda d: d["weightsManifest"][0]["weights"][0].update(shape=[4.7, 2]), "valid shape"),
+    "shape a string": (lambda d: d["weightsManifest"][0]["weights"][0].update(shape="42"), "valid shape"),
+    "weight without name": (lambda d: d["weightsManifest"][0]["weights"][0].pop("name"), "without a name"),
+    "weight name a dict": (lambda d: d["weightsManifest"][0]["weights"][0].update(name={}), "without a name"),
+    "duplicate weight": (lambda d: d["weightsManifest"][0]["weights"][1].update(name="a"), "listed twice"),
+    "dtype a list": (lambda d: d["weightsManifest"][0]["weights"][0].update(dtype=["float32"]), "unsupported dtype"),
+    "quantization a string": (lambda d: d["weightsManifest"][0]["weights"][0].update(quantization="uint8"),
+                              "quantization must be an object"),
+    "quantization scale nan": (lambda d: d["weightsManifest"][0]["weights"][0].update(
+        quantization={"dtype": "uint16", "min": 0, "scale": "nan"}), "must be finite"),
+    "topology null": (lambda d: d.update(modelTopology=None), "modelTopology must be an object"),
+    "node list a dict": (lambda d: d.update(modelTopology={"node": {"a": 1}}), "must be a list of nodes"),
+    "node null": (lambda d: d.update(modelTopology={"node": [None]}), "graph node 1 is not an object"),
+    "op null": (lambda d: d.update(modelTopology={"node": [{"name": "x", "op": None}]}), "has no op"),
+    "name a number": (lambda d: d.update(modelTopology={"node": [{"name": 5, "op": "Const"}]}), "has no name"),
+    "input null": (lambda d: d.update(modelTopology={"node": [{"name": "x", "op": "Identity", "input": [None]}]}),
+                   "input must be a list"),
+    "signature a list": (lambda d: d.update(signature=["x"]), "signature must be an object"),
+    "signature inputs strings": (lambda d: d.update(signature={"inputs": {"x": "x:0"}}), "signature.inputs"),
+    "layers not a list": (lambda d: d.update(modelTopology={"model_config": {"config": {"layers": 5}}}),
+                          "config.layers must be a list"),
+    "format a number": (lambda d: d.update(format=5), "format must be a string"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MUTATIONS))
+def test_malformed_manifest_and_topology_are_one_line(small_model, case):
+    mutate, expected = MUTATIONS[case]
+    doc = json.loads(small_model.read_text())
+    mutate(doc)
+    small_model.write_text(json.dumps(doc))
+    assert expected in _error(small_model)
+
+
+def test_deeply_nested_json_is_one_line(small_model):
+    small_model.write_text("[" * 100_000)
+    assert "nested too deeply" in _error(small_model)
+
+
+def test_shard_larger_than_the_manifest_is_refused_without_reading_it(small_model, monkeypatch):
+    shard = small_model.parent / "group1-shard2of2.bin"
+    with open(shard, "r+b") as f:  # sparse: 2 GiB on paper, nothing on disk
+        f.truncate(2 << 30)
+    held = sum(f.stat().st_size for f in small_model.parent.glob("*.bin"))
+    read = []
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read.append(self) or b"")
+    msg = _error(small_model)
+    assert f"manifest describes 440 bytes but shards hold {held}" in msg and read == []
 
 
 def test_unknown_dtype_and_quantization(small_model):

@@ -88,6 +88,8 @@ def resolve_model_json(path: str | Path) -> Path:
 
 
 def read_model_json(path: str | Path) -> dict:
+    """model.json parsed and its structure checked (types of the topology, nodes, signature and manifest), so that
+    nothing downstream meets a string where it expects a list: a bad file is one line naming what is wrong."""
     p = resolve_model_json(path)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
@@ -95,24 +97,130 @@ def read_model_json(path: str | Path) -> dict:
         raise HuiaError(f"not a text JSON file ({exc.reason})", p) from None
     except json.JSONDecodeError as exc:
         raise HuiaError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", p) from None
+    except RecursionError:
+        raise HuiaError("JSON nested too deeply to be a model", p) from None
     if not isinstance(doc, dict) or "modelTopology" not in doc:
         raise HuiaError("not a TF.js model.json (no modelTopology)", p)
     if not isinstance(doc.get("weightsManifest", []), list):
         raise HuiaError("weightsManifest must be a list of weight groups", p)
+    _check_topology(doc["modelTopology"], p)
+    _check_signature(doc.get("signature"), p)
     return doc
 
 
-def manifest_groups(doc: dict, mj: Path) -> list[tuple[list[str], list[dict]]]:
-    """(shard file names, weight specs) of each weightsManifest group, checked: a shard is a plain file name inside
-    the model folder (as the TF.js converter writes them). A name such as ``../x.bin`` or ``/etc/passwd`` would make
-    the loader -- and the studio, which serves user models -- read a file the model does not own."""
+def _check_topology(topo: Any, p: Path) -> None:
+    if not isinstance(topo, dict):
+        raise HuiaError("modelTopology must be an object", p)
+    if "node" in topo:  # a graph model
+        nodes = topo["node"]
+        if not isinstance(nodes, list):
+            raise HuiaError("modelTopology.node must be a list of nodes", p)
+        for i, n in enumerate(nodes):
+            if not isinstance(n, dict):
+                raise HuiaError(f"graph node {i + 1} is not an object", p)
+            name = n.get("name")
+            if not isinstance(name, str) or not name:
+                raise HuiaError(f"graph node {i + 1} has no name (a non-empty string)", p)
+            if not isinstance(n.get("op"), str) or not n["op"]:
+                raise HuiaError(f"graph node {name!r} has no op (a string)", p)
+            ins = n.get("input", [])
+            if not isinstance(ins, list) or not all(isinstance(r, str) and r for r in ins):
+                raise HuiaError(f"graph node {name!r}: input must be a list of node names", p)
+            if not isinstance(n.get("attr") or {}, dict):
+                raise HuiaError(f"graph node {name!r}: attr must be an object", p)
+        return
+    cfg = topo.get("model_config", topo)  # a layers model
+    if not isinstance(cfg, dict):
+        raise HuiaError("modelTopology.model_config must be an object", p)
+    inner = cfg.get("config")
+    layers = inner.get("layers", []) if isinstance(inner, dict) else inner
+    if layers is not None and (not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers)):
+        raise HuiaError("the layers model's config.layers must be a list of layer objects", p)
+
+
+def _check_signature(sig: Any, p: Path) -> None:
+    if sig is None:
+        return
+    if not isinstance(sig, dict):
+        raise HuiaError("signature must be an object", p)
+    for part in ("inputs", "outputs"):
+        specs = sig.get(part)
+        if specs is not None and (not isinstance(specs, dict) or not all(isinstance(v, dict) for v in specs.values())):
+            raise HuiaError(f"signature.{part} must map names to tensor specs (objects)", p)
+
+
+@dataclass(frozen=True)
+class _WeightLayout:
+    """Where one weight sits in its group's bytes and how to read it, from its manifest entry (checked)."""
+    name: str
+    shape: tuple[int, ...]
+    dtype: str              # what the weight is (float32, int32, bool)
+    stored: np.dtype        # what its bytes are (the dtype, or the quantized one)
+    quantization: dict | None
+    nbytes: int
+
+
+MAX_DIMS = 32  # numpy allows 64; no real weight comes near
+
+
+def _weight_layout(spec: Any, where: Path, seen: set[str]) -> _WeightLayout:
+    if not isinstance(spec, dict):
+        raise HuiaError("weightsManifest has a weight entry that is not an object", where)
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise HuiaError(f"weightsManifest has a weight without a name (a string): {str(spec)[:80]}", where)
+    if name in seen:
+        raise HuiaError(f"weight {name!r} is listed twice in weightsManifest", where)
+    seen.add(name)
+    shape, dtype = spec.get("shape"), spec.get("dtype")
+    if (not isinstance(shape, list) or len(shape) > MAX_DIMS
+            or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)):
+        raise HuiaError(f"weight {name!r} in weightsManifest lacks a valid shape (a list of at most {MAX_DIMS} "
+                        f"integers), got {str(shape)[:80]}", where)
+    if any(d < 0 for d in shape):
+        raise HuiaError(f"weight {name!r} has a negative dimension {shape}", where)
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise HuiaError(f"weight {name!r} has unsupported dtype {dtype!r} (supported: float32, int32, bool)", where)
+    q = spec.get("quantization")
+    if q:
+        if not isinstance(q, dict):
+            raise HuiaError(f"weight {name!r}: quantization must be an object", where)
+        qdtype = q.get("dtype")
+        if not isinstance(qdtype, str) or qdtype not in _QUANT_DTYPES:
+            raise HuiaError(f"weight {name!r} has unknown quantization dtype {qdtype!r} "
+                            f"(supported: {', '.join(_QUANT_DTYPES)})", where)
+        if qdtype != "float16":
+            try:
+                scale, qmin = float(q["scale"]), float(q["min"])
+            except (KeyError, TypeError, ValueError):
+                raise HuiaError(f"weight {name!r}: {qdtype} quantization needs numeric 'scale' and 'min'",
+                                where) from None
+            if not (math.isfinite(scale) and math.isfinite(qmin)):
+                raise HuiaError(f"weight {name!r}: quantization scale and min must be finite, got "
+                                f"{q['scale']!r}, {q['min']!r}", where)
+        stored = _QUANT_DTYPES[qdtype]
+    else:
+        q, stored = None, _DTYPES[dtype]
+    return _WeightLayout(name, tuple(shape), dtype, stored, dict(q) if q else None,
+                         math.prod(shape) * stored.itemsize)
+
+
+def manifest_groups(doc: dict, mj: Path) -> list[tuple[list[str], list[_WeightLayout]]]:
+    """(shard file names, weight layouts) of each weightsManifest group, checked before any shard is read:
+    - a shard is a plain file name inside the model folder (as the TF.js converter writes them). A name such as
+      ``../x.bin`` or ``/etc/passwd`` would make the loader -- and the studio, which serves user models -- read a
+      file the model does not own;
+    - every weight entry is well formed, and the shards' sizes (a stat, not a read) add up to the bytes the entries
+      describe: a 2 GiB shard behind a 40-byte manifest is refused without reading it."""
     groups = []
+    seen: set[str] = set()
     for gi, group in enumerate(doc.get("weightsManifest", [])):
         if not isinstance(group, dict):
             raise HuiaError(f"weightsManifest group {gi + 1} is not an object", mj)
         paths, specs = group.get("paths", []), group.get("weights", [])
         if not isinstance(paths, list) or not isinstance(specs, list):
             raise HuiaError(f"weightsManifest group {gi + 1} needs lists 'paths' and 'weights'", mj)
+        held = 0
         for rel in paths:
             if (not isinstance(rel, str) or not rel or "/" in rel or "\\" in rel or rel.startswith(".")
                     or "\0" in rel):
@@ -122,57 +230,35 @@ def manifest_groups(doc: dict, mj: Path) -> list[tuple[list[str], list[dict]]]:
                 raise HuiaError(f"weight shard {rel!r} listed in weightsManifest is missing", mj)
             if shard.resolve().parent != mj.parent.resolve():
                 raise HuiaError(f"weight shard {rel!r} links outside the model folder", mj)
-        if not all(isinstance(s, dict) for s in specs):
-            raise HuiaError(f"weightsManifest group {gi + 1} has a weight entry that is not an object", mj)
-        groups.append((paths, specs))
+            held += shard.stat().st_size
+        where = mj.parent / paths[0] if len(paths) == 1 else mj
+        layouts = [_weight_layout(spec, where, seen) for spec in specs]
+        described = sum(w.nbytes for w in layouts)
+        if described > held:
+            raise HuiaError(f"weight data too short: weight group {gi + 1}'s manifest describes {described} bytes "
+                            f"but its shards hold {held} (missing or truncated shard?)", where)
+        if described < held:
+            raise HuiaError(f"weight group {gi + 1}: manifest describes {described} bytes but shards hold {held}", mj)
+        groups.append((paths, layouts))
     return groups
 
 
-def _decode_weight(buf: memoryview, spec: dict, where: Path) -> tuple[np.ndarray, dict | None, int]:
-    """Decode one weight starting at buf[0]; returns (array, quantization or None, bytes consumed)."""
-    name = spec.get("name", "?")
-    try:
-        shape = [int(d) for d in spec["shape"]]
-        dtype = spec["dtype"]
-    except (KeyError, TypeError, ValueError):
-        raise HuiaError(f"weight {name!r} in weightsManifest lacks a valid shape/dtype", where) from None
-    if any(d < 0 for d in shape):
-        raise HuiaError(f"weight {name!r} has a negative dimension {shape}", where)
-    if dtype not in _DTYPES:
-        raise HuiaError(f"weight {name!r} has unsupported dtype {dtype!r} (supported: float32, int32, bool)", where)
-    count = math.prod(shape)
-    q = spec.get("quantization")
-    if q:
-        qdtype = q.get("dtype")
-        if qdtype not in _QUANT_DTYPES:
-            raise HuiaError(f"weight {name!r} has unknown quantization dtype {qdtype!r} "
-                            f"(supported: {', '.join(_QUANT_DTYPES)})", where)
-        stored = _QUANT_DTYPES[qdtype]
-    else:
-        stored = _DTYPES[dtype]
-    nbytes = count * stored.itemsize
-    if nbytes > len(buf):
-        raise HuiaError(f"weight data too short: {name!r} needs {nbytes} bytes, {len(buf)} left "
-                        f"(missing or truncated shard?)", where)
-    raw = np.frombuffer(buf[:nbytes], dtype=stored, count=count)
-    if q:
-        if qdtype == "float16":
-            arr = raw.astype(np.float32)
-        else:
-            try:
-                scale, qmin = float(q["scale"]), float(q["min"])
-            except (KeyError, TypeError, ValueError):
-                raise HuiaError(f"weight {name!r}: {qdtype} quantization needs numeric 'scale' and 'min'", where) from None
-            # Same arithmetic as TF.js: value = q * scale + min in double precision, then stored as float32
-            # (or Math.round-ed for int32 weights)
-            arr = raw.astype(np.float64) * scale + qmin
-            arr = np.floor(arr + 0.5).astype(np.int32) if dtype == "int32" else arr.astype(np.float32)
-        q = dict(q)
+def _decode_weight(buf: memoryview, w: _WeightLayout) -> np.ndarray:
+    """One weight from its bytes (``buf`` starts at it); same arithmetic as TF.js for quantized ones."""
+    count = math.prod(w.shape)
+    raw = np.frombuffer(buf[:w.nbytes], dtype=w.stored, count=count)
+    q = w.quantization
+    if q and q["dtype"] == "float16":
+        arr = raw.astype(np.float32)
+    elif q:
+        # value = q * scale + min in double precision, then stored as float32 (or Math.round-ed for int32 weights)
+        arr = raw.astype(np.float64) * float(q["scale"]) + float(q["min"])
+        arr = np.floor(arr + 0.5).astype(np.int32) if w.dtype == "int32" else arr.astype(np.float32)
     else:
         arr = raw.copy()
-        if dtype == "bool":
+        if w.dtype == "bool":
             arr = arr.astype(np.bool_)
-    return arr.reshape(shape), q, nbytes
+    return arr.reshape(w.shape)
 
 
 def load_artifacts(path: str | Path) -> ModelArtifacts:
@@ -183,23 +269,22 @@ def load_artifacts(path: str | Path) -> ModelArtifacts:
     weights: dict[str, np.ndarray] = {}
     quant: dict[str, dict] = {}
     shard_paths: list[str] = []
-    for gi, (paths, specs) in enumerate(manifest_groups(doc, mj)):
+    for paths, layouts in manifest_groups(doc, mj):
         shard_paths.extend(paths)
-        chunks = [(base / rel).read_bytes() for rel in paths]
-        data = memoryview(b"".join(chunks))
-        where = base / paths[0] if len(paths) == 1 else mj
+        data = memoryview(b"".join((base / rel).read_bytes() for rel in paths))
+        if len(data) != sum(w.nbytes for w in layouts):  # changed on disk since the stat
+            raise HuiaError("a weight shard changed while it was being read", mj)
         offset = 0
-        for spec in specs:
-            arr, q, used = _decode_weight(data[offset:], spec, where)
-            offset += used
-            weights[spec["name"]] = arr
-            if q:
-                quant[spec["name"]] = q
-        if offset != len(data):
-            raise HuiaError(f"weight group {gi + 1}: manifest describes {offset} bytes but shards hold {len(data)}", mj)
+        for w in layouts:
+            weights[w.name] = _decode_weight(data[offset:], w)
+            offset += w.nbytes
+            if w.quantization:
+                quant[w.name] = w.quantization
     known = {"format", "generatedBy", "convertedBy", "modelTopology", "weightsManifest", "signature",
              "userDefinedMetadata"}
     fmt = doc.get("format") or ("graph-model" if "node" in doc["modelTopology"] else "layers-model")
+    if not isinstance(fmt, str):
+        raise HuiaError(f"format must be a string such as 'graph-model', got {fmt!r}", mj)
     return ModelArtifacts(
         format=fmt,
         model_topology=doc["modelTopology"],
