@@ -474,3 +474,62 @@ def test_bad_inputs_raise_clear_errors(node_modules):
     # float pixels for an int32 input are accepted (rounded), and give the same result as ints
     xi = np.random.default_rng(0).integers(0, 256, (1, 192, 192, 3)).astype(np.int32)
     np.testing.assert_array_equal(model(xi)["Identity"], model(xi.astype(np.float32))["Identity"])
+
+
+def _hostile(mutate) -> str:
+    """Build the tiny graph x -> Identity after `mutate(g)` adds or edits nodes; the HuiaError's one line."""
+    g = _G()
+    mutate(g)
+    g.op("y", "Identity", ["x"])
+    with pytest.raises(HuiaError) as err:
+        GraphModel(g.artifacts([1, 4]))
+    msg = str(err.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_graphs_that_would_allocate_without_limit_are_refused_at_load():
+    """A model.json of a few hundred bytes must not make huia allocate gigabytes (the hostile-input audit: a
+    20000x20000 Fill took 1.75 GB just to load, though no output used it)."""
+    def fill(g):
+        g.const("dims", np.array([20000, 20000], np.int32))
+        g.const("v", np.array(1.0, np.float32))
+        g.op("big", "Fill", ["dims", "v"], T="DT_FLOAT", index_type="DT_INT32")
+    assert "node 'big' (Fill)" in (m := _hostile(fill)) and "400,000,000 elements" in m
+
+    def broadcast(g):
+        g.const("small", np.ones((1, 2), np.float32))
+        g.const("shape", np.array([100000, 100000, 2], np.int32))
+        g.op("big", "BroadcastTo", ["small", "shape"])
+    assert "node 'big' (BroadcastTo)" in _hostile(broadcast)
+
+    def tile(g):
+        g.const("small", np.ones((2, 2), np.float32))
+        g.const("reps", np.array([30000, 30000], np.int32))
+        g.op("big", "Tile", ["small", "reps"])
+    assert "node 'big' (Tile)" in _hostile(tile)
+
+    def attr_const(g):  # a Const node whose value attr says 10^10 elements and gives one float
+        g.nodes.append({"name": "big", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}, "value": {"tensor": {
+            "dtype": "DT_FLOAT", "tensorShape": {"dim": [{"size": "100000"}, {"size": "100000"}]},
+            "floatVal": [1.0]}}}})
+    assert "node 'big' (Const)" in _hostile(attr_const)
+    # the limit leaves real constants alone: a 512x512 Fill loads and runs
+    g = _G()
+    g.const("dims", np.array([512, 512], np.int32))
+    g.const("v", np.array(2.0, np.float32))
+    g.op("ok", "Fill", ["dims", "v"], T="DT_FLOAT", index_type="DT_INT32")
+    g.op("y", "Identity", ["x"])
+    assert GraphModel(g.artifacts([1, 4]))(np.zeros((1, 4), np.float32), outputs=["ok"])["ok"].sum() == 2 * 512 * 512
+
+
+def test_malformed_node_attributes_are_one_line():
+    def bad_shape(g):
+        g.nodes.append({"name": "p", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"},
+                                                                  "shape": {"shape": {"dim": [{"size": "abc"}]}}}})
+    assert "node 'p' (Placeholder)" in _hostile(bad_shape)
+
+    def bad_b64(g):
+        g.nodes.append({"name": "c", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}, "value": {"tensor": {
+            "dtype": "DT_FLOAT", "tensorShape": {"dim": [{"size": "1"}]}, "tensorContent": "abc"}}}})
+    assert "node 'c' (Const)" in _hostile(bad_b64)

@@ -76,6 +76,22 @@ def _split_ref(ref: str) -> tuple[str, int]:
     return ref, 0
 
 
+# Largest constant a graph may create while loading (2^28 elements: 1 GiB of float32). A model.json of a few hundred
+# bytes can ask for a 20000x20000 Fill, folded at load even when no output needs it; real models stay far below.
+MAX_CONST_ELEMENTS = 1 << 28
+
+
+def _check_const_size(shape, what: str) -> None:
+    dims = [int(d) for d in np.asarray(shape).reshape(-1)]
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{what} has a negative dimension {dims}")
+    size = 1
+    for d in dims:
+        size *= d
+    if size > MAX_CONST_ELEMENTS:
+        raise ValueError(f"{what} would hold {size:,} elements (huia's limit for constants: {MAX_CONST_ELEMENTS:,})")
+
+
 def _decode_const_attr(node: Node) -> np.ndarray | None:
     """Small constants stored in the node's `value` attr instead of the weights manifest."""
     t = (node.raw_attr.get("value") or {}).get("tensor")
@@ -85,6 +101,7 @@ def _decode_const_attr(node: Node) -> np.ndarray | None:
     if dtype not in NUMPY_DTYPES:
         return None
     shape = [int(d.get("size", 0)) for d in (t.get("tensorShape") or {}).get("dim", [])]
+    _check_const_size(shape, "its value")
     if "tensorContent" in t:
         raw = base64.b64decode(t["tensorContent"])
         src = {"float32": "<f4", "int32": "<i4", "bool": "u1"}[dtype]
@@ -99,6 +116,25 @@ def _decode_const_attr(node: Node) -> np.ndarray | None:
     if arr.size == 1 and size != 1:
         arr = np.full(size, arr.reshape(-1)[0], dtype=arr.dtype)
     return arr.reshape(shape) if arr.size == size else None
+
+
+def _guard_folded_size(ctx: "_Ctx") -> None:
+    """Before folding an op that makes a tensor from a shape (Fill, BroadcastTo, Tile, Range), refuse a result
+    larger than MAX_CONST_ELEMENTS: computing it first would allocate it."""
+    op = ctx.node.op
+    try:
+        if op == "Fill" and ctx.is_const(0):
+            _check_const_size(ctx.const(0), "its output")
+        elif op == "BroadcastTo" and ctx.is_const(1):
+            _check_const_size(ctx.const(1), "its output")
+        elif op == "Tile" and ctx.is_const(1):
+            _check_const_size(np.asarray(ctx.static_shape(0)) * np.asarray(ctx.const(1)).reshape(-1), "its output")
+        elif op == "Range" and ctx.is_const(0) and ctx.is_const(1) and ctx.is_const(2):
+            start, limit, delta = (float(np.asarray(ctx.const(i)).reshape(-1)[0]) for i in range(3))
+            if delta and np.isfinite([start, limit, delta]).all():
+                _check_const_size([max(0, int(np.ceil((limit - start) / delta)))], "its output")
+    except ValueError as exc:
+        raise ctx.error(str(exc)) from None
 
 
 def _to_torch(arr: np.ndarray) -> torch.Tensor:
@@ -290,6 +326,16 @@ class GraphModel(nn.Module):
         return out
 
     def _build_node(self, node: Node, trainable_consts: set[str], weights: dict) -> None:
+        """Build one node; malformed attributes (a Placeholder shape of "abc", a Const whose tensorContent is not
+        base64, a constant too large) are one line naming the node, not a traceback."""
+        try:
+            self._build_node_unchecked(node, trainable_consts, weights)
+        except HuiaError:
+            raise
+        except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as exc:
+            raise HuiaError(f"node {node.name!r} ({node.op}): {exc}", self.path) from None
+
+    def _build_node_unchecked(self, node: Node, trainable_consts: set[str], weights: dict) -> None:
         op = node.op
         if op == "NoOp":
             self._node_slots[node.name] = []
@@ -344,6 +390,7 @@ class GraphModel(nn.Module):
         self._node_slots[node.name] = list(outs)
         ins = tuple(built.inputs)
         if all(s in self._consts for s in ins):
+            _guard_folded_size(ctx)
             try:
                 with torch.no_grad():
                     r = built.fn(*[self._consts[s] for s in ins])
@@ -351,6 +398,9 @@ class GraphModel(nn.Module):
                 raise ctx.error(f"failed on its constant inputs: {exc}") from None
             rs = r if built.multi else (r,)
             for s, v in zip(outs, rs):
+                if isinstance(v, torch.Tensor) and v.numel() > MAX_CONST_ELEMENTS:  # (a broadcast view costs nothing
+                    raise ctx.error(f"would create a constant of {v.numel():,} elements "  # until it is copied)
+                                    f"(huia's limit: {MAX_CONST_ELEMENTS:,})")
                 self._consts[s] = v
         else:
             self._steps.append(_Step(built.fn, ins, outs, node.name, built.multi))
