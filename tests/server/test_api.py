@@ -415,6 +415,15 @@ def test_cross_site_writes_refused(client):
                     data={"label": "spam"}, headers=evil)
     assert r.status_code == 403 and "cross-origin" in r.json()["error"]
     assert client.delete("/api/datasets/d/classes/x", headers={"Origin": "http://evil.example"}).status_code == 403
+    # Origin: null (sandboxed iframe, file:// page) on a browser without Sec-Fetch-Site: refused the same way
+    null = {"Origin": "null"}
+    r = client.post("/api/datasets/d/samples", files={"image": ("f.jpg", jpeg_bytes(), "image/jpeg")},
+                    data={"label": "spam"}, headers=null)
+    assert r.status_code == 403 and "Origin: null" in r.json()["error"] and "\n" not in r.json()["error"]
+    for method, url in (("DELETE", "/api/datasets/d/classes/x"), ("PATCH", "/api/datasets/d/classes/x"),
+                        ("POST", "/api/datasets")):
+        assert client.request(method, url, json={"name": "y"}, headers=null).status_code == 403, (method, url)
+    assert client.get("/api/datasets/d/samples", headers=null).status_code == 200  # reads unaffected
     assert snapshot(client.data_dir) == before
     # the studio's own pages (same origin) and tools without Origin (curl, httpx) are fine
     own = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
@@ -422,6 +431,18 @@ def test_cross_site_writes_refused(client):
                     data={"label": "ok"}, headers=own)
     assert r.status_code == 201, r.text
     assert client.get("/api/datasets/d/samples", headers=evil).status_code == 200  # reads are harmless
+
+
+def test_oddly_named_dataset_folder_does_not_break_the_listing(client):
+    """A folder under datasets/ that the API cannot name (trailing dot or space, leading dot, too long) is skipped
+    by GET /api/datasets (the rule of validate_name), not a 400 for every dataset."""
+    client.post("/api/datasets", json={"name": "good"})
+    root = client.data_dir / "datasets"
+    for odd in ("old run.", "trailing ", ".hidden", "x" * 65, "a..b"):
+        (root / odd).mkdir()
+    r = client.get("/api/datasets")
+    assert r.status_code == 200, r.text
+    assert [d["name"] for d in r.json()["datasets"]] == ["good"]
 
 
 def test_failed_store_leaves_nothing_and_says_why(client, monkeypatch):

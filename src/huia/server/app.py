@@ -80,7 +80,9 @@ class BodyLimitMiddleware:
 class SameOriginWritesMiddleware:
     """Refuses API writes coming from another site. A multipart POST is a CORS "simple request" that a browser
     sends without preflight, so without this any web page the user visits could upload into (or, with a form,
-    spam) the local studio. Browsers always send Origin on cross-origin POSTs; tools like curl send none."""
+    spam) the local studio. Browsers always send Origin on cross-origin POSTs; tools like curl send none.
+    `Origin: null` (a sandboxed iframe, a file:// page, some redirects) is another site too: the studio's own
+    pages are same-origin and never send it, and browsers without Sec-Fetch-Site would otherwise let it through."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -91,8 +93,9 @@ class SameOriginWritesMiddleware:
             origin = headers.get(b"origin", b"").decode("latin-1")
             host = headers.get(b"host", b"").decode("latin-1")
             site = headers.get(b"sec-fetch-site", b"").decode("latin-1")
-            if site == "cross-site" or (origin and origin != "null" and origin.split("://", 1)[-1] != host):
-                await _json(send, 403, f"cross-origin request from {origin or 'another site'} refused: "
+            if site == "cross-site" or (origin and origin.split("://", 1)[-1] != host):
+                who = "an opaque origin (Origin: null)" if origin == "null" else origin or "another site"
+                await _json(send, 403, f"cross-origin request from {who} refused: "
                                        "the studio API only accepts writes from its own pages")
                 return
         await self.app(scope, receive, send)

@@ -28,9 +28,10 @@ import secrets
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -59,8 +60,8 @@ class ApiError(Exception):
 
 
 def is_valid_name(name: str) -> bool:
-    """The folder-name rule of :func:`validate_name` (``..``/``/``/NUL cannot match NAME_RE either)."""
-    return bool(NAME_RE.match(name)) and not name.endswith((".", " "))
+    """The folder-name rule of :func:`validate_name` (``/``, ``\\`` and NUL cannot match NAME_RE either)."""
+    return bool(NAME_RE.match(name)) and not name.endswith((".", " ")) and ".." not in name
 
 
 def validate_name(name: Any, what: str) -> str:
@@ -155,13 +156,66 @@ def parse_keypoints(text: str | None) -> tuple[list[dict] | None, float | None]:
     return out, None if score is None else float(score)
 
 
+class SharedExclusiveLock:
+    """Many sharers at once, or one exclusive holder. A waiting exclusive holder lets no new sharer in, so a class
+    rename is not starved by a stream of uploads. Not re-entrant: never take it twice in one thread."""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._sharers = 0
+        self._exclusive = False
+        self._waiting = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._exclusive or self._waiting:
+                self._cond.wait()
+            self._sharers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._sharers -= 1
+                if not self._sharers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            try:
+                while self._exclusive or self._sharers:
+                    self._cond.wait()
+            finally:
+                self._waiting -= 1
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
+
+
 class Dataset:
-    """One dataset folder + its SQLite index. Thread-safe: file writes run in parallel, index writes under a lock."""
+    """One dataset folder + its SQLite index. Thread-safe, with two locks, always taken in this order:
+
+    - ``_folders`` (shared/exclusive) guards the class folders' names: uploads, relabels, sample deletes and
+      restores share it from their first file write to their index commit (so they still run, and fsync, in
+      parallel); a class rename, delete or restore takes it alone, so no folder moves under a write in flight.
+    - ``_lock`` guards the index (and the per-sample file moves), held briefly.
+    """
 
     def __init__(self, root: Path):
         self.root = root
         self.name = root.name
         self._lock = threading.Lock()
+        self._folders = SharedExclusiveLock()
+        # bumped by each class rename/delete; _removed[label] = the bump that took `label` away. An upload notes
+        # the epoch when it starts and is refused if its class was taken away since (see add_sample)
+        self._epoch = 0
+        self._removed: dict[str, int] = {}
         self._seen: tuple | None = None  # folder signature the index last agreed with (see refresh())
         self._recheck_at: float | None = None
         # images in the class folders that are not studio captures (an augmented copy, a file dropped in by hand):
@@ -312,15 +366,34 @@ class Dataset:
             names.append(extra)
         return [{"name": n, "count": int(counts.get(n, 0))} for n in names]
 
+    def class_epoch(self) -> int:
+        """Note this when a request that writes into a class starts; pass it to add_sample(since=...)."""
+        return self._epoch
+
     def add_class(self, label: str) -> bool:
         validate_name(label, "class")
+        with self._folders.shared():
+            return self._add_class_shared(label)
+
+    def _add_class_shared(self, label: str) -> bool:
+        """mkdir + index row; the caller shares ``_folders`` (so no rename can move the folder in between)."""
         d = self.root / label
         created = not d.exists()
-        d.mkdir(exist_ok=True)
-        _fsync_dir(self.root)
+        try:
+            d.mkdir(exist_ok=True)
+        except FileExistsError:  # a file (not a folder) has that name
+            raise ApiError(409, f"cannot create class {label!r} in dataset {self.name!r}: a file of that name is "
+                                "in the way") from None
+        if created:
+            _fsync_dir(self.root)
         with self._lock:
             self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, time.time()))
         return created
+
+    def _taken_away(self, label: str) -> None:
+        """Record that `label`'s folder was renamed or deleted (caller holds ``_folders`` exclusively)."""
+        self._epoch += 1
+        self._removed[label] = self._epoch
 
     def _require_class(self, label: str) -> Path:
         validate_name(label, "class")
@@ -330,71 +403,88 @@ class Dataset:
         return d
 
     def rename_class(self, label: str, new: str) -> None:
-        src = self._require_class(label)
+        validate_name(label, "class")
         validate_name(new, "class")
         if new == label:
+            self._require_class(label)
             return
-        dst = self.root / new
-        if dst.exists():
-            raise ApiError(409, f"class {new!r} already exists in dataset {self.name!r}")
-        with self._lock:
-            os.rename(src, dst)
-            _fsync_dir(self.root)
-            # the label lives in each sample's JSON too: rewrite them so the folder and the JSON agree
+        with self._folders.exclusive():  # no upload, relabel or delete is writing into the folder now
+            src = self._require_class(label)
+            dst = self.root / new
+            if dst.exists():
+                raise ApiError(409, f"class {new!r} already exists in dataset {self.name!r}")
+            with self._lock:
+                os.rename(src, dst)
+                _fsync_dir(self.root)
+                self._taken_away(label)
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("UPDATE samples SET label=? WHERE label=?", (new, label))
+                self._db.execute("DELETE FROM classes WHERE name=?", (new,))
+                self._db.execute("UPDATE classes SET name=? WHERE name=?", (new, label))
+                self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (new, time.time()))
+                self._db.execute("COMMIT")
+            # the label lives in each sample's JSON too: rewrite them so the folder and the JSON agree (still
+            # exclusive, so no relabel moves a JSON meanwhile; the index lock is free for listings)
             for j in dst.glob("*.json"):
                 meta = _read_json(j)
                 if meta:
                     meta["label"] = new
                     _write_durable(j, json.dumps(meta).encode())
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("UPDATE samples SET label=? WHERE label=?", (new, label))
-            self._db.execute("UPDATE classes SET name=? WHERE name=?", (new, label))
-            self._db.execute("COMMIT")
 
     def delete_class(self, label: str) -> str:
-        src = self._require_class(label)
-        dst = self._trash_dir() / f"{_stamp()}-class-{label}"
-        with self._lock:
-            os.rename(src, dst)
-            _fsync_dir(self.root)
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM samples WHERE label=?", (label,))
-            self._db.execute("DELETE FROM classes WHERE name=?", (label,))
-            self._db.execute("COMMIT")
+        validate_name(label, "class")
+        with self._folders.exclusive():
+            src = self._require_class(label)
+            dst = self._trash_dir() / f"{_stamp()}-class-{label}"
+            with self._lock:
+                os.rename(src, dst)
+                _fsync_dir(self.root)
+                self._taken_away(label)
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("DELETE FROM samples WHERE label=?", (label,))
+                self._db.execute("DELETE FROM classes WHERE name=?", (label,))
+                self._db.execute("COMMIT")
         return str(dst.relative_to(self.root))
 
     # -- samples -----------------------------------------------------------------------------------------------
     def add_sample(self, label: str, image: bytes, keypoints: list[dict] | None, pose_score: float | None,
-                   model: str | None) -> dict:
+                   model: str | None, since: int | None = None) -> dict:
+        """Store one capture. ``since``: class_epoch() when the request started; if its class was renamed or
+        deleted after that, the upload is refused (409) rather than bringing the class back under its old name."""
+        if since is None:
+            since = self._epoch
         validate_name(label, "class")
         jpeg, width, height = verify_image(image)
-        d = self.root / label
-        if not d.is_dir():
-            self.add_class(label)
-        now = time.time()
-        sid = f"{int(now * 1000):013d}-{secrets.token_hex(4)}"
-        meta = {"id": sid, "label": label, "timestamp": datetime.fromtimestamp(now, timezone.utc).isoformat(),
-                "model": model, "width": width, "height": height, "score": pose_score, "keypoints": keypoints,
-                "image": f"{sid}.jpg"}
-        try:
-            _write_durable(d / f"{sid}.jpg", jpeg)
-            _write_durable(d / f"{sid}.json", json.dumps(meta).encode())
-            _fsync_dir(d)
-            with self._lock:
-                self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, now))
-                # OR REPLACE: a refresh() between the file writes and this commit may have indexed the files
-                self._db.execute("INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?)",
-                                 (sid, label, now, width, height, len(jpeg), int(bool(keypoints)), model))
-        except BaseException as exc:
-            # not acknowledged: leave nothing half-stored behind (disk full, class trashed mid-upload, ...)
-            for ext in (".jpg", ".json"):
-                (d / f"{sid}{ext}").unlink(missing_ok=True)
-            if isinstance(exc, FileNotFoundError):
-                raise ApiError(409, f"class {label!r} was renamed or deleted during the upload") from None
-            if isinstance(exc, OSError):
-                raise ApiError(507 if exc.errno == errno.ENOSPC else 500,
-                               f"could not store the sample: {exc.strerror or exc}") from None
-            raise
+        with self._folders.shared():  # from the first write to the commit: the class folder cannot move
+            if self._removed.get(label, 0) > since:
+                raise ApiError(409, f"class {label!r} was renamed or deleted during the upload")
+            d = self.root / label
+            if not d.is_dir():
+                self._add_class_shared(label)
+            now = time.time()
+            sid = f"{int(now * 1000):013d}-{secrets.token_hex(4)}"
+            meta = {"id": sid, "label": label, "timestamp": datetime.fromtimestamp(now, timezone.utc).isoformat(),
+                    "model": model, "width": width, "height": height, "score": pose_score, "keypoints": keypoints,
+                    "image": f"{sid}.jpg"}
+            try:
+                _write_durable(d / f"{sid}.jpg", jpeg)
+                _write_durable(d / f"{sid}.json", json.dumps(meta).encode())
+                _fsync_dir(d)
+                with self._lock:
+                    self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, now))
+                    # OR REPLACE: a refresh() between the file writes and this commit may have indexed the files
+                    self._db.execute("INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?)",
+                                     (sid, label, now, width, height, len(jpeg), int(bool(keypoints)), model))
+            except BaseException as exc:
+                # not acknowledged: leave nothing half-stored behind (disk full, folder moved away by hand, ...)
+                for ext in (".jpg", ".json"):
+                    (d / f"{sid}{ext}").unlink(missing_ok=True)
+                if isinstance(exc, FileNotFoundError):
+                    raise ApiError(409, f"class {label!r} was moved away during the upload") from None
+                if isinstance(exc, OSError):
+                    raise ApiError(507 if exc.errno == errno.ENOSPC else 500,
+                                   f"could not store the sample: {exc.strerror or exc}") from None
+                raise
         return self._row_dict((sid, label, now, width, height, len(jpeg), int(bool(keypoints)), model))
 
     def _row_dict(self, row) -> dict:
@@ -425,19 +515,35 @@ class Dataset:
         with self._lock:
             row = self._db.execute("SELECT * FROM samples WHERE id=?", (sid,)).fetchone()
         if row is None:
-            raise ApiError(404, f"no sample {sid!r} in dataset {self.name!r}")
+            raise ApiError(404, f"no sample {sid!r} in dataset {self.name!r} (deleted, or its files were moved "
+                                "away); reload the list")
         return self._row_dict(row)
 
     def sample_path(self, sid: str, ext: str = ".jpg") -> Path:
         s = self.get_sample(sid)
         return self.root / s["label"] / f"{sid}{ext}"
 
+    def _live_label_locked(self, sid: str) -> str:
+        """The sample's class, re-read under the index lock, its image checked on disk. Files moved away behind
+        the server (`data review --quarantine`, a file manager) are a 404 and their stale row is dropped: nothing
+        is written for a sample that is not there."""
+        row = self._db.execute("SELECT label FROM samples WHERE id=?", (sid,)).fetchone()
+        if row is None:
+            raise ApiError(404, f"no sample {sid!r} in dataset {self.name!r} (deleted, or its files were moved "
+                                "away); reload the list")
+        if not (self.root / row[0] / f"{sid}.jpg").is_file():
+            self._db.execute("DELETE FROM samples WHERE id=?", (sid,))
+            raise ApiError(404, f"sample {sid!r}: its files were moved away from class {row[0]!r} outside the "
+                                "studio; reload the list")
+        return row[0]
+
     def delete_sample(self, sid: str) -> str:
-        s = self.get_sample(sid)
-        src_dir = self.root / s["label"]
-        dst_dir = self._trash_dir() / "samples" / s["label"]
-        dst_dir.mkdir(parents=True, exist_ok=True)
-        with self._lock:
+        self.get_sample(sid)
+        with self._folders.shared(), self._lock:
+            label = self._live_label_locked(sid)
+            src_dir = self.root / label
+            dst_dir = self._trash_dir() / "samples" / label
+            dst_dir.mkdir(parents=True, exist_ok=True)
             for ext in (".jpg", ".json"):
                 f = src_dir / f"{sid}{ext}"
                 if f.exists():
@@ -448,23 +554,45 @@ class Dataset:
         return str((dst_dir / f"{sid}.jpg").relative_to(self.root))
 
     def relabel_sample(self, sid: str, new_label: str) -> dict:
-        """Move a sample to another class (a wrong label found in review): files move, JSON label rewritten."""
+        """Move a sample to another class (a wrong label found in review): files move, JSON label rewritten. The
+        image moves first: if it is gone nothing is written; if the JSON cannot be written it moves back."""
         s = self.get_sample(sid)
         validate_name(new_label, "class")
         if new_label == s["label"]:
             return s
-        if not (self.root / new_label).is_dir():
-            self.add_class(new_label)
-        src_dir, dst_dir = self.root / s["label"], self.root / new_label
-        with self._lock:
-            meta = _read_json(src_dir / f"{sid}.json")
-            meta["label"] = new_label
-            _write_durable(dst_dir / f"{sid}.json", json.dumps(meta).encode())
-            os.replace(src_dir / f"{sid}.jpg", dst_dir / f"{sid}.jpg")
-            (src_dir / f"{sid}.json").unlink(missing_ok=True)
-            _fsync_dir(dst_dir)
-            _fsync_dir(src_dir)
-            self._db.execute("UPDATE samples SET label=? WHERE id=?", (new_label, sid))
+        with self._folders.shared():
+            with self._lock:
+                label = self._live_label_locked(sid)
+            if new_label == label:
+                return self.get_sample(sid)
+            if not (self.root / new_label).is_dir():
+                self._add_class_shared(new_label)
+            src_dir, dst_dir = self.root / label, self.root / new_label
+            with self._lock:
+                now_in = self._live_label_locked(sid)  # again: a concurrent relabel or delete may have moved it
+                if now_in == new_label:
+                    return self._row_dict(self._db.execute("SELECT * FROM samples WHERE id=?", (sid,)).fetchone())
+                if now_in != label:
+                    raise ApiError(409, f"sample {sid!r} was moved to class {now_in!r} meanwhile; reload the list")
+                src_json = src_dir / f"{sid}.json"
+                meta = _read_json(src_json) if src_json.exists() else None
+                try:
+                    os.replace(src_dir / f"{sid}.jpg", dst_dir / f"{sid}.jpg")
+                except FileNotFoundError:
+                    self._db.execute("DELETE FROM samples WHERE id=?", (sid,))
+                    raise ApiError(404, f"sample {sid!r}: its files were moved away from class {label!r} outside "
+                                        "the studio; reload the list") from None
+                if meta is not None:
+                    meta["label"] = new_label
+                    try:
+                        _write_durable(dst_dir / f"{sid}.json", json.dumps(meta).encode())
+                    except BaseException:
+                        os.replace(dst_dir / f"{sid}.jpg", src_dir / f"{sid}.jpg")
+                        raise
+                    src_json.unlink(missing_ok=True)
+                _fsync_dir(dst_dir)
+                _fsync_dir(src_dir)
+                self._db.execute("UPDATE samples SET label=? WHERE id=?", (new_label, sid))
         return self.get_sample(sid)
 
     # -- trash: deleted samples can come back ---------------------------------------------------------------
@@ -513,7 +641,9 @@ class Dataset:
         if not src.is_dir():
             raise ApiError(404, f"no deleted class {tid!r} in dataset {self.name!r}")
         dst = self.root / label
-        with self._lock:
+        with self._folders.exclusive(), self._lock:
+            if not src.is_dir():  # restored by a concurrent request
+                raise ApiError(404, f"no deleted class {tid!r} in dataset {self.name!r}")
             if not dst.exists():
                 os.rename(src, dst)
                 _fsync_dir(self.root)
@@ -546,21 +676,22 @@ class Dataset:
         src = self.trashed_sample_path(sid)
         label = validate_name(src.parent.name, "class")
         dst_dir = self.root / label
-        if not dst_dir.is_dir():
-            self.add_class(label)
-        with self._lock:
-            live = self._db.execute("SELECT label FROM samples WHERE id=?", (sid,)).fetchone()
-            if live is not None:
-                raise ApiError(409, f"sample {sid!r} is already in class {live[0]!r}")
-            if not src.exists():  # restored by a concurrent request
-                raise ApiError(404, f"no deleted sample {sid!r} in dataset {self.name!r}")
-            if src.with_suffix(".json").exists():
-                os.replace(src.with_suffix(".json"), dst_dir / f"{sid}.json")
-            os.replace(src, dst_dir / f"{sid}.jpg")
-            _fsync_dir(src.parent)
-            _fsync_dir(dst_dir)
-            self._index_files(sid, label, dst_dir / f"{sid}.jpg")
-            self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, time.time()))
+        with self._folders.shared():
+            if not dst_dir.is_dir():
+                self._add_class_shared(label)
+            with self._lock:
+                live = self._db.execute("SELECT label FROM samples WHERE id=?", (sid,)).fetchone()
+                if live is not None:
+                    raise ApiError(409, f"sample {sid!r} is already in class {live[0]!r}")
+                if not src.exists():  # restored by a concurrent request
+                    raise ApiError(404, f"no deleted sample {sid!r} in dataset {self.name!r}")
+                if src.with_suffix(".json").exists():
+                    os.replace(src.with_suffix(".json"), dst_dir / f"{sid}.json")
+                os.replace(src, dst_dir / f"{sid}.jpg")
+                _fsync_dir(src.parent)
+                _fsync_dir(dst_dir)
+                self._index_files(sid, label, dst_dir / f"{sid}.jpg")
+                self._db.execute("INSERT OR IGNORE INTO classes VALUES (?, ?)", (label, time.time()))
         return self.get_sample(sid)
 
     def _trash_dir(self) -> Path:
@@ -636,7 +767,9 @@ class CaptureStore:
         return self.get(name), created
 
     def names(self) -> list[str]:
-        return sorted(d.name for d in self.root.iterdir() if d.is_dir() and NAME_RE.match(d.name))
+        """Dataset folders the API can name (the rule of validate_name): a folder like `old run.` is skipped, not
+        an error for every listing."""
+        return sorted(d.name for d in self.root.iterdir() if d.is_dir() and is_valid_name(d.name))
 
     def close(self) -> None:
         with self._lock:
@@ -751,7 +884,13 @@ def build_router(store: CaptureStore):
 
     @r.get("", response_model=DatasetList)
     def list_datasets():
-        return DatasetList(datasets=[dataset_info(store.get(n, fresh=True)) for n in store.names()])
+        out = []
+        for n in store.names():
+            try:
+                out.append(dataset_info(store.get(n, fresh=True)))
+            except ApiError:  # removed since names() looked
+                continue
+        return DatasetList(datasets=out)
 
     @r.post("", response_model=DatasetInfo, status_code=201)
     def create_dataset(body: NameIn):
@@ -792,6 +931,7 @@ def build_router(store: CaptureStore):
             raise ApiError(415, f"wrong content type {ctype.split(';')[0] or '(none)'!r}: send multipart/form-data "
                                 "with an 'image' file, a 'label' field and optional 'keypoints' JSON")
         ds = store.get(dataset)
+        since = ds.class_epoch()  # a rename/delete of the class from now on refuses this upload (409)
         async with request.form(max_files=1, max_fields=8, max_part_size=MAX_KEYPOINTS_JSON) as form:
             image = form.get("image")
             label = form.get("label")
@@ -812,7 +952,7 @@ def build_router(store: CaptureStore):
         model = model if isinstance(model, str) and model else None
         if model is not None and len(model) > 128:
             raise ApiError(400, "model name too long")
-        info = await run_in_threadpool(ds.add_sample, label, data, keypoints, score, model)
+        info = await run_in_threadpool(ds.add_sample, label, data, keypoints, score, model, since)
         return JSONResponse(info, status_code=201)
 
     @r.get("/{dataset}/samples", response_model=SamplePage)
@@ -840,11 +980,12 @@ def build_router(store: CaptureStore):
 
     @r.patch("/{dataset}/samples/{sid}", response_model=SampleInfo)
     def relabel_sample(dataset: str, sid: str, body: LabelIn):
-        return SampleInfo(**store.get(dataset).relabel_sample(sid, body.label))
+        # fresh, like the listings: files moved away behind the server are a 404, not a half-done move
+        return SampleInfo(**store.get(dataset, fresh=True).relabel_sample(sid, body.label))
 
     @r.delete("/{dataset}/samples/{sid}", response_model=Trashed)
     def delete_sample(dataset: str, sid: str):
-        return Trashed(trashed=store.get(dataset).delete_sample(sid))
+        return Trashed(trashed=store.get(dataset, fresh=True).delete_sample(sid))
 
     @r.get("/{dataset}/trash", response_model=TrashList)
     def list_trash(dataset: str):
