@@ -197,3 +197,24 @@ def test_real_posenet_maps_decode_like_js(rgb):
             np.testing.assert_allclose(p.to_array(), [[k["x"], k["y"], k["score"]] for k in q["keypoints"]],
                                        atol=1e-3, rtol=0)
             assert p.score == pytest.approx(q["score"], abs=1e-6)
+
+
+def test_library_calls_fail_loudly_not_silently(rgb):
+    """As a library (the hostile-input audit, area 3): a typo'd option, an impossible combination, a 0..1 float
+    image or an unhashable option used to give no poses or a foreign exception; each is now one HuiaError."""
+    img = rgb["pose.jpg"]
+    with pytest.raises(HuiaError, match="posenet has no option 'flip'.*flip_horizontal"):
+        estimate(img, model="posenet", flip=True)
+    with pytest.raises(HuiaError, match="blazepose finds one person"):
+        estimate(img, model="blazepose", multi=True)
+    with pytest.raises(HuiaError, match="input_resolution must be a number of pixels"):
+        estimate(img, model="posenet", input_resolution=-5)
+    with pytest.raises(HuiaError, match=r"values are in \[0, 1\]"):
+        estimate(img / 255.0, model="movenet-lightning")
+    with pytest.raises(HuiaError, match="dtype object"):
+        estimate(np.empty((4, 4, 3), dtype=object), model="movenet-lightning")
+    with pytest.raises(HuiaError, match="pose options must be"):
+        estimate(img, model="posenet", output_stride={16: 1})
+    # the same image as floats in 0..255 is fine, and a list option is a tuple
+    assert len(estimate(img.astype(np.float32), model="movenet-lightning")) == 1
+    assert len(estimate(img, model="posenet", input_resolution=[257, 257])) == 1

@@ -45,13 +45,16 @@ def load_bundled(name: str):
     return load_model(name)
 
 
+_MULTI_OPTIONS = ("flip_horizontal", "max_poses", "min_pose_score")
+
+
 @register("movenet-lightning", "MoveNet SinglePose Lightning, 192 px, one person (fast)")
 def _movenet_lightning(multi: bool = False, **opts):
     from huia.pose.movenet import MoveNetMultiPose, MoveNetSinglePose
 
     if multi:
-        return MoveNetMultiPose(**_pick(opts, "flip_horizontal", "max_poses", "min_pose_score"))
-    return MoveNetSinglePose("lightning", **_pick(opts, "flip_horizontal", "smoothing"))
+        return MoveNetMultiPose(**_pick("movenet-lightning", opts, *_MULTI_OPTIONS))
+    return MoveNetSinglePose("lightning", **_pick("movenet-lightning", opts, "flip_horizontal", "smoothing"))
 
 
 @register("movenet-thunder", "MoveNet SinglePose Thunder, 256 px, one person (accurate)")
@@ -59,34 +62,46 @@ def _movenet_thunder(multi: bool = False, **opts):
     from huia.pose.movenet import MoveNetMultiPose, MoveNetSinglePose
 
     if multi:
-        return MoveNetMultiPose(**_pick(opts, "flip_horizontal", "max_poses", "min_pose_score"))
-    return MoveNetSinglePose("thunder", **_pick(opts, "flip_horizontal", "smoothing"))
+        return MoveNetMultiPose(**_pick("movenet-thunder", opts, *_MULTI_OPTIONS))
+    return MoveNetSinglePose("thunder", **_pick("movenet-thunder", opts, "flip_horizontal", "smoothing"))
 
 
 @register("movenet-multipose", "MoveNet MultiPose Lightning, up to 6 people with boxes")
 def _movenet_multipose(multi: bool = True, **opts):
     from huia.pose.movenet import MoveNetMultiPose
 
-    return MoveNetMultiPose(**_pick(opts, "flip_horizontal", "max_poses", "min_pose_score"))
+    return MoveNetMultiPose(**_pick("movenet-multipose", opts, *_MULTI_OPTIONS))
 
 
 @register("posenet", "PoseNet MobileNetV1 (output stride 8/16/32), single or multi-person decoding")
 def _posenet(multi: bool = False, **opts):
     from huia.pose.posenet.model import PoseNet
 
-    return PoseNet(multi=multi, **_pick(opts, "output_stride", "input_resolution", "image_scale_factor",
-                                        "flip_horizontal", "max_poses", "score_threshold", "nms_radius",
-                                        "min_pose_score", "smoothing"))
+    picked = _pick("posenet", opts, "output_stride", "input_resolution", "image_scale_factor", "flip_horizontal",
+                   "max_poses", "score_threshold", "nms_radius", "min_pose_score", "smoothing")
+    res = picked.get("input_resolution")
+    for v in (res if isinstance(res, (tuple, list)) else [res] if res is not None else []):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 33 <= v <= 4096:
+            raise HuiaError(f"posenet: input_resolution must be a number of pixels between 33 and 4096 (or an "
+                            f"(h, w) pair of them), got {res!r}")
+    return PoseNet(multi=multi, **picked)
 
 
 @register("blazepose", "BlazePose full: person detector + 33 landmarks (also as COCO-17), one person")
 def _blazepose(multi: bool = False, **opts):
     from huia.pose.blazepose import BlazePose
 
-    return BlazePose(**_pick(opts, "flip_horizontal", "smoothing", "min_detection_score"))
+    if multi:
+        raise HuiaError("blazepose finds one person; for several use posenet (multi=True) or movenet-multipose")
+    return BlazePose(**_pick("blazepose", opts, "flip_horizontal", "smoothing", "min_detection_score"))
 
 
-def _pick(opts: dict, *names: str) -> dict:
+def _pick(model: str, opts: dict, *names: str) -> dict:
+    """The options this model takes; any other name is an error (a typo such as ``flip=True`` for
+    ``flip_horizontal`` would otherwise be ignored without a word)."""
+    unknown = sorted(set(opts) - set(names))
+    if unknown:
+        raise HuiaError(f"{model} has no option {', '.join(map(repr, unknown))} (its options: {', '.join(names)})")
     return {k: opts[k] for k in names if k in opts and opts[k] is not None}
 
 
@@ -116,6 +131,11 @@ def load_rgb(image) -> np.ndarray:
             raise HuiaError("cannot read as an image", path)
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     img = np.asarray(image)
+    if img.dtype.kind not in "biuf":
+        raise HuiaError(f"expected an RGB image of numbers (uint8 0..255), got dtype {img.dtype}")
+    if img.size and img.dtype.kind == "f" and 0 < float(np.nanmax(img)) <= 1.0:
+        # a 0..1 float image would be read as nearly black: no poses, no boxes, and no hint why
+        raise HuiaError("the image's values are in [0, 1]; huia expects RGB 0..255 (multiply by 255, or pass uint8)")
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     if img.ndim != 3 or img.shape[2] not in (3, 4) or img.shape[0] == 0 or img.shape[1] == 0:
@@ -137,7 +157,11 @@ def estimate(image, model: str = "movenet-lightning", multi: bool = False, **opt
     multi-person decoding, or MoveNet MultiPose for the movenet models).
     """
     img = load_rgb(image)
-    key = (model, multi, tuple(sorted(opts.items())))
+    key = (model, multi, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in opts.items())))
+    try:
+        hash(key)
+    except TypeError:
+        raise HuiaError(f"pose options must be numbers, booleans or (h, w) pairs, got {opts!r}") from None
     est = _CACHE.get(key)
     if est is None:
         est = _CACHE[key] = create_estimator(model, multi=multi, **opts)
