@@ -226,3 +226,35 @@ def test_relabel_of_a_sample_moved_away_in_the_same_clock_tick(tmp_path):
     assert snapshot(root) == before
     assert ds.list_samples(None, 0, 10)[0] == 0  # the stale rows are gone
     ds.close()
+
+
+def test_a_relabel_cut_short_by_a_crash_is_rejoined_at_start_up(tmp_path):
+    """relabel moves the image first, then writes the JSON in the new class: a kill in between leaves the JSON in
+    the old folder. The next start puts it back beside its image (label rewritten), keypoints indexed."""
+    root = tmp_path / "ds"
+    root.mkdir()
+    ds = Dataset(root)
+    kp = [{"name": "nose", "x": 1.0, "y": 2.0, "score": 0.5}]
+    sid = ds.add_sample("a", _tiny_jpeg(), kp, 0.5, "m")["id"]
+    ds.add_class("b")
+    ds.close()
+    os.replace(root / "a" / f"{sid}.jpg", root / "b" / f"{sid}.jpg")  # the state a kill -9 mid-relabel leaves
+    ds = Dataset(root)
+    assert sorted(p.name for p in (root / "b").iterdir()) == [f"{sid}.jpg", f"{sid}.json"]
+    assert list((root / "a").iterdir()) == []
+    meta = json.loads((root / "b" / f"{sid}.json").read_text())
+    assert meta["label"] == "b" and meta["keypoints"] == kp
+    s = ds.get_sample(sid)
+    assert s["label"] == "b" and s["has_keypoints"]
+    # killed after the new JSON was written, before the old one was removed: the stale copy goes
+    (root / "a" / f"{sid}.json").write_text(json.dumps({**meta, "label": "a"}))
+    ds.close()
+    ds = Dataset(root)
+    assert list((root / "a").iterdir()) == []
+    assert json.loads((root / "b" / f"{sid}.json").read_text())["label"] == "b"
+    # a JSON whose image is nowhere is not touched (data check reports it)
+    (root / "a" / "1700000000000-0000abcd.json").write_text("{}")
+    ds.close()
+    ds = Dataset(root)
+    assert [p.name for p in (root / "a").iterdir()] == ["1700000000000-0000abcd.json"]
+    ds.close()

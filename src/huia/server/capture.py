@@ -271,6 +271,7 @@ class Dataset:
         # under the lock, so an upload's row commit or a delete cannot interleave with the scan and the fix-up
         added = dropped = temps = others = 0
         on_disk: dict[str, tuple[str, Path]] = {}
+        jsons: dict[str, list[Path]] = {}
         labels = []
         for d in sorted(self.root.iterdir()):
             if not d.is_dir() or d.name.startswith("."):
@@ -283,8 +284,12 @@ class Dataset:
                         temps += 1
                 elif f.suffix == ".jpg" and ID_RE.match(f.stem):
                     on_disk[f.stem] = (d.name, f)
+                elif f.suffix == ".json" and ID_RE.match(f.stem):
+                    jsons.setdefault(f.stem, []).append(f)
                 elif is_image_file(f):
                     others += 1
+        if remove_temps:  # at start-up: nothing is in flight
+            self._rejoin_split_samples(on_disk, jsons)
         rows = {r[0]: r[1] for r in self._db.execute("SELECT id, label FROM samples")}
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -312,6 +317,28 @@ class Dataset:
             raise
         self.other_images = others
         return {"added": added, "dropped": dropped, "temp_files_removed": temps}
+
+    @staticmethod
+    def _rejoin_split_samples(on_disk: dict[str, tuple[str, Path]], jsons: dict[str, list[Path]]) -> None:
+        """A crash in the middle of a relabel (image moved, JSON not yet, or the old JSON not yet removed) leaves a
+        JSON in the old class folder and the image in the new one. Put the JSON beside its image (label rewritten)
+        and drop the stale copy, so the sample keeps its keypoints and `data check` finds no JSON without an image.
+        A JSON whose image is nowhere is left alone."""
+        for sid, files in jsons.items():
+            if sid not in on_disk:
+                continue
+            label, jpg = on_disk[sid]
+            stale = [f for f in files if f.parent != jpg.parent]
+            if not stale:
+                continue
+            if len(stale) == len(files):  # none beside the image yet
+                meta = _read_json(stale[0])
+                if meta:
+                    meta["label"] = label
+                    _write_durable(jpg.with_suffix(".json"), json.dumps(meta).encode())
+                    _fsync_dir(jpg.parent)
+            for f in stale:
+                f.unlink(missing_ok=True)
 
     def _signature(self) -> tuple:
         """Modification times of the dataset folder and of each class folder: moving a file in or out of a folder
@@ -555,7 +582,8 @@ class Dataset:
 
     def relabel_sample(self, sid: str, new_label: str) -> dict:
         """Move a sample to another class (a wrong label found in review): files move, JSON label rewritten. The
-        image moves first: if it is gone nothing is written; if the JSON cannot be written it moves back."""
+        image moves first: if it is gone nothing is written; if the JSON cannot be written it moves back; a crash in
+        between is repaired at the next start (_rejoin_split_samples)."""
         s = self.get_sample(sid)
         validate_name(new_label, "class")
         if new_label == s["label"]:
