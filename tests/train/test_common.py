@@ -87,3 +87,27 @@ def test_seed_everything_repeats():
 
 def test_progress_counts():
     assert sum(progress(range(10), desc="x")) == 45
+
+
+class _Payload:
+    """What a booby-trapped checkpoint holds: unpickling it runs code (here: creates a file)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_checkpoint_is_read_as_data_never_unpickled(tmp_path):
+    """A run folder someone shared must not run their code when resumed (the hostile-input audit made a model.pt
+    write a file this way): torch.load(weights_only=True), and one line saying why it was refused."""
+    import torch
+
+    run = RunDir(tmp_path / "run")
+    marker = tmp_path / "PWNED"
+    torch.save({"epoch": 0, "step": 1, "extra": {"x": _Payload(marker)}}, run.checkpoint_path)
+    with pytest.raises(HuiaError) as err:
+        run.load_checkpoint()
+    assert not marker.exists()
+    assert "cannot read checkpoint" in str(err.value) and "\n" not in str(err.value)

@@ -52,7 +52,11 @@ def rng_state() -> dict:
     """Every global RNG state (python, numpy legacy, torch CPU)."""
     import torch
 
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    # plain types and tensors only: checkpoints are read with torch.load(weights_only=True), never unpickled
+    return {"python": random.getstate(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos),
+                                                   int(has_gauss), float(cached)],
+            "torch": torch.get_rng_state()}
 
 
 def set_rng_state(state: dict) -> None:
@@ -62,7 +66,8 @@ def set_rng_state(state: dict) -> None:
         s = state["python"]
         random.setstate((s[0], tuple(s[1]), s[2]) if isinstance(s, (list, tuple)) else s)
     if "numpy" in state:
-        np.random.set_state(state["numpy"])
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, cached))
     if "torch" in state:
         torch.set_rng_state(state["torch"])
 
@@ -253,9 +258,13 @@ class RunDir:
         if not p.is_file():
             return None
         try:
-            state = torch.load(p, map_location=map_location, weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - a torn or foreign file: say which
-            raise HuiaError(f"cannot read checkpoint ({exc})", p) from exc
+            # weights_only: a checkpoint is data; unpickling one from a shared run folder would run its code
+            state = torch.load(p, map_location=map_location, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - a torn, foreign or unsafe file: say which, in one line
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise HuiaError(f"cannot read checkpoint ({first})", p) from None
+        if not isinstance(state, dict):
+            raise HuiaError("not a huia checkpoint (expected a dict)", p)
         if model is not None and "model" in state:
             model.load_state_dict(state["model"])
         if optimizer is not None and "optimizer" in state:
