@@ -14,8 +14,7 @@ from pathlib import Path
 from huia.data.base import RawBox, RawImage, dataset_class_names, escaping_name, finalize_detection
 from huia.data.labelmap import find_labelmap, write_labelmap
 from huia.data.layout import annotation_file
-from huia.data.voc import write_image_file
-from huia.data.writer import DatasetWriter, UniqueNames
+from huia.data.writer import ImagesFolderWriter
 from huia.errors import HuiaError
 from huia.types import Sample
 
@@ -158,19 +157,12 @@ def coco_dict(samples: list[Sample], class_names: list[str], names: list[str] | 
     return {"images": images, "annotations": anns, "categories": cats}
 
 
-class CocoWriter(DatasetWriter):
+class CocoWriter(ImagesFolderWriter):
     """``out_dir/images`` (each image as it is added), then ``out_dir/<json_name>`` and ``labelmap.pbtxt``."""
 
     def __init__(self, out_dir: str | Path, class_names: list[str] | None = None, json_name: str = JSON_NAME):
         super().__init__(out_dir, class_names)
-        (self.out / "images").mkdir(parents=True, exist_ok=True)
         self.json_name = json_name
-        self._unique = UniqueNames()
-
-    def _write(self, s: Sample) -> str:
-        name = self._unique(s)
-        write_image_file(s, self.out / "images" / name)
-        return f"images/{name}"
 
     def _finish(self) -> Path:
         names = self.class_names if self.class_names is not None else dataset_class_names(self.samples)

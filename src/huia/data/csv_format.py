@@ -12,8 +12,8 @@ from pathlib import Path
 from huia.data.base import RawBox, RawImage, dataset_class_names, escaping_name, finalize_detection
 from huia.data.labelmap import find_labelmap, write_labelmap
 from huia.data.layout import annotation_file
-from huia.data.voc import _coord, write_image_file
-from huia.data.writer import DatasetWriter, UniqueNames
+from huia.data.voc import _coord
+from huia.data.writer import ImagesFolderWriter
 from huia.errors import HuiaError
 from huia.types import Sample
 
@@ -108,19 +108,12 @@ def _add_row(records: dict[str, RawImage], row: dict, where: str, images_dir: Pa
     rec.boxes.append(RawBox(cls, *vals))
 
 
-class CsvWriter(DatasetWriter):
+class CsvWriter(ImagesFolderWriter):
     """``out_dir/images`` (each image as it is added), then ``out_dir/<csv_name>`` and ``labelmap.pbtxt``."""
 
     def __init__(self, out_dir: str | Path, class_names: list[str] | None = None, csv_name: str = CSV_NAME):
         super().__init__(out_dir, class_names)
-        (self.out / "images").mkdir(parents=True, exist_ok=True)
         self.csv_name = csv_name
-        self._unique = UniqueNames()
-
-    def _write(self, s: Sample) -> str:
-        name = self._unique(s)
-        write_image_file(s, self.out / "images" / name)
-        return f"images/{name}"
 
     def _finish(self) -> Path:
         tmp = self.out / f".{self.csv_name}.tmp"

@@ -80,3 +80,20 @@ class DatasetWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None and not self.closed:
             self.close()
+
+
+class ImagesFolderWriter(DatasetWriter):
+    """The formats that keep every image in ``out/images`` and list them all in one annotation file written at
+    ``close`` (CSV, COCO); subclasses write that file in ``_finish``."""
+
+    def __init__(self, out_dir: str | Path, class_names: list[str] | None = None):
+        super().__init__(out_dir, class_names)
+        (self.out / "images").mkdir(parents=True, exist_ok=True)
+        self._unique = UniqueNames()
+
+    def _write(self, s: Sample) -> str:
+        from huia.data.voc import write_image_file  # (voc imports this module)
+
+        name = self._unique(s)
+        write_image_file(s, self.out / "images" / name)
+        return f"images/{name}"
