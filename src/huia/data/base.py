@@ -137,25 +137,6 @@ def dataset_class_names(samples: list[Sample]) -> list[str]:
     return sorted({s.label for s in samples if s.label is not None})
 
 
-def unique_names(samples: list[Sample]) -> list[str]:
-    """Output file names for samples, unique by stem (class folders may reuse a name under two labels, and
-    ``a.jpg`` + ``a.png`` would otherwise share ``a.xml``)."""
-    used: set[str] = set()
-    out = []
-    for s in samples:
-        name = s.meta.get("out_name") or Path(s.image_path).name
-        if Path(name).stem.lower() in used and s.label:
-            name = f"{s.label}_{name}"
-        stem, suffix = Path(name).stem, Path(name).suffix
-        i = 1
-        while Path(name).stem.lower() in used:
-            name = f"{stem}_{i}{suffix}"
-            i += 1
-        used.add(Path(name).stem.lower())
-        out.append(name)
-    return out
-
-
 def copy_image(src: Path, dst: Path) -> None:
     """Byte copy (no re-encode: converting formats must not change a single pixel)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
