@@ -41,9 +41,14 @@ def _keypoint_state(**change):
     return {k: v for k, v in state.items() if v is not None}
 
 
+class _Payload:
+    """Stands for any object a hostile model.pt could make pickle build."""
+
+
 @pytest.mark.parametrize("case, expect", [
     ("empty", "cannot read model.pt"),
     ("junk", "cannot read model.pt"),
+    ("code", "cannot read model.pt"),
     ("tensor", "not a huia classifier file (it holds a Tensor"),
     ("no-config", "not a huia classifier file (missing config)"),
     ("no-labels-head", "missing labels, head"),
@@ -56,6 +61,8 @@ def test_classify_predict_on_a_bad_model_pt(classify_run, tmp_path, capsys, case
         pt.write_bytes(b"")
     elif case == "junk":
         pt.write_bytes(b"this is not a torch file\n" * 3)
+    elif case == "code":  # unpickling would construct (run) an arbitrary class: refused, not executed
+        torch.save(_keypoint_state(labels=_Payload()), pt)
     elif case == "tensor":
         torch.save(torch.zeros(3), pt)
     elif case == "no-config":
