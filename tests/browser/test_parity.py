@@ -187,3 +187,76 @@ def test_browser_smooths_video_like_python(page, studio_server, video, model, ou
     else:
         assert raw_worst <= 3.0, raw_worst  # measured 2.1 px over these 16 tracked frames
         assert worst <= raw_worst + 0.25, (worst, raw_worst)
+
+
+# -- classifier input: what the browser feeds = what Python trains on --------------------------------------------------
+CLASSIFIER_JS = """async ({ frames, lmNode, lmCount }) => {
+  const { initTF } = await import('/js/tfjs.js');
+  const { EXTRACTORS, centerSquare, createExtractor } = await import('/js/features.js');
+  const tf = await initTF('wasm');
+  const spec = { ...EXTRACTORS['handlandmark-full'], landmarks: { node: lmNode, count: lmCount } };
+  const ex = await createExtractor(tf, spec);
+  const out = [];
+  for (const f of frames) {
+    const bin = atob(f.b64); const rgba = new Uint8ClampedArray(f.w * f.h * 4);
+    for (let i = 0, j = 0; i < f.w * f.h; i++, j += 3) {
+      rgba[4 * i] = bin.charCodeAt(j); rgba[4 * i + 1] = bin.charCodeAt(j + 1); rgba[4 * i + 2] = bin.charCodeAt(j + 2);
+      rgba[4 * i + 3] = 255;
+    }
+    const image = new ImageData(rgba, f.w, f.h);
+    const px = tf.browser.fromPixels(image);
+    const x = centerSquare(tf, px, spec.input_size);
+    const feats = ex.features(image);
+    out.push({ input: Array.from(await x.data()), features: Array.from(await feats.data()) });
+    tf.dispose([px, x, feats]);
+  }
+  ex.dispose();
+  return out;
+}"""
+
+
+def test_classifier_input_and_features_match_python(page, studio_server, shared_data, out_dir):
+    """A landscape webcam frame (640x480) and a portrait phone frame (620x1080) through the gesture page's own
+    extractor (features.js: fromPixels -> centerSquare -> handlandmark-full, GAP + normalized landmarks): its
+    224x224 input equals huia.classify.dataset.prepare_image to float precision and its features equal
+    huia's Backbone on that input, so a head trained in Python sees in the browser what it trained on. The old
+    pairing (PIL antialiased resize vs TF's legacy resize) differed by ~2 levels on average and moved the features
+    about as much as a 1-pixel shift; the check below shows this comparison would see that."""
+    import torch
+    from PIL import Image
+
+    from huia.classify.dataset import center_square, prepare_image
+    from huia.classify.models import Backbone, get_backbone_spec
+    from huia.data.images import load_image
+    from huia.pose.video import iter_frames
+
+    pose = load_image(shared_data / "pose-video" / "pose.jpg")
+    landscape = np.ascontiguousarray(pose[93:573, 180:820])
+    portrait = next(iter(iter_frames(shared_data / "pose-video" / "asl_hand.25fps.mp4", max_frames=1))).image
+    frames = [landscape, portrait]
+    assert landscape.shape == (480, 640, 3) and portrait.shape[0] > portrait.shape[1]
+    spec = get_backbone_spec("handlandmark-full")
+    page.goto(f"{studio_server.url}/index.html")
+    js = page.evaluate(CLASSIFIER_JS, {"frames": [_rgb_b64(f) for f in frames], "lmNode": spec.landmark_node,
+                                       "lmCount": spec.num_landmarks})
+    bb = Backbone(spec, use_landmarks=True).eval()
+    report = []
+    for img, res in zip(frames, js):
+        n = spec.input_size
+        py_in = prepare_image(img, n)
+        js_in = np.asarray(res["input"], np.float32).reshape(n, n, 3)
+        in_diff = float(np.abs(js_in - py_in).max())
+        with torch.no_grad():
+            py_f = bb(torch.from_numpy(py_in[None])).numpy()[0]
+            old_f = bb(torch.from_numpy(np.asarray(Image.fromarray(center_square(img)).resize(
+                (n, n), Image.BILINEAR), np.float32)[None])).numpy()[0]
+        js_f = np.asarray(res["features"], np.float32)
+        assert js_f.shape == py_f.shape == (spec.feature_dim + 3 * spec.num_landmarks,)
+        rel = float(np.linalg.norm(js_f - py_f) / np.linalg.norm(py_f))
+        rel_old = float(np.linalg.norm(old_f - py_f) / np.linalg.norm(py_f))
+        report.append({"shape": list(img.shape), "input_max_abs_diff": in_diff, "features_rel_l2": rel,
+                       "old_pil_resize_features_rel_l2": rel_old})
+        assert in_diff < 0.01, in_diff  # 0..255 scale: float rounding only
+        assert rel < 1e-3, rel
+        assert rel_old > 20 * rel  # the tolerance is far below the skew this test guards against
+    (out_dir / "classifier_input_parity.json").write_text(json.dumps(report, indent=1))

@@ -152,3 +152,24 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     (tmp_path / "only" / "a.jpg").write_bytes(b"")
     assert main(["classify", "train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "r")]) == 2
     assert "huia: error:" in capsys.readouterr().err
+
+
+def test_prepare_image_is_tf_half_pixel_bilinear_without_antialias():
+    """The training input is the browser's (features.js: tf.image.resizeBilinear(sq, [n, n], false, true)), here
+    checked against huia's implementation of TF's sampling rule (huia.tfjs.ops.image, itself compared with TF.js)
+    on a webcam-shaped frame (640x480: shrink) and a small photo (100x100: enlarge). An antialiased resize (PIL)
+    differs by tens of levels on the fine pattern; the browser-side check is tests/browser/test_parity.py."""
+    import torch
+
+    from huia.classify.dataset import center_square, prepare_image
+    from huia.tfjs.ops.image import resize_bilinear
+
+    rng = np.random.default_rng(0)
+    for h, w in ((480, 640), (100, 100), (301, 200)):
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        img[::2] = 255 - img[::2]  # fine detail: where antialiasing and plain bilinear part ways
+        sq = torch.from_numpy(center_square(img).astype(np.float32))[None]
+        want = resize_bilinear(sq, 224, 224, align_corners=False, half_pixel=True)[0].numpy()
+        got = prepare_image(img, 224)
+        assert got.dtype == np.float32 and got.shape == (224, 224, 3)
+        assert np.abs(got - want).max() < 0.01, (h, w, np.abs(got - want).max())

@@ -40,12 +40,16 @@ function freeInputSize(json) {
   }
 }
 
-/** Centre square of an [H,W,3] image resized to size x size, float32 0..255 (the article's cropImage). */
+/**
+ * Centre square of an [H,W,3] image resized to size x size, float32 0..255 (the article's cropImage). Bilinear with
+ * half-pixel centres, no antialias: the same pixels as huia.classify.dataset.prepare_image (cv2 INTER_LINEAR), which
+ * prepares the training images (tests/browser/test_parity.py compares the two on a webcam-sized frame).
+ */
 export function centerSquare(tf, img, size) {
   const [h, w] = img.shape;
   const s = Math.min(h, w);
   const sq = tf.slice(img, [Math.floor((h - s) / 2), Math.floor((w - s) / 2), 0], [s, s, 3]);
-  return tf.image.resizeBilinear(tf.cast(sq, 'float32'), [size, size]);
+  return tf.image.resizeBilinear(tf.cast(sq, 'float32'), [size, size], false, true);
 }
 
 /** Landmarks [1, n*3] -> relative to the first point, divided by its largest xy distance. */

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from huia.errors import HuiaError
 from huia.types import Sample
@@ -125,12 +124,21 @@ def center_square(img: np.ndarray) -> np.ndarray:
     return img[y0:y0 + s, x0:x0 + s]
 
 
+RESIZE = "bilinear-half-pixel"  # in config.json / export metadata: how the browser must resize (features.js)
+
+
 def prepare_image(img: np.ndarray, size: int) -> np.ndarray:
-    """RGB uint8 HxWx3 -> float32 size x size x 3 in 0..255 (centre square, bilinear resize)."""
-    sq = center_square(np.asarray(img))
+    """RGB uint8 HxWx3 -> float32 size x size x 3 in 0..255: centre square, then plain bilinear with half-pixel
+    centres and no antialiasing, i.e. ``tf.image.resizeBilinear(x, [size, size], false, true)`` - what the browser
+    runs on every webcam frame (web/js/features.js centerSquare), so what trains is what the browser feeds. The
+    same rule as the detector (huia.detect.model.preprocess); resized in float32 (cv2's uint8 path rounds to whole
+    levels) so both sides agree to float precision."""
+    import cv2
+
+    sq = center_square(np.asarray(img)).astype(np.float32)
     if sq.shape[0] != size or sq.shape[1] != size:
-        sq = np.asarray(Image.fromarray(sq).resize((size, size), Image.BILINEAR))
-    return sq.astype(np.float32)
+        sq = cv2.resize(sq, (size, size), interpolation=cv2.INTER_LINEAR)
+    return sq
 
 
 def read_keypoints(sample: Sample) -> np.ndarray | None:

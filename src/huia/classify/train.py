@@ -151,7 +151,8 @@ def feature_space_key(model, task: str, size: int | None, flip: bool) -> str | N
     bb = model.backbone
     if any(True for _ in bb.graph.parameters()):
         return None
-    return f"{task}-{bb.spec.name}-{size}-{int(flip)}-v3"
+    # v4: image-task pixels are resized half-pixel bilinear without antialias (as the browser); v3 features are stale
+    return f"{task}-{bb.spec.name}-{size}-{int(flip)}-v4"
 
 
 @torch.no_grad()
@@ -389,7 +390,8 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
         "bundled_model": spec.model if spec else None,
         "feature_node": spec.feature_node if spec else None,
         "input_size": size,
-        "normalization": ({"input": "RGB 0..255", "scale": spec.scale, "offset": spec.offset, "crop": "center-square"}
+        "normalization": ({"input": "RGB 0..255", "scale": spec.scale, "offset": spec.offset, "crop": "center-square",
+                           "resize": D.RESIZE}
                           if spec else None),
         "keypoint_features": ({"kind": "bbox-normalized", "min_score": 0.2, "layout": "x,y,visible per keypoint",
                                "names": list(keypoint_spec().names)} if task in ("keypoints", "skeleton") else None),
