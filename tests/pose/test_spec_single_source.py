@@ -39,6 +39,8 @@ SPEC_OPTIONS = {"max_poses", "max_pose_detections", "score_threshold", "nms_radi
                 "local_maximum_radius", "min_cutoff", "beta", "d_cutoff", "frequency"}
 # generic filter classes may keep neutral defaults (the spec's values are passed in by their users)
 GENERIC_DEFAULTS_OK = {("filters.py", "OneEuroFilter.__init__")}
+# spec entries that name things rather than hold values: a model's name is its registry key on both sides
+NAMES_NOT_VALUES = {"studio_models"}
 
 
 def _leaves(node, path=()):
@@ -57,6 +59,8 @@ def _spec_values():
     out = {}
     for name in SPEC_FILES:
         for path, v in _leaves(json.loads((paths.SPEC_DIR / name).read_text())):
+            if path and path[0] in NAMES_NOT_VALUES:
+                continue
             out.setdefault(v, []).append(f"{name}:{'.'.join(map(str, path))}")
     return out
 
@@ -365,3 +369,18 @@ def test_browser_feature_extractors_agree_with_python_backbones(node_modules, tm
         py = BACKBONES[key].to_json()
         for f in ("model", "feature_node", "feature_dim", "input_size", "scale", "offset", "pool"):
             assert e[f] == py[f], (key, f, e[f], py[f])
+
+
+def test_one_list_of_studio_pose_models():
+    """The studio's pose models are listed once (pose_models.json "studio_models"): every page's model picker is
+    filled from it, and Python can run each of them."""
+    from huia.pose import list_estimators
+
+    spec = json.loads((REPO / "web" / "spec" / "pose_models.json").read_text())
+    names = [m["name"] for m in spec["studio_models"]]
+    assert names and set(names) <= set(list_estimators()), names
+    for page in ("pose.html", "capture.html", "huia.html"):
+        html = (REPO / "web" / page).read_text()
+        assert 'id="model"' in html and not any(f'<option value="{n}"' in html for n in names), page
+    js = (REPO / "web" / "js" / "pose" / "index.js").read_text()
+    assert "POSE_MODELS = [" not in js  # (the list is not re-typed there)

@@ -6,7 +6,7 @@ import { dataDir } from './datapath.js';
 import { openCamera } from './camera.js';
 import { drawPoses, FpsMeter } from './draw.js';
 import { createOverlay } from './overlay.js';
-import { createPoseEstimator } from './pose/index.js';
+import { createPoseEstimator, fillPoseModelSelect } from './pose/index.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -586,6 +586,7 @@ function fitStage() {
 
 // -- wiring -------------------------------------------------------------------------------------------------------------
 async function main() {
+  fillPoseModelSelect($('model'));
   const q = new URLSearchParams(location.search);
   state.dataDir = await dataDir(); // the real data folder for the "stored in" hint (null: it keeps DATA/)
   for (const key of ['model', 'backend', 'interval']) if (q.has(key)) $(key).value = q.get(key);

@@ -9,7 +9,7 @@ import { FpsMeter } from '../draw.js';
 import { createOverlay } from '../overlay.js';
 import { bytesToBase64 } from '../bytes.js';
 import { loadSignals, loadSpec } from '../spec.js';
-import { createPoseEstimator } from '../pose/index.js';
+import { createPoseEstimator, fillPoseModelSelect } from '../pose/index.js';
 import { ArmsRaisedTrigger, HeadDirectionTracker } from '../pose/signals.js';
 import { createHuiaScene, HuiaBird } from '../huia/bird.js';
 import { centerSquare } from '../features.js';
@@ -331,6 +331,7 @@ window.__huia = {
 };
 
 async function main() {
+  fillPoseModelSelect($('model'));
   try {
     [cfg, spec] = await Promise.all([loadSignals(), loadSpec()]);
     trigger = new ArmsRaisedTrigger(cfg);

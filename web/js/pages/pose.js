@@ -5,7 +5,7 @@ import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera } from '../camera.js';
 import { FpsMeter } from '../draw.js';
 import { createOverlay } from '../overlay.js';
-import { createPoseEstimator } from '../pose/index.js';
+import { createPoseEstimator, fillPoseModelSelect } from '../pose/index.js';
 import { getSpec, loadSpec, POSE_MODELS } from '../spec.js';
 
 const $ = (id) => document.getElementById(id);
@@ -211,6 +211,7 @@ window.__huia = {
 };
 
 async function main() {
+  fillPoseModelSelect($('model'));
   await applyDefaults();
   applyQuery();
   $('stage').classList.toggle('mirror', $('mirror').checked);

@@ -1,8 +1,19 @@
 // One entry point for every pose model the studio offers.
 // Pose = {score, keypoints: [{name, x, y, score}]} in source pixels (COCO-17 names from /spec/keypoints.json).
-import { loadPoseModels, loadSpec } from '../spec.js';
+import { POSE_MODELS as MODELS_SPEC, loadPoseModels, loadSpec } from '../spec.js';
 
-export const POSE_MODELS = ['movenet-lightning', 'movenet-thunder', 'posenet', 'blazepose'];
+/** The pose models the studio offers, in /spec/pose_models.json "studio_models" (Python's registry has them all). */
+export const POSE_MODELS = MODELS_SPEC.studio_models.map((m) => m.name);
+
+/** Fill a <select> with the studio's pose models (one list for every page, with their labels). */
+export function fillPoseModelSelect(select) {
+  select.replaceChildren(...MODELS_SPEC.studio_models.map((m) => {
+    const o = document.createElement('option');
+    o.value = m.name;
+    o.textContent = m.label;
+    return o;
+  }));
+}
 
 /**
  * createPoseEstimator(tf, {model, ...options}) -> {name, estimate(source, {flipHorizontal, timestamp, still}),
