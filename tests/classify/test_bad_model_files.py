@@ -42,7 +42,13 @@ def _keypoint_state(**change):
 
 
 class _Payload:
-    """Stands for any object a hostile model.pt could make pickle build."""
+    """What a hostile model.pt can make pickle do: call any function (here: create a file)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
 
 
 @pytest.mark.parametrize("case, expect", [
@@ -62,7 +68,7 @@ def test_classify_predict_on_a_bad_model_pt(classify_run, tmp_path, capsys, case
     elif case == "junk":
         pt.write_bytes(b"this is not a torch file\n" * 3)
     elif case == "code":  # unpickling would construct (run) an arbitrary class: refused, not executed
-        torch.save(_keypoint_state(labels=_Payload()), pt)
+        torch.save(_keypoint_state(labels=_Payload(tmp_path / "PWNED")), pt)
     elif case == "tensor":
         torch.save(torch.zeros(3), pt)
     elif case == "no-config":
@@ -77,6 +83,7 @@ def test_classify_predict_on_a_bad_model_pt(classify_run, tmp_path, capsys, case
     img.write_bytes(b"")
     assert main(["classify", "predict", str(classify_run), str(img)]) == 2
     _one_error_line(capsys, str(pt), expect)
+    assert not (tmp_path / "PWNED").exists()
 
 
 @pytest.fixture(scope="module")
