@@ -157,20 +157,34 @@ def parse_keypoints(text: str | None) -> tuple[list[dict] | None, float | None]:
 
 
 class SharedExclusiveLock:
-    """Many sharers at once, or one exclusive holder. A waiting exclusive holder lets no new sharer in, so a class
-    rename is not starved by a stream of uploads. Not re-entrant: never take it twice in one thread."""
+    """Many sharers at once, or one exclusive holder, taking turns fairly: a waiting exclusive holder lets no new
+    sharer in (a class rename is not starved by a stream of uploads), and the sharers it kept waiting go before the
+    next exclusive holder (uploads are not starved by a client renaming in a loop). Not re-entrant."""
 
     def __init__(self):
         self._cond = threading.Condition(threading.Lock())
         self._sharers = 0
         self._exclusive = False
-        self._waiting = 0
+        self._waiting_exclusive = 0
+        self._turn = 0  # bumped when an exclusive holder leaves
+        self._waiting_sharers: dict[int, int] = {}  # turn a sharer arrived in -> how many are still waiting
+
+    def _passed_over(self) -> bool:
+        return any(t < self._turn for t in self._waiting_sharers)
 
     @contextmanager
     def shared(self) -> Iterator[None]:
         with self._cond:
-            while self._exclusive or self._waiting:
-                self._cond.wait()
+            turn = self._turn
+            if self._exclusive or self._waiting_exclusive:
+                self._waiting_sharers[turn] = self._waiting_sharers.get(turn, 0) + 1
+                try:
+                    while self._exclusive or (self._waiting_exclusive and self._turn == turn):
+                        self._cond.wait()
+                finally:
+                    self._waiting_sharers[turn] -= 1
+                    if not self._waiting_sharers[turn]:
+                        del self._waiting_sharers[turn]
             self._sharers += 1
         try:
             yield
@@ -183,18 +197,19 @@ class SharedExclusiveLock:
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         with self._cond:
-            self._waiting += 1
+            self._waiting_exclusive += 1
             try:
-                while self._exclusive or self._sharers:
+                while self._exclusive or self._sharers or self._passed_over():
                     self._cond.wait()
             finally:
-                self._waiting -= 1
+                self._waiting_exclusive -= 1
             self._exclusive = True
         try:
             yield
         finally:
             with self._cond:
                 self._exclusive = False
+                self._turn += 1
                 self._cond.notify_all()
 
 
