@@ -41,13 +41,16 @@ from starlette.datastructures import UploadFile
 
 from huia.data.images import is_image_file
 
-NAME_RE = re.compile(r"^[\w][\w .+\-]{0,63}$", re.UNICODE)
-ID_RE = re.compile(r"^[0-9]{13}-[0-9a-f]{8}$")
-CLASS_TRASH_RE = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{6}-class-(.+)$")  # .trash/<stamp>-class-<label>
+# Always used with fullmatch: `$` (and .match) would also accept a name ending in "\n", which becomes a folder
+# whose name breaks every listing that prints it, and comes back from the trash under another name.
+NAME_RE = re.compile(r"[\w][\w .+\-]{0,63}", re.UNICODE)
+ID_RE = re.compile(r"[0-9]{13}-[0-9a-f]{8}")
+CLASS_TRASH_RE = re.compile(r"[0-9]{8}T[0-9]{6}-[0-9a-f]{6}-class-(.+)")  # .trash/<stamp>-class-<label>
 TRASH = ".trash"
 INDEX = "index.sqlite"
 ALLOWED_IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "BMP"}
 MAX_KEYPOINTS_JSON = 256 * 1024
+MAX_IMAGE_PIXELS = 40_000_000  # a 7,000 x 5,700 frame: far above any camera's, far below a decompression bomb
 
 
 class ApiError(Exception):
@@ -61,7 +64,7 @@ class ApiError(Exception):
 
 def is_valid_name(name: str) -> bool:
     """The folder-name rule of :func:`validate_name` (``/``, ``\\`` and NUL cannot match NAME_RE either)."""
-    return bool(NAME_RE.match(name)) and not name.endswith((".", " ")) and ".." not in name
+    return bool(NAME_RE.fullmatch(name)) and not name.endswith((".", " ")) and ".." not in name
 
 
 def validate_name(name: Any, what: str) -> str:
@@ -99,19 +102,36 @@ def _write_durable(path: Path, data: bytes) -> None:
         raise
 
 
+def _too_large(what: str) -> ApiError:
+    return ApiError(413, f"image too large: {what}; the limit is {MAX_IMAGE_PIXELS:,} pixels")
+
+
 def verify_image(data: bytes) -> tuple[bytes, int, int]:
     """(jpeg_bytes, width, height). The decoder decides, not the client's content type: JPEG is stored as sent,
-    PNG/WebP/BMP are re-encoded to JPEG (the dataset format is <id>.jpg); anything else is refused."""
+    PNG/WebP/BMP are re-encoded to JPEG (the dataset format is <id>.jpg); anything else is refused.
+
+    The size the header declares is checked before anything is decoded: a 10 KB PNG can declare 9000x9000 pixels
+    (a quarter of a GB once decoded), and the threadpool runs dozens of uploads at once."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise ApiError(400, "the image file is empty")
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with warnings.catch_warnings():
+            # PIL warns (and past twice its own limit, raises) about bombs; either way it is the same refusal
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))  # reads the header only
+        with im:
             fmt = im.format
             width, height = im.size
             if fmt not in ALLOWED_IMAGE_FORMATS:
                 raise ApiError(415, f"unsupported image format {fmt}: send JPEG or PNG")
+            if width < 1 or height < 1:
+                raise ApiError(400, f"image size {width}x{height} out of range")
+            if width * height > MAX_IMAGE_PIXELS:
+                raise _too_large(f"{width}x{height} = {width * height:,} pixels")
             im.load()  # decode fully: a truncated or corrupt upload is refused now, not at training time
             if fmt != "JPEG":
                 buf = io.BytesIO()
@@ -121,11 +141,21 @@ def verify_image(data: bytes) -> tuple[bytes, int, int]:
         raise
     except UnidentifiedImageError:
         raise ApiError(415, "the uploaded file is not an image (no known image format recognised)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _too_large(str(exc).split(" exceeds")[0].lower()) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ApiError(415, f"the uploaded image is corrupt or truncated ({exc})") from None
-    if width < 1 or height < 1 or width * height > 40_000_000:
-        raise ApiError(400, f"image size {width}x{height} out of range")
     return data, width, height
+
+
+def _finite_number(v: Any) -> bool:
+    """A JSON number that is a finite float: not a bool, not NaN/Infinity, not a 4,000-digit integer."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 def parse_keypoints(text: str | None) -> tuple[list[dict] | None, float | None]:
@@ -138,6 +168,10 @@ def parse_keypoints(text: str | None) -> tuple[list[dict] | None, float | None]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ApiError(400, f"keypoints is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise ApiError(400, "keypoints JSON is nested too deeply") from None
+    except ValueError as exc:  # an integer literal over Python's digit limit
+        raise ApiError(400, f"keypoints JSON has a number out of range ({str(exc).split(';')[0]})") from None
     score = None
     if isinstance(doc, dict):
         score = doc.get("score")
@@ -146,13 +180,12 @@ def parse_keypoints(text: str | None) -> tuple[list[dict] | None, float | None]:
         raise ApiError(400, "keypoints must be a list of {name, x, y, score} or a pose {score, keypoints}")
     out = []
     for i, kp in enumerate(doc):
-        if not isinstance(kp, dict) or not all(isinstance(kp.get(k), (int, float)) and math.isfinite(kp[k])
-                                               for k in ("x", "y", "score")):
+        if not isinstance(kp, dict) or not all(_finite_number(kp.get(k)) for k in ("x", "y", "score")):
             raise ApiError(400, f"keypoint {i} must be an object with finite numeric x, y and score")
         out.append({"name": str(kp.get("name", str(i))), "x": float(kp["x"]), "y": float(kp["y"]),
                     "score": float(kp["score"])})
-    if score is not None and not isinstance(score, (int, float)):
-        raise ApiError(400, "pose score must be a number")
+    if score is not None and not _finite_number(score):
+        raise ApiError(400, "the keypoints pose score must be a finite number")
     return out, None if score is None else float(score)
 
 
@@ -297,9 +330,9 @@ class Dataset:
                     if remove_temps:
                         f.unlink(missing_ok=True)
                         temps += 1
-                elif f.suffix == ".jpg" and ID_RE.match(f.stem):
+                elif f.suffix == ".jpg" and ID_RE.fullmatch(f.stem):
                     on_disk[f.stem] = (d.name, f)
-                elif f.suffix == ".json" and ID_RE.match(f.stem):
+                elif f.suffix == ".json" and ID_RE.fullmatch(f.stem):
                     jsons.setdefault(f.stem, []).append(f)
                 elif is_image_file(f):
                     others += 1
@@ -552,7 +585,7 @@ class Dataset:
         return total, [self._row_dict(r) for r in rows]
 
     def get_sample(self, sid: str) -> dict:
-        if not ID_RE.match(sid or ""):
+        if not ID_RE.fullmatch(sid or ""):
             raise ApiError(400, f"invalid sample id {sid!r}")
         with self._lock:
             row = self._db.execute("SELECT * FROM samples WHERE id=?", (sid,)).fetchone()
@@ -649,7 +682,7 @@ class Dataset:
                 if not d.is_dir() or not is_valid_name(d.name):
                     continue
                 for f in d.glob("*.jpg"):
-                    if ID_RE.match(f.stem):
+                    if ID_RE.fullmatch(f.stem):
                         out.append((f.stat().st_mtime, f.stem, d.name, f))
         out.sort(key=lambda e: (-e[0], e[1]))
         return [(sid, label, f) for _, sid, label, f in out]
@@ -665,10 +698,10 @@ class Dataset:
         out = []
         trash = self.root / TRASH
         for d in (trash.iterdir() if trash.is_dir() else []):
-            m = CLASS_TRASH_RE.match(d.name)
+            m = CLASS_TRASH_RE.fullmatch(d.name)
             if d.is_dir() and m and is_valid_name(m.group(1)):
                 out.append({"id": d.name, "label": m.group(1), "deleted": d.stat().st_mtime,
-                            "count": sum(1 for f in d.glob("*.jpg") if ID_RE.match(f.stem))})
+                            "count": sum(1 for f in d.glob("*.jpg") if ID_RE.fullmatch(f.stem))})
         out.sort(key=lambda c: (-c["deleted"], c["id"]))
         return out
 
@@ -676,7 +709,7 @@ class Dataset:
         """Bring a deleted class back with its samples: the folder moves back when the name is free, else its
         samples join the class of that name (ids already live stay in the trash). The index is rebuilt from the
         folders (reconcile), the source of truth."""
-        m = CLASS_TRASH_RE.match(tid or "")
+        m = CLASS_TRASH_RE.fullmatch(tid or "")
         if not m or "/" in tid or "\\" in tid or ".." in tid:
             raise ApiError(400, f"invalid deleted-class id {tid!r}")
         label = validate_name(m.group(1), "class")
@@ -693,7 +726,7 @@ class Dataset:
             else:
                 live = {r[0] for r in self._db.execute("SELECT id FROM samples")}
                 for f in sorted(src.glob("*.jpg")):
-                    if not ID_RE.match(f.stem) or f.stem in live or (dst / f.name).exists():
+                    if not ID_RE.fullmatch(f.stem) or f.stem in live or (dst / f.name).exists():
                         continue
                     if f.with_suffix(".json").exists():
                         os.replace(f.with_suffix(".json"), dst / f"{f.stem}.json")
@@ -705,7 +738,7 @@ class Dataset:
         return next(c for c in self.classes() if c["name"] == label)
 
     def trashed_sample_path(self, sid: str) -> Path:
-        if not ID_RE.match(sid or ""):
+        if not ID_RE.fullmatch(sid or ""):
             raise ApiError(400, f"invalid sample id {sid!r}")
         for tid, _label, f in self._trashed_samples():
             if tid == sid:
@@ -999,7 +1032,7 @@ def build_router(store: CaptureStore):
         return JSONResponse(info, status_code=201)
 
     @r.get("/{dataset}/samples", response_model=SamplePage)
-    def list_samples(dataset: str, label: str | None = None, offset: int = Query(0, ge=0),
+    def list_samples(dataset: str, label: str | None = None, offset: int = Query(0, ge=0, le=2**62),
                      limit: int = Query(100, ge=1, le=1000), has_keypoints: bool | None = None):
         ds = store.get(dataset, fresh=True)
         if label:
