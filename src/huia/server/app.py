@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +22,13 @@ from huia.server.capture import ApiError, CaptureStore, build_router, validate_n
 from huia.server.static import LONG_CACHE, NO_CACHE, IsolationHeadersMiddleware, not_found, serve_from
 
 DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
+# /api/models reads every export's model.json: one that is huge (metadata bloated by hand or by a bug) is named, not
+# parsed (a 200 MB one took 100 s and GBs), and what is sent back of each model's metadata is bounded
+MAX_LISTED_MODEL_JSON = 16 * 1024 * 1024
+MAX_METADATA_ITEM = 1024 * 1024  # bytes of JSON per top-level userDefinedMetadata key
+MAX_METADATA = 2 * 1024 * 1024  # bytes of JSON of one model's metadata in the listing
+# what the pages read from the listing to pick models (the rest they read from model.json itself): listed first
+LISTED_FIRST = ("huia", "task", "kind", "labels", "input", "backbone", "normalization", "input_size", "description")
 
 
 class BodyTooLarge(Exception):
@@ -110,24 +118,77 @@ async def _json(send: Send, status: int, message: str, close: bool = False) -> N
     await send({"type": "http.response.body", "body": body})
 
 
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path`, symlinks resolved, is `root` (already resolved) or lies under it."""
+    try:
+        path.resolve().relative_to(root)
+    except (ValueError, OSError, RuntimeError):  # outside, or a symlink loop
+        return False
+    return True
+
+
+def _text(v: Any) -> str:
+    return v if isinstance(v, str) else ""
+
+
+def _bounded_metadata(meta: dict) -> tuple[dict, list[str]]:
+    """userDefinedMetadata as listed: each top-level key whose JSON is at most MAX_METADATA_ITEM bytes, up to
+    MAX_METADATA in all, the keys the pages pick models by first; and the names of the keys left out."""
+    kept, omitted, total = {}, [], 0
+    for k in sorted(meta, key=lambda k: (k not in LISTED_FIRST, LISTED_FIRST.index(k) if k in LISTED_FIRST else 0)):
+        try:
+            size = len(json.dumps(meta[k]))
+        except (TypeError, ValueError, RecursionError):
+            size = MAX_METADATA + 1
+        if size > MAX_METADATA_ITEM or total + size > MAX_METADATA:
+            omitted.append(str(k))
+        else:
+            kept[k] = meta[k]
+            total += size
+    return kept, omitted
+
+
 def _user_models(data_dir: Path) -> list[dict]:
     out = []
     exports = data_dir / "exports"
     if exports.is_dir():
+        root = exports.resolve()
         for d in sorted(exports.iterdir()):
             mj = d / "model.json"
             if d.is_dir() and mj.is_file():
-                doc, problem = _read_export(mj)
-                meta = doc.get("userDefinedMetadata") if isinstance(doc.get("userDefinedMetadata"), dict) else {}
-                huia_meta = meta.get("huia") if isinstance(meta.get("huia"), dict) else {}
-                entry = {"name": d.name, "source": "user", "format": doc.get("format"),
-                         "kind": huia_meta.get("task") or meta.get("task") or meta.get("kind") or "user",
-                         "description": meta.get("description", ""),
-                         "url": f"/models/user/{d.name}/model.json", "metadata": meta}
-                if problem:
-                    entry["problem"] = problem  # listed (so the user sees why it is unusable), never offered to load
-                out.append(entry)
+                out.append(_user_model_entry(d, mj, root))
     return out
+
+
+def _user_model_entry(d: Path, mj: Path, root: Path) -> dict:
+    """One export's line in the model list. Whatever is wrong with it (bad JSON, a file that links out of
+    DATA/exports, a model.json too big to read, an error nobody foresaw) is this entry's `problem`: one bad export
+    never empties every page's model picker."""
+    entry = {"name": d.name, "source": "user", "format": None, "kind": "user", "description": "",
+             "url": f"/models/user/{d.name}/model.json", "metadata": {}}
+    if not (_inside(d, root) and _inside(mj, root)):
+        entry["problem"] = "the export links outside the data folder's exports/ (not read, not served)"
+        return entry
+    try:
+        size = mj.stat().st_size
+        if size > MAX_LISTED_MODEL_JSON:
+            entry["problem"] = f"model.json is {size / 2**20:.0f} MB, too large to list"
+            return entry
+        doc, problem = _read_export(mj)
+    except Exception as exc:  # noqa: BLE001 -- see the docstring
+        entry["problem"] = f"model.json could not be read ({type(exc).__name__}: {str(exc)[:200]})"
+        return entry
+    meta = doc.get("userDefinedMetadata") if isinstance(doc.get("userDefinedMetadata"), dict) else {}
+    huia_meta = meta.get("huia") if isinstance(meta.get("huia"), dict) else {}
+    entry.update(format=_text(doc.get("format")) or None,
+                 kind=_text(huia_meta.get("task")) or _text(meta.get("task")) or _text(meta.get("kind")) or "user",
+                 description=_text(meta.get("description"))[:1000])
+    entry["metadata"], omitted = _bounded_metadata(meta)
+    if omitted:
+        entry["metadata_omitted"] = omitted  # too big to list; the page reads them from model.json if it needs them
+    if problem:
+        entry["problem"] = problem  # listed (so the user sees why it is unusable), never offered to load
+    return entry
 
 
 def _read_export(mj: Path) -> tuple[dict, str | None]:
@@ -243,8 +304,9 @@ def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_u
             validate_name(name, "model")
         except ApiError:
             return not_found(f"models/user/{name}")
-        # user exports are rewritten in place by `huia export`: revalidate instead of caching for a year
-        return serve_from(data_dir / "exports" / name, rest, NO_CACHE)
+        # user exports are rewritten in place by `huia export`: revalidate instead of caching for a year. Joined
+        # under exports/ (not under exports/NAME): an export folder or file that links out of it is not served
+        return serve_from(data_dir / "exports", f"{name}/{rest}", NO_CACHE)
 
     @app.api_route("/favicon.ico", methods=["GET", "HEAD"], include_in_schema=False)
     def favicon():
