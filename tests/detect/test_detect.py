@@ -535,3 +535,13 @@ def test_backbone_learning_rate_share_and_freezing(kangaroo, tmp_path, train_bac
     else:
         assert moved["frozen"] == 0.0
         assert moved["backbone"] == pytest.approx(step_lr, rel=0.02)  # MobileNetV3 blocks 12-14 after the taps
+
+
+def test_an_unknown_base_detector_is_refused_not_ignored(tmp_path):
+    """TrainConfig.base_model is recorded in config.json; a value huia would not load must not be accepted
+    silently (it would train the bundled CenterNet and record the other name)."""
+    from huia.detect.train import TrainConfig
+
+    with pytest.raises(HuiaError, match="base_model: huia fine-tunes the bundled 'centernet' only, got 'nanodet'"):
+        TrainConfig(data=str(tmp_path), out=str(tmp_path / "r"), base_model="nanodet")
+    assert TrainConfig(data=str(tmp_path), out=str(tmp_path / "r")).base_model == "centernet"

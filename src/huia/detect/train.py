@@ -66,7 +66,7 @@ class TrainConfig:
     max_images: int | None = None  # use only the first N training images (tests, smoke runs)
     steps_per_epoch: int | None = None  # cap (tests)
     task: str = "detect"
-    base_model: str = BASE_MODEL
+    base_model: str = BASE_MODEL  # the bundled detector fine-tuned (recorded; the only one so far)
     class_names: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -88,6 +88,9 @@ class TrainConfig:
             (1 <= self.members <= 16, "--members must be between 1 and 16", self.members),
             (self.views >= 1, "--views must be at least 1", self.views),
             (self.weight_decay >= 0, "weight decay must be >= 0", self.weight_decay),
+            # recorded in config.json (and checked on resume) as what the run started from; one base for now
+            (self.base_model == BASE_MODEL, f"base_model: huia fine-tunes the bundled {BASE_MODEL!r} only",
+             self.base_model),
         ]
         for ok, message, value in checks:
             if not ok:
