@@ -542,6 +542,6 @@ def test_an_unknown_base_detector_is_refused_not_ignored(tmp_path):
     silently (it would train the bundled CenterNet and record the other name)."""
     from huia.detect.train import TrainConfig
 
-    with pytest.raises(HuiaError, match="base_model: huia fine-tunes the bundled 'centernet' only, got 'nanodet'"):
+    with pytest.raises(HuiaError, match="base_model: huia fine-tunes the bundled 'centernet' only, got nanodet"):
         TrainConfig(data=str(tmp_path), out=str(tmp_path / "r"), base_model="nanodet")
     assert TrainConfig(data=str(tmp_path), out=str(tmp_path / "r")).base_model == "centernet"
