@@ -53,13 +53,10 @@ def _frames(video: Path):
         cap.release()
 
 
-def _mirror_name(name: str) -> str:
-    return name.replace("left_", "@").replace("right_", "left_").replace("@", "right_")
-
-
 def build_pose_dataset(out_dir: str | Path, video: str | Path, keypoints_json: str | Path, *,
                        train_fraction: float = 0.6, gap: int = 3, mirror: bool = True, every: int = 1) -> dict:
     """Write ``out_dir/train/<label>/*.jpg+.json`` and ``out_dir/test/...``; returns counts per split/label."""
+    from huia.data.augment import lr_swap_order
     from huia.data.images import save_image
 
     out_dir, video, keypoints_json = Path(out_dir), Path(video), Path(keypoints_json)
@@ -91,10 +88,11 @@ def build_pose_dataset(out_dir: str | Path, video: str | Path, keypoints_json: s
                        for k, v in ref[i].items()]
                 variants = [("", img, kps)]
                 if mirror:
-                    mk = [{"name": _mirror_name(k["name"]), "x": w - k["x"], "y": k["y"], "score": k["score"]}
-                          for k in kps]
-                    order = {k["name"]: j for j, k in enumerate(kps)}
-                    mk.sort(key=lambda k: order[k["name"]])
+                    # mirrored: each name takes its left/right partner's point (augment's one pairing rule)
+                    swap = lr_swap_order([k["name"] for k in kps])
+                    swap = range(len(kps)) if swap is None else swap
+                    mk = [{"name": k["name"], "x": w - kps[j]["x"], "y": kps[j]["y"], "score": kps[j]["score"]}
+                          for k, j in zip(kps, swap)]
                     variants.append(("m", np.ascontiguousarray(img[:, ::-1]), mk))
                 for suffix, im, kk in variants:
                     stem = f"frame{i:04d}{suffix}"

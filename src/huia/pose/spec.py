@@ -36,7 +36,6 @@ class KeypointSpec:
     edge_colors: np.ndarray  # [E, 3] uint8 RGB
     joint_color: tuple[int, int, int]
     pose_chain: np.ndarray  # [16, 2] (parent, child) indices of PoseNet's displacement tree
-    flip_pairs: np.ndarray  # [P, 2]
     part_colors: dict
     draw_min_score: float  # overlays hide keypoints below this score
     feature_min_score: float  # keypoint_features: keypoints below this score count as invisible
@@ -64,7 +63,6 @@ def keypoint_spec() -> KeypointSpec:
         edge_colors=np.array([colors[p] for p in coco["edge_parts"]], dtype=np.uint8).reshape(-1, 3),
         joint_color=tuple(doc.get("joint_color", [255, 255, 255])),
         pose_chain=pairs("pose_chain"),
-        flip_pairs=pairs("flip_pairs"),
         part_colors=colors,
         draw_min_score=float(doc["draw_min_score"]),
         feature_min_score=float(doc["keypoint_features"]["min_score"]),
