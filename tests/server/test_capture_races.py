@@ -112,12 +112,7 @@ def test_uploads_racing_class_rename_delete_and_relabel(tmp_path):
 
     threads = [threading.Thread(target=guarded(f)) for f in (upload_a, upload_a, upload_a, rename_a, delete_renamed,
                                                              relabel_or_delete_some)]
-    for t in threads:
-        t.start()
-    time.sleep(2.5)
-    stop.set()
-    for t in threads:
-        t.join(30)
+    _run_for(threads, stop, seconds=2.5, join=30)
     assert not unexpected, unexpected[:5]
     assert outcomes["201"] > 20 and outcomes["renamed"] > 5 and outcomes["deleted"] > 2, outcomes
     assert outcomes["relabelled"] > 0, outcomes
@@ -183,12 +178,7 @@ def test_shared_exclusive_lock_excludes_and_starves_neither_side():
                     counts["exclusive"] += 1
 
     threads = [threading.Thread(target=sharer) for _ in range(3)] + [threading.Thread(target=exclusive)]
-    for t in threads:
-        t.start()
-    time.sleep(1.0)
-    stop.set()
-    for t in threads:
-        t.join(10)
+    _run_for(threads, stop, seconds=1.0, join=10)
     assert not any(t.is_alive() for t in threads), "deadlocked"
     assert not overlaps, overlaps[:3]
     assert counts["shared"] > 60 and counts["exclusive"] > 60, counts
@@ -307,3 +297,13 @@ def test_a_relabel_cut_short_by_a_crash_is_rejoined_at_start_up(tmp_path):
     ds = Dataset(root)
     assert [p.name for p in (root / "a").iterdir()] == ["1700000000000-0000abcd.json"]
     ds.close()
+
+
+def _run_for(threads: list, stop, *, seconds: float, join: float) -> None:
+    """Start the threads, let them race for ``seconds``, then stop and join them."""
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(join)
