@@ -111,3 +111,21 @@ def test_a_checkpoint_is_read_as_data_never_unpickled(tmp_path):
         run.load_checkpoint()
     assert not marker.exists()
     assert "cannot read checkpoint" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_checkpoint_of_the_previous_huia_still_resumes(tmp_path):
+    """Before checkpoints were read as data, the numpy random state was stored as a numpy array: such a checkpoint
+    (an interrupted run) must still resume, restoring that state (the regression audit's finding 1)."""
+    run = RunDir(tmp_path / "run")
+    np.random.seed(7)
+    old = {"epoch": 2, "step": 5, "extra": {}, "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                                                         "torch": torch.get_rng_state()}}
+    want = np.random.rand(3)
+    torch.save(old, run.checkpoint_path)
+    np.random.seed(99)
+    assert run.load_checkpoint()["step"] == 5
+    np.testing.assert_array_equal(np.random.rand(3), want)
+    run.checkpoint_path.write_bytes(b"junk")
+    with pytest.raises(HuiaError, match="not a readable checkpoint.*delete it to start over") as err:
+        run.load_checkpoint()
+    assert "\x1b" not in str(err.value)

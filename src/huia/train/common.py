@@ -21,6 +21,7 @@ import io
 import json
 import os
 import random
+import re
 import sys
 from pathlib import Path
 from typing import Any, Iterable
@@ -257,12 +258,7 @@ class RunDir:
         p = Path(path) if path is not None else self.checkpoint_path
         if not p.is_file():
             return None
-        try:
-            # weights_only: a checkpoint is data; unpickling one from a shared run folder would run its code
-            state = torch.load(p, map_location=map_location, weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - a torn, foreign or unsafe file: say which, in one line
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise HuiaError(f"cannot read checkpoint ({first})", p) from None
+        state = read_checkpoint_file(p, map_location)
         if not isinstance(state, dict):
             raise HuiaError("not a huia checkpoint (expected a dict)", p)
         if model is not None and "model" in state:
@@ -280,6 +276,37 @@ class RunDir:
             if limits:
                 self.trim_log(**limits)
         return state
+
+
+def read_checkpoint_file(p: Path, map_location="cpu"):
+    """``torch.load(weights_only=True)``: a checkpoint is data, and unpickling one from a shared run folder would
+    run its code. Only numpy's array rebuilders are allowed besides tensors and plain types: checkpoints of huia
+    before 0.1 stored numpy's random state as an array. A refusal is one line naming what the file holds."""
+    import torch
+
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    allowed = [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a torn, foreign or unsafe file: say which, in one line
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(p)  # reads the pickle, runs nothing
+        except Exception:  # noqa: BLE001 - not even a readable archive
+            unsafe = []
+        known = {f"{g.__module__}.{g.__qualname__}" for g in allowed}
+        unsafe = [g for g in unsafe if g not in known]
+        if unsafe:
+            why = (f"it holds Python objects a checkpoint never needs ({', '.join(unsafe[:3])}): not loaded, as "
+                   "loading would run code from the file")
+        else:
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # (torch colours its messages)
+            why = f"not a readable checkpoint: {text.splitlines()[0][:200] if text else type(exc).__name__}"
+        raise HuiaError(f"cannot read checkpoint ({why}); delete it to start over, or use a new --out", p) \
+            from None
 
 
 def _header(rows: list[dict]) -> list[str]:
