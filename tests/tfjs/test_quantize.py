@@ -125,3 +125,19 @@ def test_calibrated_policy_keeps_plain_uint8_when_harmless():
                                     evaluate=lambda w: _run(art, w, x), tolerance=0.05)
     assert report["promoted"] == {} and report["evaluations"] == 2 and report["deviation"] <= 0.05
     assert {q["dtype"] for q in quant.values()} == {"uint8"}
+
+
+def test_tensors_with_inf_stay_float32_when_quantizing(node_modules, tmp_path):
+    """NanoDet pads its max-pooling with a -inf constant: uint8/uint16 have no affine range for it (this was a
+    'cannot convert float NaN to integer' traceback); it stays float32 and the rest is quantized."""
+    src = node_modules / "@vladmandic" / "human-models" / "models" / "nanodet.json"
+    art = load_artifacts(src)
+    inf = [k for k, v in art.weights.items() if v.dtype == np.float32 and not np.isfinite(v).all()]
+    assert inf, "nanodet's -inf padding constant"
+    for dtype in ("uint8", "uint16"):
+        assert main(["tfjs", "quantize", str(src), str(tmp_path / dtype), "--dtype", dtype]) == 0
+        out = load_artifacts(tmp_path / dtype)
+        for k in inf:
+            assert k not in out.quantization and np.array_equal(out.weights[k], art.weights[k])
+        assert sum(q["dtype"] == dtype for q in out.quantization.values()) > 50
+    assert main(["tfjs", "quantize", str(src), str(tmp_path / "mixed"), "--dtype", "uint8", "--mixed"]) == 0

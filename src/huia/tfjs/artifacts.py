@@ -327,6 +327,12 @@ def quantize_array(arr: np.ndarray, qdtype: str, qmin: float | None = None, scal
     return q, {"dtype": qdtype, "min": float(qmin), "scale": float(scale), "original_dtype": "float32"}
 
 
+def _affine_ok(arr: np.ndarray, qdtype: str) -> bool:
+    """uint8/uint16 store ``q * scale + min``: a tensor holding inf or nan (NanoDet pads max-pooling with -inf)
+    has no such range and stays float32; float16 stores inf and nan as they are."""
+    return qdtype == "float16" or arr.dtype.kind != "f" or bool(np.isfinite(arr).all())
+
+
 def _encode(name: str, arr: np.ndarray, q: dict | None) -> tuple[dict, bytes]:
     dtype = _dtype_name(arr, name)
     spec: dict[str, Any] = {"name": name, "shape": [int(d) for d in arr.shape], "dtype": dtype}
@@ -356,7 +362,7 @@ def save_artifacts(art: ModelArtifacts, out_dir: str | Path, *, quantize: str | 
         elif quantize == "float32":
             q = None
         elif quantize in _QUANT_DTYPES:
-            q = {"dtype": quantize} if arr.size >= quantize_min_size else None
+            q = {"dtype": quantize} if arr.size >= quantize_min_size and _affine_ok(arr, quantize) else None
         else:
             raise HuiaError(f"unknown quantization {quantize!r} (choose uint8, uint16, float16 or float32)")
         spec, blob = _encode(name, arr, q)

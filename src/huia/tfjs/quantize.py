@@ -76,7 +76,8 @@ def channel_error(arr: np.ndarray, dtype: str = "uint8", op: str = "") -> float:
 
 def candidates_of(art: ModelArtifacts, min_size: int = 2) -> list[str]:
     """Float32 weights worth quantizing (scalars and tiny tensors stay float32: they cost nothing)."""
-    return [k for k, v in art.weights.items() if np.asarray(v).dtype == np.float32 and np.asarray(v).size >= min_size]
+    return [k for k, v in art.weights.items() if np.asarray(v).dtype == np.float32 and np.asarray(v).size >= min_size
+            and np.isfinite(v).all()]  # (inf/nan have no affine range: those stay float32)
 
 
 def _deviation(out, ref) -> float:
