@@ -192,13 +192,31 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None
     else:
         art = build_head_layers(run, meta, run.model.head.in_dim)
     candidates = list(art.quantization)
-    if quantize == "uint8":
+    art.quantization = {}
+    if quantize:
+        # calibrated on the run's own images: tensors whose rounding moves the probabilities stay at a finer dtype
+        # (uint8 -> uint16; a tensor even uint16 or float16 cannot hold, such as the skeleton backbone's first
+        # depthwise kernel with one 200x channel, -> float32). Without calibration data: uint8's data-free policy,
+        # every tensor at the asked dtype otherwise.
         evaluate = calibration_fn(run, art, fmt)
-        art.quantization, report = mixed_precision(art, "uint8", fallback="uint16", candidates=candidates,
-                                                   evaluate=evaluate, progress=True)
-        art.user_defined_metadata["huia"]["mixed_precision"] = report
-    else:
-        art.quantization = {k: {"dtype": quantize} for k in candidates} if quantize else {}
+        report, full = None, set()
+        if evaluate is not None:
+            # first the tensors even the finer dtype cannot hold (cheap when there are none: two evaluations)
+            finer = "uint16" if quantize == "uint8" else quantize
+            art.quantization, report = mixed_precision(art, finer, fallback="float32", candidates=candidates,
+                                                       evaluate=evaluate, progress=True)
+            full = set(candidates) - set(art.quantization)
+        if quantize == "uint8":
+            fine = report
+            art.quantization, report = mixed_precision(art, "uint8", fallback="uint16",
+                                                       candidates=[c for c in candidates if c not in full],
+                                                       evaluate=evaluate, progress=True)
+            if full:
+                report["float32_fallback"] = fine
+        elif evaluate is None:
+            art.quantization = {k: {"dtype": quantize} for k in candidates}
+        if report is not None:
+            art.user_defined_metadata["huia"]["mixed_precision"] = report
     path = save_artifacts(art, out_dir, quantize=None)
     if quantize:
         check = quantization_check(run, path, fmt)
@@ -206,9 +224,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None
             art.user_defined_metadata["huia"]["quantization_check"] = check
             path = save_artifacts(art, out_dir, quantize=None)
             if check["agreement"] < 1.0:
+                finer = {"uint8": "uint16 or float16", "uint16": "float16 or float32", "float16": "float32"}[quantize]
                 print(f"huia: warning: {quantize} export changes {1 - check['agreement']:.0%} of predictions on "
                       f"{check['samples']} training samples (max probability change {check['max_abs_diff']:.3f}); "
-                      f"prefer uint16 or float16", file=sys.stderr)
+                      f"prefer {finer}", file=sys.stderr)
     (Path(out_dir) / "labels.json").write_text(json.dumps(run.labels))
     return path
 

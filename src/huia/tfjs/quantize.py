@@ -33,7 +33,9 @@ CHANNEL_QUANTILE = 90  # data-free score: this percentile of the per-channel rel
 
 
 def dequantized(arr: np.ndarray, dtype: str) -> np.ndarray:
-    """What TF.js will compute with after loading ``arr`` stored as ``dtype``."""
+    """What TF.js will compute with after loading ``arr`` stored as ``dtype`` ("float32": the array itself)."""
+    if dtype == "float32":
+        return np.asarray(arr, np.float32)
     q, spec = quantize_array(arr, dtype)
     if dtype == "float16":
         return q.astype(np.float32)
@@ -91,15 +93,18 @@ def mixed_precision(art: ModelArtifacts, dtype: str = "uint8", *, fallback: str 
                     tolerance: float = 0.02, max_channel_error: float = 0.1, min_size: int = 2,
                     progress: bool = False) -> tuple[dict[str, dict], dict]:
     """Choose ``dtype`` or ``fallback`` storage per weight. Returns (quantization dict, report).
+    ``fallback="float32"`` keeps the promoted tensors unquantized (no entry in the dict): for a requested uint16 or
+    float16 whose rounding of a few tensors is already too much (a depthwise kernel with one 200x channel).
 
     ``candidates``: weights that may be quantized at all (default: every float32 weight with >= ``min_size``
     elements); the others stay float32. ``evaluate(weights) -> array`` runs the model with the given (dequantized)
     weights on calibration inputs; ``tolerance`` bounds max|out - out_float| / max|out_float| of the final mix.
     The report says which tensors were promoted, why, and the resulting deviation (calibrated) or scores.
     """
-    for d in (dtype, fallback):
-        if d not in ("uint8", "uint16", "float16"):
-            raise HuiaError(f"unknown quantization dtype {d!r} (choose uint8, uint16 or float16)")
+    if dtype not in ("uint8", "uint16", "float16"):
+        raise HuiaError(f"unknown quantization dtype {dtype!r} (choose uint8, uint16 or float16)")
+    if fallback not in ("uint8", "uint16", "float16", "float32"):
+        raise HuiaError(f"unknown fallback dtype {fallback!r} (choose uint16, float16 or float32)")
     names = candidates_of(art, min_size) if candidates is None else [c for c in candidates if c in art.weights]
     if evaluate is None:
         ops = _channel_axis_of(art)
@@ -110,6 +115,7 @@ def mixed_precision(art: ModelArtifacts, dtype: str = "uint8", *, fallback: str 
     else:
         promoted, report = _calibrated(art, names, dtype, fallback, evaluate, tolerance, progress)
     quant = {n: {"dtype": fallback if n in set(promoted) else dtype} for n in names}
+    quant = {n: q for n, q in quant.items() if q["dtype"] != "float32"}
     report.update(dtype=dtype, fallback=fallback, tensors=len(names), kept_fallback=len(promoted),
                   fallback_fraction=_fraction(art, names, promoted))
     return quant, report
