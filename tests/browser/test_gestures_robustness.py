@@ -147,6 +147,12 @@ def test_a_model_that_is_not_a_gesture_head_is_refused_and_changes_nothing(page,
         page.wait_for_function("document.getElementById('errors').textContent.includes('keypoints')", timeout=60_000)
         assert page.text_content("#errors").startswith("model.json: not a gesture head")
         assert _state(page) == before
+        # a model.json chosen without its weights says so (it blamed the metadata)
+        page.set_input_files("#files", [str(root / "gx-good" / "model.json")])
+        page.wait_for_function("document.getElementById('errors').textContent.includes('choose its weights')",
+                               timeout=60_000)
+        assert "model.json: choose its weights file" in page.text_content("#errors")
+        assert _state(page) == before
 
         # the old head still predicts
         page.evaluate("window.__huia.startPredicting()")

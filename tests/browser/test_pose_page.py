@@ -507,3 +507,15 @@ def test_js_decoders_equal_reference_posenet_decoders(node_modules, tmp_path):
             xb = np.array([[k["y"], k["x"], k["score"]] for k in pb["keypoints"]])
             np.testing.assert_allclose(xa, xb, atol=1e-4)
     assert n_multi >= 6, "the random maps should produce several poses"
+
+
+def test_unknown_settings_in_the_address_fall_back_and_say_so(page, studio_server):
+    """pose.html?model=nonsense blanked the picker and stopped the page with 'unknown pose model ""': the page runs
+    the default model and names the value it could not use (the regression audit's finding 6)."""
+    open_page(page, f"{studio_server.url}/pose.html?model=nonsense&backend=wasm&stride=7")
+    assert page.eval_on_selector("#model", "s => s.value") == "movenet-lightning"
+    wait_frames(page, 3)
+    text = page.text_content("#errors")
+    assert 'unknown model "nonsense"' in text and "using movenet-lightning" in text, text
+    assert 'unknown output stride "7"' in text, text
+    page.console_errors[:] = [e for e in page.console_errors if "nonsense" not in e and '"7"' not in e]

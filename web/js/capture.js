@@ -7,6 +7,7 @@ import { openCamera } from './camera.js';
 import { drawPoses, FpsMeter } from './draw.js';
 import { createOverlay } from './overlay.js';
 import { createPoseEstimator, fillPoseModelSelect } from './pose/index.js';
+import { selectFromQuery } from './query.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -589,7 +590,9 @@ async function main() {
   fillPoseModelSelect($('model'));
   const q = new URLSearchParams(location.search);
   state.dataDir = await dataDir(); // the real data folder for the "stored in" hint (null: it keeps DATA/)
-  for (const key of ['model', 'backend', 'interval']) if (q.has(key)) $(key).value = q.get(key);
+  const notices = [selectFromQuery($('model'), q.get('model'), 'model'),
+    selectFromQuery($('backend'), q.get('backend'), 'backend')].filter(Boolean);
+  if (q.has('interval')) $('interval').value = q.get('interval');
   $('mirror').addEventListener('change', () => $('stage').classList.toggle('mirror', $('mirror').checked));
   $('add-class').addEventListener('click', addClass);
   $('new-class').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') addClass(); });
@@ -640,6 +643,7 @@ async function main() {
     return;
   }
   await configure();
+  if (notices.length) showError(notices.join('; '));
   window.__huia.ready = true;
 }
 

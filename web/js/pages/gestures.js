@@ -542,6 +542,12 @@ async function loadFromFiles(files) {
   if (!json) throw new Error('choose the model.json and its .bin files');
   let doc;
   try { doc = JSON.parse(await json.text()); } catch (e) { throw new Error(`${json.name}: not valid JSON`); }
+  // the weights first: a model.json chosen alone is the commonest slip, and says nothing about its metadata
+  const chosen = new Set(list.map((f) => f.name));
+  const wanted = (Array.isArray(doc.weightsManifest) ? doc.weightsManifest : [])
+    .flatMap((g) => (Array.isArray(g.paths) ? g.paths : [])).map((p) => String(p).split('/').pop());
+  const missing = wanted.filter((name) => !chosen.has(name));
+  if (missing.length) throw new Error(`${json.name}: choose its weights file${missing.length > 1 ? 's' : ''} too (${missing.join(', ')})`);
   const problem = gestureHeadProblem(doc.userDefinedMetadata || {}, doc.format);
   if (problem) throw new Error(`${json.name}: not a gesture head: ${problem}`);
   let model;

@@ -10,6 +10,7 @@ import { createOverlay } from '../overlay.js';
 import { bytesToBase64 } from '../bytes.js';
 import { loadSignals, loadSpec } from '../spec.js';
 import { createPoseEstimator, fillPoseModelSelect } from '../pose/index.js';
+import { selectFromQuery } from '../query.js';
 import { ArmsRaisedTrigger, HeadDirectionTracker } from '../pose/signals.js';
 import { createHuiaScene, HuiaBird } from '../huia/bird.js';
 import { centerSquare } from '../features.js';
@@ -342,7 +343,8 @@ async function main() {
     $('scene').addEventListener('mousemove', onMouseMove);
     $('scene').addEventListener('click', () => { if (source === 'mouse' && view.bird.jump()) { events.push({ type: 'jump', t: performance.now() / 1000, mouse: true }); flash('jump!'); } });
     $('useMouse').addEventListener('click', () => (source === 'mouse' ? useCamera() : useMouse('asked')));
-    if (q.has('model')) $('model').value = q.get('model');
+    const notice = selectFromQuery($('model'), q.get('model'), 'model');
+    if (notice) showError(notice);
     tf = await initTF(q.get('backend') || 'wasm');
     try {
       const r = await fetch('/api/models');

@@ -6,6 +6,7 @@ import { openCamera } from '../camera.js';
 import { FpsMeter } from '../draw.js';
 import { createOverlay } from '../overlay.js';
 import { createPoseEstimator, fillPoseModelSelect } from '../pose/index.js';
+import { selectFromQuery } from '../query.js';
 import { getSpec, loadSpec, POSE_MODELS } from '../spec.js';
 
 const $ = (id) => document.getElementById(id);
@@ -80,13 +81,16 @@ async function applyDefaults() {
   $('minScore').value = (getSpec() || await loadSpec()).draw_min_score;
 }
 
+/** Settings from the address; returns what it could not use (shown once the page runs). */
 function applyQuery() {
   const q = new URLSearchParams(location.search);
+  const notices = [['model', 'model'], ['backend', 'backend'], ['stride', 'output stride'], ['res', 'resolution'],
+    ['multi', 'multi']].map(([id, what]) => selectFromQuery($(id), q.get(id), what)).filter(Boolean);
   const set = (id, key) => { if (q.has(key)) $(id).value = q.get(key); };
-  set('model', 'model'); set('backend', 'backend'); set('stride', 'stride'); set('res', 'res');
-  set('multi', 'multi'); set('maxPoses', 'maxPoses'); set('minScore', 'minScore');
+  set('maxPoses', 'maxPoses'); set('minScore', 'minScore');
   if (q.get('flip') === '1') $('flip').checked = true;
   if (q.get('mirror') === '1') $('mirror').checked = true;
+  return notices;
 }
 
 async function configure() {
@@ -213,7 +217,7 @@ window.__huia = {
 async function main() {
   fillPoseModelSelect($('model'));
   await applyDefaults();
-  applyQuery();
+  const notices = applyQuery();
   $('stage').classList.toggle('mirror', $('mirror').checked);
   $('mirror').addEventListener('change', () => $('stage').classList.toggle('mirror', $('mirror').checked));
   for (const id of ['model', 'backend', 'multi', 'stride', 'res', 'maxPoses', 'scoreThreshold', 'nmsRadius']) {
@@ -227,6 +231,7 @@ async function main() {
     return;
   }
   await configure();
+  if (notices.length) showError(notices.join('; '));
   window.__huia.ready = true;
 }
 
