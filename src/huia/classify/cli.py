@@ -91,9 +91,10 @@ def register(sub) -> None:
                                  "metrics.json, log.csv, plots/ and model.pt.")
     t.add_argument("--data", required=True, help="dataset folder: DATA/<class>/<image>[.json]")
     t.add_argument("--out", required=True, help="run directory to create (an unfinished one resumes)")
-    t.add_argument("--task", choices=["image", "skeleton", "keypoints"], default="image",
-                   help="image: pixels -> backbone (gestures); skeleton: keypoints drawn as coloured limbs -> "
-                        "MobileNetV1; keypoints: normalized keypoint vector -> MLP (default: image)")
+    from huia.classify.tasks import TASKS
+
+    t.add_argument("--task", choices=list(TASKS), default="image",
+                   help="; ".join(f"{k}: {v.description}" for k, v in TASKS.items()) + " (default: image)")
     t.add_argument("--shots", type=positive_int, default=None,
                    help="train on N >= 1 samples per class; the rest is held out for `classify eval` (default: all)")
     t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same run; default 0)")

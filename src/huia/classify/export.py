@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from huia.classify.dataset import RESIZE
+from huia.classify.tasks import get_task
 from huia.errors import HuiaError
 from huia.tfjs.artifacts import ModelArtifacts, save_artifacts
 from huia.tfjs.quantize import candidates_of, mixed_precision
@@ -136,10 +137,10 @@ def build_head_layers(run, metadata: dict, input_dim: int) -> ModelArtifacts:
 
 
 def export_metadata(run, fmt: str, quantize: str | None) -> dict:
-    cfg = run.config
     meta = {"huia": {"task": "classify", "classifier": run.task, "format": fmt, "quantization": quantize or "float32"},
             "labels": run.labels, "output": OUTPUT_NAME}
-    if run.task in ("image", "skeleton"):
+    task = get_task(run.task)
+    if task.has_backbone:
         spec = run.model.backbone.spec
         meta.update({"input_size": spec.input_size,
                      "normalization": {"input": "RGB 0..255", "scale": spec.scale, "offset": spec.offset,
@@ -155,16 +156,10 @@ def export_metadata(run, fmt: str, quantize: str | None) -> dict:
             meta["input"] = "features"
             meta["features"] = ("backbone feature_node" + (" (global-average-pooled)" if spec.pool else "")
                                 + (" ++ normalized landmarks" if run.model.backbone.use_landmarks else ""))
-    if run.task in ("skeleton", "keypoints"):
-        meta["keypoints"] = cfg.get("keypoint_features")
-        if run.task == "skeleton":
-            from huia.pose.render import skeleton_image_spec
-
-            meta["skeleton"] = {"renderer": "huia.pose.render.render_skeleton", "size": run.input_size,
-                                "fit": "keypoints bbox centred, longer side = 80% of the image",
-                                "spec": "/spec/keypoints.json", **skeleton_image_spec()}
-        else:
-            meta["input"] = "features"
+    if task.export_metadata is not None:
+        meta.update(task.export_metadata(run))
+    if not task.has_backbone:
+        meta["input"] = "features"
     return meta
 
 
@@ -184,7 +179,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None
     quantize = None if quantize == "float32" else quantize
     run = load_run(run_dir)
     meta = export_metadata(run, fmt, quantize)
-    if run.task == "keypoints":
+    if not get_task(run.task).has_backbone:
         dim = run.model.head.in_dim
         art = build_head_graph(run, meta, dim) if fmt == "graph" else build_head_layers(run, meta, dim)
     elif fmt == "graph":
@@ -243,7 +238,7 @@ def calibration_samples(run, n: int = 8) -> list:
     for f in files:
         s = Sample(image_path=f)
         side = f.with_suffix(".json")
-        if run.task != "image" and side.is_file():
+        if get_task(run.task).needs_keypoints and side.is_file():
             from huia.data.folders import parse_keypoints_json
 
             s.keypoints, s.keypoint_names, _ = parse_keypoints_json(json.loads(side.read_text()), side)
@@ -283,7 +278,7 @@ def calibration_fn(run, art: ModelArtifacts, fmt: str):
     x = _calibration_inputs(run, views=1) if fmt == "graph" else None
     if x is None:
         return None
-    feed = "features" if run.task == "keypoints" else INPUT_NAME
+    feed = INPUT_NAME if get_task(run.task).has_backbone else "features"
 
     def evaluate(weights: dict) -> np.ndarray:
         trial = copy.copy(art)
@@ -308,7 +303,7 @@ def quantization_check(run, path: Path, fmt: str, n: int = 8) -> dict | None:
     with torch.no_grad():
         want = run.model(torch.from_numpy(x)).numpy()
     g = GraphModel(load_artifacts(path))
-    feed = "features" if run.task == "keypoints" else INPUT_NAME
+    feed = INPUT_NAME if get_task(run.task).has_backbone else "features"
     got = g({feed: x}, outputs=[OUTPUT_NAME])[OUTPUT_NAME]
     return {"samples": len(x), "agreement": float((got.argmax(1) == want.argmax(1)).mean()),
             "max_abs_diff": float(np.abs(got - want).max())}

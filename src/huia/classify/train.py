@@ -32,11 +32,10 @@ from torch import nn
 
 from huia.classify import dataset as D
 from huia.classify.models import ModelConfig, create_model, get_backbone_spec
+from huia.classify.tasks import TASKS, get_task  # noqa: F401 (TASKS: the CLI's choices)
 from huia.errors import HuiaError
 from huia.pose.spec import keypoint_spec
 
-TASKS = ("image", "skeleton", "keypoints")
-DEFAULT_BACKBONE = {"image": "handlandmark-full", "skeleton": "posenet-mobilenet", "keypoints": None}
 
 
 def _progress(iterable, total=None, desc=None):
@@ -119,17 +118,7 @@ def augment_keypoints(kps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def model_input(task: str, sample, size: int | None, rng: np.random.Generator | None = None,
                 flip: bool = False) -> np.ndarray:
     """The array the model (or its backbone) takes for one sample; a random augmented view when ``rng`` is set."""
-    if task == "image":
-        img = D.load_rgb(sample.image_path)
-        if rng is not None:
-            img = augment_image(img, rng, flip)
-        return D.prepare_image(img, size)
-    kps = sample_keypoints(sample)
-    if rng is not None:
-        kps = augment_keypoints(kps, rng)
-    if task == "skeleton":
-        return D.skeleton_image(kps, size)
-    return D.keypoint_features(kps)
+    return get_task(task).make_input(sample, size, rng, flip)
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -146,7 +135,7 @@ def _sample_key(sample) -> str:
 def feature_space_key(model, task: str, size: int | None, flip: bool) -> str | None:
     """Identifies what a cached feature depends on besides the sample, view and seed; None = do not cache (a
     fine-tuned backbone's features belong to that run only)."""
-    if task == "keypoints":
+    if not get_task(task).has_backbone:
         return None  # computing is cheaper than caching
     bb = model.backbone
     if any(True for _ in bb.graph.parameters()):
@@ -189,7 +178,7 @@ def compute_features(model, task: str, samples, size: int | None, *, views: int 
         arrs = [model_input(task, samples[i], size, sample_rng(seed, keys[i], v) if v else None, flip)
                 for i, v in chunk]
         x = torch.from_numpy(np.stack(arrs).astype(np.float32))
-        f = (model.backbone(x, all_features=True) if task != "keypoints" else x).detach().cpu().numpy()
+        f = (model.backbone(x, all_features=True) if get_task(task).has_backbone else x).detach().cpu().numpy()
         for (i, v), row in zip(chunk, f):
             result[(i, v)] = row
             if cdir is not None:
@@ -199,7 +188,7 @@ def compute_features(model, task: str, samples, size: int | None, *, views: int 
     if not jobs:
         return np.zeros((0, 1), np.float32), np.zeros(0, np.int64)
     feats = np.stack([result[j] for j in jobs]).astype(np.float32)
-    if task != "keypoints":
+    if get_task(task).has_backbone:
         feats = feats[:, :model.backbone.out_dim]  # cached vectors hold every feature; keep the ones this model uses
     return feats, np.asarray([i for i, _ in jobs], np.int64)
 
@@ -350,8 +339,7 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
               flip: bool | None = None, val_fraction: float = 0.2, lr: float = 3e-4, finetune_lr: float = 3e-6,
               batch: int = 32, quiet: bool = False) -> dict:
     """Train a classifier into the run directory ``out``; returns metrics. Re-running the same command resumes."""
-    if task not in TASKS:
-        raise HuiaError(f"unknown task {task!r} (choose from {', '.join(TASKS)})")
+    kind = get_task(task)
     data, run = Path(data), Path(out)
     if (run / "model.json").is_file() and not (run / "config.json").is_file():
         raise HuiaError("holds an exported model, not a training run; choose a new --out", run)
@@ -363,15 +351,15 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
     ds = D.load_dataset(data, quiet=quiet)
     train, held = D.select_shots(ds, shots, seed)
     fit, val = D.split_validation(train, ds.labels, val_fraction, seed)
-    backbone = backbone or DEFAULT_BACKBONE[task]
-    flip = (task == "image") if flip is None else flip
+    backbone = backbone or kind.default_backbone
+    flip = kind.flip_default if flip is None else flip
     spec = get_backbone_spec(backbone) if backbone else None
     size = spec.input_size if spec else None
     feat_dim = 0
-    if task == "keypoints":
-        feat_dim = len(D.keypoint_features(sample_keypoints(train[0])))
+    if not kind.has_backbone:
+        feat_dim = len(model_input(task, train[0], None))
     cfg = ModelConfig(arch=task, num_classes=len(ds.labels), backbone=backbone,
-                      use_landmarks=bool(landmarks and task == "image" and spec and spec.landmark_node),
+                      use_landmarks=bool(landmarks and kind.landmarks and spec and spec.landmark_node),
                       hidden=hidden, dropout=dropout, feature_dim=feat_dim)
     settings = dict(shots=shots, seed=seed, epochs=epochs, patience=patience, finetune_epochs=finetune_epochs,
                     views=views, flip=flip, val_fraction=val_fraction, lr=lr, finetune_lr=finetune_lr, batch=batch)
@@ -394,7 +382,7 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
                            "resize": D.RESIZE}
                           if spec else None),
         "keypoint_features": ({"kind": "bbox-normalized", "min_score": 0.2, "layout": "x,y,visible per keypoint",
-                               "names": list(keypoint_spec().names)} if task in ("keypoints", "skeleton") else None),
+                               "names": list(keypoint_spec().names)} if kind.needs_keypoints else None),
         "data": str(data.resolve()), "settings": settings,
         "trained_on": trained_on, "held_out_count": len(held_clean),
         "held_out_sharing_source": len(held) - len(held_clean),
@@ -445,7 +433,7 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
         Xall = np.concatenate([Xfit, Xv_views])
         yall = np.concatenate([y_fit[ifit], y_val[iv]])
         seed_all(seed)
-        fresh = create_model(cfg) if task == "keypoints" else None
+        fresh = create_model(cfg) if not kind.has_backbone else None
         new_head = (fresh.head if fresh is not None else type(head)(head.in_dim, head.num_classes, head.hidden,
                                                                     head.dropout))
         new_head.set_standardization(Xall)
@@ -454,14 +442,14 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
         all_rows += hist_refit
         model.head = new_head
         head = new_head
-    if finetune_epochs and task != "keypoints":
+    if finetune_epochs and kind.has_backbone:
         n_before = len(log.rows)
         finetune(model, cfg, task, train, y_all, size, epochs=finetune_epochs, lr=finetune_lr, seed=seed,
                  flip=flip, batch=batch, log=log)
         all_rows += log.rows[n_before:]
     log.rewrite(all_rows)
     state = {"config": asdict(cfg), "labels": ds.labels, "head": model.head.state_dict()}
-    if finetune_epochs and task != "keypoints":
+    if finetune_epochs and kind.has_backbone:
         state["backbone"] = model.backbone.state_dict()
     tmp = run / "model.pt.tmp"
     torch.save(state, tmp)
