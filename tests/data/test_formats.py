@@ -496,3 +496,28 @@ def test_unknown_class_is_reported_once_per_file(voc):
     p.write_text(re.sub(r"<name>[^<]*</name>", "<name>zebra</name>", text))  # ... of one unknown class
     _, problems = read_voc_dir(voc)
     assert sum("unknown class 'zebra'" in q for q in problems) == 1, problems
+
+
+def test_every_format_row_resolves_and_round_trips(tmp_path):
+    """The data-format table is what detection, reading and writing use: each row's parts exist, and a sample
+    written by its writer is detected as that format and read back."""
+    from huia.data import FORMATS, data_format, detect_format, open_writer, read_dataset
+    from huia.types import Detections
+
+    img = tmp_path / "src.jpg"
+    save_image(np.full((20, 30, 3), 120, np.uint8), img)
+    for name in FORMATS:
+        f = data_format(name)
+        assert callable(f.part("find")) and callable(f.part("read")) and callable(f.part("writer"))
+        boxes = Detections(np.array([[2, 3, 20, 15]]), None, np.array([0]), ["cat"]) if f.boxes else None
+        with open_writer(tmp_path / name, name, ["cat"]) as w:
+            w.add(Sample(image_path=img, label="cat", boxes=boxes, width=30, height=20))
+        assert detect_format(tmp_path / name) == name
+        samples, problems, fmt = read_dataset(tmp_path / name)
+        assert fmt == name and not problems and len(samples) == 1
+        if f.boxes:
+            np.testing.assert_allclose(samples[0].boxes.xyxy, [[2, 3, 20, 15]])
+        else:
+            assert samples[0].label == "cat"
+    with pytest.raises(HuiaError, match="unknown dataset format 'yolo'"):
+        data_format("yolo")

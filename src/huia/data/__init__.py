@@ -7,6 +7,8 @@ evaluation (auto-detects the format, raises one HuiaError summarising the proble
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from huia.data.images import TruncatedImageWarning, decode_image, image_size, load_image, save_image
@@ -14,36 +16,53 @@ from huia.data.split import sample_per_class, split_samples
 from huia.errors import HuiaError
 from huia.types import Sample
 
-FORMATS = ("voc", "csv", "coco", "folders")
+@dataclass(frozen=True)
+class DataFormat:
+    """One data set format: the module holding it and the names of its three parts there. Detection, reading and
+    writing go through this table, so a new format is one module and one row."""
 
-__all__ = ["FORMATS", "TruncatedImageWarning", "decode_image", "detect_format", "image_size", "load_dataset",
-           "load_image", "open_writer", "read_dataset", "sample_per_class", "save_image", "split_samples", "write_dataset"]
+    name: str
+    module: str
+    find: str  # fn(folder) -> what marks the format there (None/False: not this format)
+    read: str  # fn(path, classes=...) -> (samples, problems)
+    writer: str  # DatasetWriter subclass: cls(out_dir, class_names)
+    file_suffix: str | None = None  # a single file of this format (a CSV, a COCO JSON)
+    boxes: bool = True  # a detection format (boxes per image); False: classification (a label per image)
+
+    def part(self, name: str):
+        return getattr(importlib.import_module(self.module), getattr(self, name))
+
+
+_TABLE = (  # in detection order: a VOC folder may also hold a CSV, any of them looks like class folders
+    DataFormat("voc", "huia.data.voc", "find_voc_dirs", "read_voc_dir", "VocWriter"),
+    DataFormat("csv", "huia.data.csv_format", "find_csv", "read_csv", "CsvWriter", ".csv"),
+    DataFormat("coco", "huia.data.coco", "find_coco_json", "read_coco", "CocoWriter", ".json"),
+    DataFormat("folders", "huia.data.folders", "is_class_folder_root", "read_class_folders", "FolderWriter",
+               boxes=False),
+)
+FORMATS = tuple(f.name for f in _TABLE)
+
+
+def data_format(name: str) -> DataFormat:
+    for f in _TABLE:
+        if f.name == name:
+            return f
+    raise HuiaError(f"unknown dataset format {name!r} (choose from {', '.join(FORMATS)})")
 
 
 def detect_format(path: str | Path) -> str:
     """'voc' | 'csv' | 'coco' | 'folders' for a dataset path, or HuiaError saying what was expected."""
-    from huia.data.coco import find_coco_json
-    from huia.data.csv_format import find_csv
-    from huia.data.folders import is_class_folder_root
-    from huia.data.voc import find_voc_dirs
-
     p = Path(path)
     if not p.exists():
         raise HuiaError("dataset not found", p)
     if p.is_file():
-        if p.suffix.lower() == ".csv":
-            return "csv"
-        if p.suffix.lower() == ".json":
-            return "coco"
+        for f in _TABLE:
+            if f.file_suffix and p.suffix.lower() == f.file_suffix:
+                return f.name
         raise HuiaError("unknown dataset file type (expected a folder, a .csv or a COCO .json)", p)
-    if find_voc_dirs(p) is not None:
-        return "voc"
-    if find_csv(p) is not None:
-        return "csv"
-    if find_coco_json(p) is not None:
-        return "coco"
-    if is_class_folder_root(p):
-        return "folders"
+    for f in _TABLE:
+        if f.part("find")(p) not in (None, False):
+            return f.name
     raise HuiaError("cannot tell the dataset format: expected a VOC folder (annots/*.xml + images/), a CSV "
                     "(labels.csv), COCO JSON (annotations.json) or one folder of images per class", p)
 
@@ -52,20 +71,7 @@ def read_dataset(path: str | Path, fmt: str | None = None, classes: list[str] | 
                  ) -> tuple[list[Sample], list[str], str]:
     """``(samples, problems, fmt)`` from any supported format (auto-detected when ``fmt`` is None)."""
     fmt = fmt or detect_format(path)
-    if fmt == "voc":
-        from huia.data.voc import read_voc_dir
-        samples, problems = read_voc_dir(path, classes)
-    elif fmt == "csv":
-        from huia.data.csv_format import read_csv
-        samples, problems = read_csv(path, classes=classes)
-    elif fmt == "coco":
-        from huia.data.coco import read_coco
-        samples, problems = read_coco(path, classes=classes)
-    elif fmt == "folders":
-        from huia.data.folders import read_class_folders
-        samples, problems = read_class_folders(path, classes)
-    else:
-        raise HuiaError(f"unknown dataset format {fmt!r} (choose from {', '.join(FORMATS)})")
+    samples, problems = data_format(fmt).part("read")(path, classes=classes)
     from huia.data.provenance import attach_provenance
 
     attach_provenance(samples, path)
@@ -89,19 +95,7 @@ def load_dataset(path: str | Path, fmt: str | None = None, classes: list[str] | 
 def open_writer(out_dir: str | Path, fmt: str, class_names: list[str] | None = None):
     """A :class:`huia.data.writer.DatasetWriter` for ``fmt``: ``add(sample)`` writes each image at once (nothing
     but labels stays in memory), ``close()`` writes the annotation file and ``labelmap.pbtxt``."""
-    if fmt == "voc":
-        from huia.data.voc import VocWriter
-        return VocWriter(out_dir, class_names)
-    if fmt == "csv":
-        from huia.data.csv_format import CsvWriter
-        return CsvWriter(out_dir, class_names)
-    if fmt == "coco":
-        from huia.data.coco import CocoWriter
-        return CocoWriter(out_dir, class_names)
-    if fmt == "folders":
-        from huia.data.folders import FolderWriter
-        return FolderWriter(out_dir)
-    raise HuiaError(f"unknown dataset format {fmt!r} (choose from {', '.join(FORMATS)})")
+    return data_format(fmt).part("writer")(out_dir, class_names)
 
 
 def write_dataset(samples: list[Sample], out_dir: str | Path, fmt: str, class_names: list[str] | None = None

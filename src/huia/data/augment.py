@@ -457,7 +457,7 @@ def augment_dataset(src: str | Path, dst: str | Path, times: int, *, seed: int =
     ``dst/provenance.json`` naming each written file's source (path under ``src`` + SHA-1), which splitting and
     ``classify eval`` use to keep a copy and its original together. Returns counts. Deterministic: copy ``k`` of a
     sample depends only on (seed, sample, k)."""
-    from huia.data import open_writer, read_dataset
+    from huia.data import data_format, open_writer, read_dataset
     from huia.data.base import dataset_class_names
     from huia.data.provenance import dataset_root, file_sha1, write_manifest
     from huia.data.split import sample_key
@@ -471,7 +471,7 @@ def augment_dataset(src: str | Path, dst: str | Path, times: int, *, seed: int =
     samples, problems, fmt = read_dataset(src, fmt)
     if problems and strict:
         raise HuiaError(f"{len(problems)} problem(s) in the dataset, first: {problems[0]}", src)
-    augmenter = augmenter or (Augmenter.preset("classify") if fmt == "folders" else Augmenter.preset("detect"))
+    augmenter = augmenter or Augmenter.preset("detect" if data_format(fmt).boxes else "classify")
     root = dataset_root(src).resolve()
     # each image is written as soon as it is made (one image's pixels in memory, whatever --times is)
     writer = open_writer(dst, fmt, dataset_class_names(samples) if fmt != "folders" else None)

@@ -196,12 +196,12 @@ def cmd_check(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from huia.data import write_dataset
+    from huia.data import data_format, write_dataset
     from huia.data.base import dataset_class_names
 
     _check_apart(args.src, args.dst)
     samples, problems, fmt, _ = _read(args)
-    if fmt == "folders":
+    if not data_format(fmt).boxes:
         raise HuiaError("class folders have no boxes to convert to a detection format", args.src)
     _gate(args, problems)
     tmp = _fresh_dst(args.dst)
@@ -234,7 +234,7 @@ def _empty_split_message(samples, train, test) -> str:
 
 
 def cmd_split(args) -> int:
-    from huia.data import write_dataset
+    from huia.data import data_format, write_dataset
     from huia.data.base import dataset_class_names
     from huia.data.split import sample_key, split_samples
     from huia.train.common import write_json
@@ -242,7 +242,7 @@ def cmd_split(args) -> int:
     _check_apart(args.src, args.out)
     samples, problems, fmt, _ = _read(args)
     to = args.to or fmt
-    if (fmt == "folders") != (to == "folders"):
+    if data_format(fmt).boxes != data_format(to).boxes:
         raise HuiaError(f"cannot split a {fmt} data set into {to}", args.src)
     _gate(args, problems)
     train, test = split_samples(samples, args.train, args.seed)
@@ -274,6 +274,7 @@ def cmd_split(args) -> int:
 
 
 def cmd_augment(args) -> int:
+    from huia.data import data_format
     from huia.data.augment import Augmenter, augment_dataset
 
     _check_apart(args.src, args.dst)
@@ -282,7 +283,7 @@ def cmd_augment(args) -> int:
     if problems:
         raise HuiaError(f"{len(problems)} problem(s) listed above; nothing written (fix them, or get a clean copy "
                         "with `huia data split`/`convert --skip-bad` first)", args.src)
-    preset = args.preset or ("classify" if fmt == "folders" else "detect")
+    preset = args.preset or ("detect" if data_format(fmt).boxes else "classify")
     aug = Augmenter.preset(preset)
     if args.no_flip:
         aug.hflip = 0.0
