@@ -72,12 +72,9 @@ def load_run(run_dir: str | Path) -> Run:
 def read_torch_file(path: Path, what: str, required: tuple[str, ...]) -> dict:
     """torch.load a file huia wrote, or a one-line HuiaError saying it is empty, torn, foreign, holds code (not
     plain data) or misses ``required`` keys (a traceback from pickle says none of that)."""
-    try:
-        # weights_only: model.pt is data (dicts, lists, tensors); unpickling a shared run's file must not run its code
-        state = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:  # noqa: BLE001 - empty (EOFError), torn (RuntimeError), foreign or unsafe (Unpickling)
-        msg = " ".join(str(exc).split())[:200]
-        raise HuiaError(f"cannot read {what}: not a huia file or damaged ({type(exc).__name__}: {msg})", path) from None
+    from huia.train.common import read_checkpoint_file
+
+    state = read_checkpoint_file(path, what=what, hint="train or export the run again")
     if not isinstance(state, dict):
         raise HuiaError(f"{what} is not a huia classifier file (it holds a {type(state).__name__}, not a dict)", path)
     missing = [k for k in required if k not in state]

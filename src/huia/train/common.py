@@ -278,9 +278,10 @@ class RunDir:
         return state
 
 
-def read_checkpoint_file(p: Path, map_location="cpu"):
-    """``torch.load(weights_only=True)``: a checkpoint is data, and unpickling one from a shared run folder would
-    run its code. Only numpy's array rebuilders are allowed besides tensors and plain types: checkpoints of huia
+def read_checkpoint_file(p: Path, map_location="cpu", *, what: str = "checkpoint",
+                         hint: str = "delete it to start over, or use a new --out"):
+    """``torch.load(weights_only=True)`` of a file huia wrote (a checkpoint, a classifier's model.pt): it is data, and
+    unpickling one from a shared run folder would run its code. Only numpy's array rebuilders are allowed besides tensors and plain types: checkpoints of huia
     before 0.1 stored numpy's random state as an array. A refusal is one line naming what the file holds."""
     import torch
 
@@ -300,13 +301,12 @@ def read_checkpoint_file(p: Path, map_location="cpu"):
         known = {f"{g.__module__}.{g.__qualname__}" for g in allowed}
         unsafe = [g for g in unsafe if g not in known]
         if unsafe:
-            why = (f"it holds Python objects a checkpoint never needs ({', '.join(unsafe[:3])}): not loaded, as "
+            why = (f"it holds Python objects huia never stores ({', '.join(unsafe[:3])}): not loaded, as "
                    "loading would run code from the file")
         else:
             text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # (torch colours its messages)
-            why = f"not a readable checkpoint: {text.splitlines()[0][:200] if text else type(exc).__name__}"
-        raise HuiaError(f"cannot read checkpoint ({why}); delete it to start over, or use a new --out", p) \
-            from None
+            why = f"not a readable {what}: {text.splitlines()[0][:200] if text else type(exc).__name__}"
+        raise HuiaError(f"cannot read {what} ({why}); {hint}", p) from None
 
 
 def _header(rows: list[dict]) -> list[str]:
