@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from huia import __version__, paths
 from huia.errors import HuiaError
 from huia.server.capture import ApiError, CaptureStore, build_router, validate_name
-from huia.server.static import LONG_CACHE, NO_CACHE, IsolationHeadersMiddleware, not_found, serve_from
+from huia.server.static import LONG_CACHE, NO_CACHE, IsolationHeadersMiddleware, not_found, safe_join, serve_from
 
 DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
 # /api/models reads every export's model.json: one that is huge (metadata bloated by hand or by a bug) is named, not
@@ -118,15 +118,6 @@ async def _json(send: Send, status: int, message: str, close: bool = False) -> N
     await send({"type": "http.response.body", "body": body})
 
 
-def _inside(path: Path, root: Path) -> bool:
-    """Whether `path`, symlinks resolved, is `root` (already resolved) or lies under it."""
-    try:
-        path.resolve().relative_to(root)
-    except (ValueError, OSError, RuntimeError):  # outside, or a symlink loop
-        return False
-    return True
-
-
 def _text(v: Any) -> str:
     return v if isinstance(v, str) else ""
 
@@ -152,21 +143,20 @@ def _user_models(data_dir: Path) -> list[dict]:
     out = []
     exports = data_dir / "exports"
     if exports.is_dir():
-        root = exports.resolve()
         for d in sorted(exports.iterdir()):
             mj = d / "model.json"
             if d.is_dir() and mj.is_file():
-                out.append(_user_model_entry(d, mj, root))
+                out.append(_user_model_entry(d, mj, exports))
     return out
 
 
-def _user_model_entry(d: Path, mj: Path, root: Path) -> dict:
+def _user_model_entry(d: Path, mj: Path, exports: Path) -> dict:
     """One export's line in the model list. Whatever is wrong with it (bad JSON, a file that links out of
     DATA/exports, a model.json too big to read, an error nobody foresaw) is this entry's `problem`: one bad export
     never empties every page's model picker."""
     entry = {"name": d.name, "source": "user", "format": None, "kind": "user", "description": "",
              "url": f"/models/user/{d.name}/model.json", "metadata": {}}
-    if not (_inside(d, root) and _inside(mj, root)):
+    if safe_join(exports, f"{d.name}/model.json") is None:  # the folder or its model.json links out
         entry["problem"] = "the export links outside the data folder's exports/ (not read, not served)"
         return entry
     try:

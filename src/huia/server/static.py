@@ -55,17 +55,17 @@ def mime_type(path: str | Path) -> str:
 
 def safe_join(root: Path, relpath: str) -> Path | None:
     """`root/relpath` if it names a file inside `root`, else None. Refuses `..`, absolute parts, NUL, backslashes and
-    symlinks that lead outside `root` (the resolved path must stay under the resolved root)."""
+    symlinks that lead outside `root` or loop (the resolved path must stay under the resolved root)."""
     if "\x00" in relpath or "\\" in relpath:
         return None
     parts = [p for p in relpath.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts) or (os.name == "nt" and parts and ":" in parts[0]):
         return None
-    root_resolved = root.resolve()
-    candidate = (root_resolved.joinpath(*parts)).resolve() if parts else root_resolved
     try:
+        root_resolved = root.resolve()
+        candidate = (root_resolved.joinpath(*parts)).resolve() if parts else root_resolved
         candidate.relative_to(root_resolved)
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # outside the root, or a symlink loop
         return None
     return candidate
 
