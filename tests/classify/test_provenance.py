@@ -122,10 +122,7 @@ def test_eval_on_the_augmented_set_skips_siblings_and_renamed_copies(aug_run, tm
     from huia.classify import dataset as D
     from huia.classify.evaluate import held_out_with_reasons
 
-    root, src, run = aug_run
-    cfg = json.loads((run / "config.json").read_text())
-    data = tmp_path / "aug"
-    shutil.copytree(root / "aug", data)
+    cfg, data = _run_config_and_aug_copy(aug_run, tmp_path)
     first = cfg["trained_on"][0]
     shutil.copy(first["path"], data / first["label"] / "renamed.jpg")  # a copy under another name
     ds = D.load_dataset(data, labels=cfg["labels"], quiet=True)
@@ -143,12 +140,17 @@ def test_naming_alone_groups_without_a_manifest(aug_run, tmp_path):
     from huia.classify import dataset as D
     from huia.classify.evaluate import held_out_with_reasons
 
-    root, src, run = aug_run
-    cfg = json.loads((run / "config.json").read_text())
-    data = tmp_path / "aug"
-    shutil.copytree(root / "aug", data)
+    cfg, data = _run_config_and_aug_copy(aug_run, tmp_path)
     (data / "provenance.json").unlink()
     ds = D.load_dataset(data, labels=cfg["labels"], quiet=True)
     keep, _ = held_out_with_reasons(cfg, ds)
     trained_groups = {(t["label"], _stem(t["rel"])) for t in cfg["trained_on"]}
     assert keep and all((s.label, _stem(s.image_path.name)) not in trained_groups for s in keep)
+
+
+def _run_config_and_aug_copy(aug_run, tmp_path):
+    """(the run's config.json, a copy of its augmented data set to edit)."""
+    root, _, run = aug_run
+    data = tmp_path / "aug"
+    shutil.copytree(root / "aug", data)
+    return json.loads((run / "config.json").read_text()), data
