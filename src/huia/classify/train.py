@@ -32,7 +32,7 @@ from torch import nn
 
 from huia.classify import dataset as D
 from huia.classify.models import ModelConfig, create_model, get_backbone_spec
-from huia.classify.tasks import TASKS, get_task  # noqa: F401 (TASKS: the CLI's choices)
+from huia.classify.tasks import get_task
 from huia.errors import HuiaError
 from huia.pose.spec import keypoint_spec
 
@@ -69,50 +69,6 @@ def seed_all(seed: int) -> None:
 
 # -------------------------------------------------------------------------------------------------------------
 # Inputs per task
-
-
-def sample_keypoints(sample, estimator_model: str = "movenet-lightning") -> np.ndarray:
-    """Keypoints of a sample: its capture JSON, else run the pose estimator on its image."""
-    kps = D.read_keypoints(sample)
-    if kps is not None:
-        return kps
-    from huia.pose import estimate
-
-    poses = estimate(D.load_rgb(sample.image_path), model=estimator_model)
-    if not poses:
-        raise HuiaError("no person found in the image (and no keypoints JSON beside it)", sample.image_path)
-    return poses[0].to_array()
-
-
-def augment_image(img: np.ndarray, rng: np.random.Generator, flip: bool) -> np.ndarray:
-    """One random view for training: geometric + colour + JPEG (H5's Augmenter), plus a horizontal flip."""
-    from huia.data.augment import Augmenter
-
-    aug = _AUGMENTERS.setdefault(flip, Augmenter(**_AUG_KW, hflip=0.5 if flip else 0.0))
-    out = aug(img, rng=rng)
-    return out[0] if isinstance(out, tuple) else out
-
-
-_AUGMENTERS: dict = {}
-_AUG_KW = dict(rotate=12.0, scale=(0.85, 1.1), translate=0.06, brightness=0.2, saturation=0.2, jpeg_quality=(60, 95))
-
-
-def augment_keypoints(kps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Small random similarity transform + per-point jitter on keypoints (no pixels involved): the skeleton and
-    keypoint tasks' augmentation — a slightly different body, stance or camera angle."""
-    k = np.asarray(kps, np.float32).copy()
-    vis = k[:, 2] > 0
-    if vis.sum() < 2:
-        return k
-    c = k[vis, :2].mean(0)
-    span = float(np.ptp(k[vis, :2], axis=0).max()) or 1.0
-    a = np.deg2rad(rng.uniform(-10, 10))
-    s = rng.uniform(0.9, 1.1)
-    sx = s * rng.uniform(0.92, 1.08)  # body proportions
-    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]], np.float32)
-    p = (k[:, :2] - c) * np.array([sx, s], np.float32)
-    k[:, :2] = p @ rot.T + c + rng.normal(0, 0.015 * span, size=(len(k), 2)).astype(np.float32)
-    return k
 
 
 def model_input(task: str, sample, size: int | None, rng: np.random.Generator | None = None,
