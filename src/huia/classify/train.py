@@ -102,7 +102,8 @@ def feature_space_key(model, task: str, size: int | None, flip: bool) -> str | N
 
 @torch.no_grad()
 def compute_features(model, task: str, samples, size: int | None, *, views: int = 0, seed: int = 0,
-                     flip: bool = False, batch: int = 16, desc: str = "features") -> tuple[np.ndarray, np.ndarray]:
+                     flip: bool = False, batch: int = 16, desc: str = "features",
+                     progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Features of each sample's original (view 0) and ``views`` augmented versions -> (feats [N*(1+views), D],
     sample index [N*(1+views)]). View v of a sample is the same whatever the order or the other samples (its
     random generator depends on (seed, sample content, v)), so features are cached by content and reused across
@@ -129,7 +130,10 @@ def compute_features(model, task: str, samples, size: int | None, *, views: int 
             except (OSError, ValueError):
                 pass
         todo.append((i, v))
-    for start in _progress(range(0, len(todo), batch), total=(len(todo) + batch - 1) // batch, desc=desc):
+    n_batches = (len(todo) + batch - 1) // batch
+    for start in _progress(range(0, len(todo), batch), total=n_batches, desc=desc):
+        if progress is not None:
+            progress(desc, start // batch, n_batches)
         chunk = todo[start:start + batch]
         arrs = [model_input(task, samples[i], size, sample_rng(seed, keys[i], v) if v else None, flip)
                 for i, v in chunk]
@@ -293,8 +297,10 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
               epochs: int = 300, patience: int = 40, finetune_epochs: int = 0, backbone: str | None = None,
               landmarks: bool = True, hidden: int = 256, dropout: float = 0.5, views: int = 4,
               flip: bool | None = None, val_fraction: float = 0.2, lr: float = 3e-4, finetune_lr: float = 3e-6,
-              batch: int = 32, quiet: bool = False) -> dict:
-    """Train a classifier into the run directory ``out``; returns metrics. Re-running the same command resumes."""
+              batch: int = 32, quiet: bool = False, progress=None) -> dict:
+    """Train a classifier into the run directory ``out``; returns metrics. Re-running the same command resumes.
+    ``progress(phase, step, total)``, when given, is called as the work advances (the studio's training jobs show
+    it): feature batches, then each epoch (``total`` of the head phase is the epoch cap early stopping may cut)."""
     kind = get_task(task)
     data, run = Path(data), Path(out)
     if (run / "model.json").is_file() and not (run / "config.json").is_file():
@@ -362,17 +368,25 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
     model.eval()
     y_fit, y_val, y_all = ds.targets(fit), ds.targets(val), ds.targets(train)
     Xfit, ifit = compute_features(model, task, fit, size, views=views, seed=seed, flip=flip,
-                                  desc="features (train)")
-    Xval, _ = compute_features(model, task, val, size, views=0, seed=seed, flip=flip, desc="features (validation)")
+                                  desc="features (train)", progress=progress)
+    Xval, _ = compute_features(model, task, val, size, views=0, seed=seed, flip=flip, desc="features (validation)",
+                               progress=progress)
     head = model.head
     head.set_standardization(Xfit)
     log = _Log(run / "log.csv")
     ckpt = run / "checkpoint.pt"
     if not ckpt.is_file() and log.path.is_file():
         log.path.unlink()  # a fresh start: drop the log of an attempt that never checkpointed
+    caps = {"head": epochs, "finetune": finetune_epochs}
+
+    def on_row(row: dict) -> None:
+        log(row)
+        if progress is not None:
+            progress(row["phase"], row["epoch"], caps.get(row["phase"], row["epoch"]))
+
     all_rows: list[dict] = []
     best_epoch, hist = _run_epochs(head, Xfit, y_fit[ifit], epochs=epochs, lr=lr, batch=batch, seed=seed,
-                                   Xv=Xval if val else None, yv=y_val, patience=patience, log=log,
+                                   Xv=Xval if val else None, yv=y_val, patience=patience, log=on_row,
                                    phase="head", ckpt=ckpt)
     all_rows += hist
     val_acc = None
@@ -385,7 +399,7 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
         np.add.at(confusion, (y_val, pv), 1)
         # refit on every training shot (fit + validation) for the epoch count early stopping chose
         Xv_views, iv = compute_features(model, task, val, size, views=views, seed=seed, flip=flip,
-                                        desc="features (validation views)")
+                                        desc="features (validation views)", progress=progress)
         Xall = np.concatenate([Xfit, Xv_views])
         yall = np.concatenate([y_fit[ifit], y_val[iv]])
         seed_all(seed)
@@ -393,15 +407,16 @@ def train_run(data: str | Path, out: str | Path, *, task: str = "image", shots: 
         new_head = (fresh.head if fresh is not None else type(head)(head.in_dim, head.num_classes, head.hidden,
                                                                     head.dropout))
         new_head.set_standardization(Xall)
+        caps["refit"] = max(best_epoch, 1)
         _, hist_refit = _run_epochs(new_head, Xall, yall, epochs=max(best_epoch, 1), lr=lr, batch=batch, seed=seed,
-                                    log=log, phase="refit", ckpt=ckpt)
+                                    log=on_row, phase="refit", ckpt=ckpt)
         all_rows += hist_refit
         model.head = new_head
         head = new_head
     if finetune_epochs and kind.has_backbone:
         n_before = len(log.rows)
         finetune(model, cfg, task, train, y_all, size, epochs=finetune_epochs, lr=finetune_lr, seed=seed,
-                 flip=flip, batch=batch, log=log)
+                 flip=flip, batch=batch, log=on_row)
         all_rows += log.rows[n_before:]
     log.rewrite(all_rows)
     state = {"config": asdict(cfg), "labels": ds.labels, "head": model.head.state_dict()}

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from huia import __version__, paths
 from huia.errors import HuiaError
 from huia.server.capture import ApiError, CaptureStore, build_router, validate_name
+from huia.server.jobs import JobRunner, build_router as build_jobs_router
 from huia.server.static import LONG_CACHE, NO_CACHE, IsolationHeadersMiddleware, not_found, safe_join, serve_from
 
 DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
@@ -226,16 +227,19 @@ def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_u
     node_modules = web / "node_modules"
     models_dir = node_modules / "@vladmandic" / "human-models" / "models"
     store = CaptureStore(data_dir)
+    jobs = JobRunner(data_dir, store)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         yield
+        jobs.shutdown()  # a training child never outlives the studio
         store.close()
 
     app = FastAPI(title="huia studio", version=__version__, docs_url=None, openapi_url="/api/openapi.json",
                   redoc_url=None, lifespan=lifespan)
     app.state.store = store
     app.state.data_dir = data_dir
+    app.state.jobs = jobs
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
@@ -271,6 +275,7 @@ def create_app(data_dir: str | Path, *, web_dir: str | Path | None = None, max_u
         return {"models": _builtin_models(models_dir) + _user_models(data_dir)}
 
     app.include_router(build_router(store))
+    app.include_router(build_jobs_router(jobs))
 
     @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def api_not_found(rest: str):
