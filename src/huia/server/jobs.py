@@ -280,18 +280,20 @@ class JobRunner:
 
     def _record(self, job: Job, rc: int, st: dict) -> None:
         with self._lock:
-            job.ended = time.time()
             job.stage = st.get("stage", job.stage)
             job.progress = st.get("progress") or job.progress
             if st.get("status") == "done" and rc == 0:
-                job.status, job.result = "done", st.get("result")  # finished before a late cancel took effect
+                status = "done"  # (it finished before a late cancel took effect)
+                job.result = st.get("result")
             elif job.cancel_requested:
-                job.status = "cancelled"
+                status = "cancelled"
             else:
-                job.status = "failed"
+                status = "failed"
                 job.error = st.get("error") or self._exit_message(job, rc)
-            if job.status != "done":
-                self._discard_outputs(job)
+            if status != "done":
+                self._discard_outputs(job)  # before the status says so: a poller never sees half-removed outputs
+            job.ended = time.time()
+            job.status = status
             job.save()
 
     @staticmethod
@@ -374,7 +376,8 @@ def build_router(runner: JobRunner) -> APIRouter:
 
 # -- the child process -------------------------------------------------------------------------------------------------
 class _State:
-    """DATA/jobs/<id>/state.json, rewritten atomically: at most every 0.2 s for progress, always on a new stage."""
+    """DATA/jobs/<id>/state.json, rewritten atomically: at most every 0.2 s for progress, always on a new stage or
+    phase and at the end of one."""
 
     def __init__(self, job_dir: Path):
         self.path = job_dir / "state.json"
@@ -386,9 +389,9 @@ class _State:
         self._write()
 
     def progress(self, phase: str, step: int, total: int) -> None:
+        new_phase = self.doc["progress"].get("phase") != phase
         self.doc["progress"] = {"phase": phase, "step": int(step), "total": int(total)}
-        now = time.monotonic()
-        if now - self._last >= 0.2 or step >= total:
+        if new_phase or step >= total or time.monotonic() - self._last >= 0.2:
             self._write()
 
     def finish(self, **kw) -> None:
@@ -477,11 +480,12 @@ def child_main(job_dir: str | Path) -> int:
         result = run_job(job_dir)
     except HuiaError as exc:
         msg = str(exc)
-        if "listed above" in msg:  # `data split` printed the problems to the log: name the first one
+        if "listed above" in msg:  # `data split` printed the problems to the log: name them here instead
             log = (job_dir / "log.txt").read_text(errors="replace") if (job_dir / "log.txt").is_file() else ""
-            first = next((ln[len("huia: problem: "):] for ln in log.splitlines() if ln.startswith("huia: problem: ")),
-                         None)
-            msg = f"{msg.split(';')[0]}; first: {first}" if first else msg
+            found = [ln[len("huia: problem: "):] for ln in log.splitlines() if ln.startswith("huia: problem: ")]
+            if found:
+                more = f" (and {len(found) - 1} more problem(s))" if len(found) > 1 else ""
+                msg = f"{found[0]}{more}; nothing was trained"
         print(f"huia: error: {msg}", file=sys.stderr)
         _fail(job_dir, one_line(msg))
         return 2
