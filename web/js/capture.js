@@ -1,6 +1,7 @@
 // Capture page: webcam -> pose estimator -> skeleton overlay; manual and countdown-timer captures that upload the
 // exact frame the model saw plus its keypoints to the studio's capture API; class management; a review grid to
-// delete or relabel bad samples. Query string: ?dataset=NAME&model=movenet-lightning&backend=wasm&interval=2
+// delete or relabel bad samples; a Train panel (split, train, held-out accuracy, export to the Huia page).
+// Query string: ?dataset=NAME&model=movenet-lightning&backend=wasm&interval=2
 import { initTF } from './tfjs.js';
 import { dataDir } from './datapath.js';
 import { openCamera } from './camera.js';
@@ -106,6 +107,7 @@ async function selectDataset(name) {
   await refreshClasses();
   await loadReview(true);
   await refreshTrash();
+  await loadJobs();
 }
 
 // -- classes ------------------------------------------------------------------------------------------------------
@@ -549,6 +551,153 @@ function selectNoPose() {
   updateReviewHeader();
 }
 
+// -- train: split -> train -> held-out accuracy -> export, as a server job polled here ------------------------------------
+// The server runs `huia data split` / `classify train` / `classify eval` / `export` in a child process
+// (src/huia/server/jobs.py); this panel starts it, shows its stage and ETA, and shows the held-out result.
+const STAGE_SPAN = { split: [0, 0.08], train: [0.08, 0.85], eval: [0.85, 0.92], export: [0.92, 1] };
+const train = { job: null, timer: null, phaseKey: null, phaseT0: 0, phaseStep0: 0 };
+
+function trainError(msg) { $('train-error').textContent = msg ? String(msg) : ''; }
+
+async function suggestExportName() {
+  // prefilled: DATASET-TASK, numbered past the exports that already exist (an export is never overwritten)
+  const base = `${state.dataset}-${$('train-task').value}`.replace(/[^\w .+-]/g, '_').slice(0, 60);
+  let taken = new Set();
+  try {
+    const { models } = await api('GET', '/api/models');
+    taken = new Set((models || []).filter((m) => m.source === 'user').map((m) => m.name));
+  } catch (e) { /* the name is checked by the server anyway */ }
+  let name = base;
+  for (let i = 2; taken.has(name); i += 1) name = `${base}-${i}`;
+  $('train-name').value = name;
+}
+
+async function startTraining() {
+  trainError('');
+  const body = { name: $('train-name').value.trim(), task: $('train-task').value };
+  try {
+    const job = await api('POST', dsUrl('/train'), body);
+    showJob(job);
+    pollJob(job.id);
+  } catch (e) { trainError(e.message); }
+}
+
+async function cancelTraining() {
+  if (!train.job) return;
+  try { showJob(await api('DELETE', `/api/jobs/${enc(train.job.id)}`)); } catch (e) { trainError(e.message); }
+}
+
+function pollJob(id) {
+  clearTimeout(train.timer);
+  const tick = async () => {
+    let job;
+    try { job = await api('GET', `/api/jobs/${enc(id)}`); } catch (e) { trainError(e.message); return; }
+    if (!train.job || train.job.id !== id) return; // another dataset's job replaced it meanwhile
+    showJob(job);
+    if (job.status === 'queued' || job.status === 'running') train.timer = setTimeout(tick, 500);
+  };
+  train.timer = setTimeout(tick, 300);
+}
+
+function fmtSeconds(s) {
+  if (!Number.isFinite(s)) return '–';
+  return s < 90 ? `${Math.max(0, Math.round(s))} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+/** Progress 0..1 and the ETA of the current phase (from its own step rate; the head phase's total is the epoch cap
+ * early stopping usually cuts short, so its ETA is an upper bound). */
+function jobProgress(job) {
+  const [lo, hi] = STAGE_SPAN[job.stage] || [0, 0];
+  const p = job.progress || {};
+  const frac = p.total > 0 ? Math.min(1, p.step / p.total) : 0;
+  const key = `${job.id}/${job.stage}/${p.phase}`;
+  const now = performance.now() / 1000;
+  if (key !== train.phaseKey) { train.phaseKey = key; train.phaseT0 = now; train.phaseStep0 = p.step || 0; }
+  const done = (p.step || 0) - train.phaseStep0;
+  const rate = done > 0 ? done / (now - train.phaseT0) : 0;
+  const eta = rate > 0 && p.total > 0 ? (p.total - p.step) / rate : NaN;
+  return { value: lo + (hi - lo) * frac, eta, upper: p.phase === 'head' };
+}
+
+function showJob(job) {
+  train.job = job;
+  const active = job.status === 'queued' || job.status === 'running';
+  $('train-start').disabled = active;
+  $('train-cancel').hidden = !active;
+  $('train-progress-row').hidden = false;
+  const p = job.progress || {};
+  if (active) {
+    const { value, eta, upper } = jobProgress(job);
+    $('train-progress').value = value;
+    const step = p.total > 0 ? ` ${p.step}/${p.total}` : '';
+    const phase = p.phase && p.phase !== job.stage ? ` · ${p.phase}${step}` : step;
+    const left = Number.isFinite(eta) ? ` · ${upper ? 'at most ' : 'about '}${fmtSeconds(eta)} left in this step` : '';
+    $('train-status').textContent = `${job.status} · ${job.stage || 'starting'}${phase} · ${fmtSeconds(job.elapsed)}${left}`;
+  } else {
+    $('train-progress').value = job.status === 'done' ? 1 : 0;
+    const what = job.status === 'done' ? `done in ${fmtSeconds(job.elapsed)}`
+      : `${job.status}${job.stage ? ` during ${job.stage}` : ''} after ${fmtSeconds(job.elapsed)}`;
+    $('train-status').textContent = `${job.name} (${job.task}): ${what}`;
+  }
+  trainError(job.status === 'failed' ? job.error : '');
+  if (job.status === 'done' && job.result) showResult(job);
+  else $('train-result').hidden = true;
+  if (job.status === 'done' && train.shownDone !== job.id) {
+    train.shownDone = job.id;
+    suggestExportName(); // the next run gets a fresh name
+  }
+}
+
+function showResult(job) {
+  const r = job.result;
+  const pct = (x) => `${(100 * x).toFixed(1)} %`;
+  $('train-accuracy').textContent = `held-out accuracy ${pct(r.accuracy)} (95 % interval ${pct(r.accuracy_ci[0])}`
+    + ` – ${pct(r.accuracy_ci[1])}) on n = ${r.n} held-out samples`;
+  $('train-accuracy').dataset.accuracy = String(r.accuracy);
+  $('train-accuracy').dataset.n = String(r.n);
+  $('train-accuracy-note').textContent = `trained on ${r.train_samples} samples; the held-out ones were never seen`
+    + ` in training (${r.accuracy_ci_method} interval)`;
+  const head = (cells) => el('tr', {}, ...cells.map((c) => el('th', { text: c })));
+  $('train-per-class').replaceChildren(el('caption', { text: 'per class' }), head(['class', 'accuracy', 'n']),
+    ...r.labels.map((l) => el('tr', { 'data-class': l }, el('th', { text: l }),
+      el('td', { text: pct(r.per_class[l].accuracy) }), el('td', { text: String(r.per_class[l].n) }))));
+  $('train-confusion').replaceChildren(el('caption', { text: 'confusion (rows: true class, columns: predicted)' }),
+    head(['', ...r.labels]),
+    ...r.confusion.map((row, i) => el('tr', {}, el('th', { text: r.labels[i] }),
+      ...row.map((v, j) => el('td', { class: i === j ? 'hit' : '', text: String(v) })))));
+  const link = $('train-open-huia');
+  link.href = `/huia.html?classifier=${enc(r.export_url)}`;
+  link.textContent = `Open the Huia page with “${r.export}” →`;
+  $('train-where').textContent = ` · model in ${state.dataDir || 'DATA/'}exports/${r.export}, run in ${r.run}`;
+  $('train-result').hidden = false;
+}
+
+/** On opening a dataset: its newest job (a running one is followed again after a reload). */
+async function loadJobs() {
+  clearTimeout(train.timer);
+  train.job = null;
+  $('train-progress-row').hidden = true;
+  $('train-result').hidden = true;
+  $('train-start').disabled = false;
+  $('train-cancel').hidden = true;
+  trainError('');
+  await suggestExportName();
+  try {
+    const { jobs } = await api('GET', '/api/jobs');
+    const running = jobs.find((j) => j.status === 'queued' || j.status === 'running');
+    const mine = jobs.find((j) => j.dataset === state.dataset);
+    const job = running && running.dataset === state.dataset ? running : mine;
+    if (running && running.dataset !== state.dataset) {
+      $('train-start').title = `a job is training ${running.name} on dataset ${running.dataset}`;
+    }
+    if (job) {
+      train.shownDone = job.id;
+      showJob(job);
+      if (job.status === 'queued' || job.status === 'running') pollJob(job.id);
+    }
+  } catch (e) { trainError(e.message); }
+}
+
 // -- test / automation hook ---------------------------------------------------------------------------------------------
 window.__huia = {
   page: 'capture',
@@ -564,6 +713,8 @@ window.__huia = {
   get backend() { return state.tf ? state.tf.getBackend() : null; },
   get model() { return state.modelName; },
   get timerRunning() { return !!state.timer; },
+  /** The training job the Train panel shows, as last polled (GET /api/jobs/{id}), or null. */
+  get trainJob() { return train.job; },
   /** Deleted samples of the current dataset as last listed ({id, label, deleted, image_url}). */
   get trash() { return (state.trash || []).slice(); },
   /** Deleted classes of the current dataset as last listed ({id, label, deleted, count}). */
@@ -620,6 +771,9 @@ async function main() {
   $('restore-all').addEventListener('click', () => restoreSamples('/trash/restore'));
   $('model').addEventListener('change', configure);
   $('backend').addEventListener('change', configure);
+  $('train-start').addEventListener('click', startTraining);
+  $('train-cancel').addEventListener('click', cancelTraining);
+  $('train-task').addEventListener('change', () => { if (!train.job || train.job.status !== 'running') suggestExportName(); });
   document.addEventListener('keydown', (ev) => {
     if (ev.code === 'Space' && !['INPUT', 'SELECT', 'TEXTAREA', 'BUTTON'].includes(document.activeElement.tagName)) {
       ev.preventDefault();

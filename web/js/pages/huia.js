@@ -364,6 +364,7 @@ async function main() {
       try { await setModel($('model').value); } catch (e) { showError(e); }
     });
     if (q.get('classifier')) {
+      selectFromQuery($('classifier'), q.get('classifier'), 'classifier'); // the picker shows it (when listed)
       // a bad classifier URL is reported, and the page still runs (camera or mouse) without a classifier
       try { await loadClassifier(q.get('classifier')); } catch (e) { showError(e); }
     }
