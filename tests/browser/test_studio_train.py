@@ -90,7 +90,8 @@ def test_train_panel_trains_shows_held_out_result_and_opens_huia(studio_server, 
     page.goto(f"{studio_server.url}{href}&camera=0&backend=wasm")
     page.wait_for_function("window.__huia && window.__huia.ready", timeout=90_000)
     assert page.input_value("#classifier") == res["export_url"]
-    assert res["export_url"] in page.evaluate("[...document.querySelectorAll('#classifier option')].map((o) => o.value)")
+    offered = page.evaluate("[...document.querySelectorAll('#classifier option')].map((o) => o.value)")
+    assert res["export_url"] in offered
     # and it classifies a held-out capture as `huia classify predict` does, probabilities included
     from huia.classify.predict import predict_paths
 

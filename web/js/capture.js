@@ -555,6 +555,7 @@ function selectNoPose() {
 // The server runs `huia data split` / `classify train` / `classify eval` / `export` in a child process
 // (src/huia/server/jobs.py); this panel starts it, shows its stage and ETA, and shows the held-out result.
 const STAGE_SPAN = { split: [0, 0.08], train: [0.08, 0.85], eval: [0.85, 0.92], export: [0.92, 1] };
+const TRAIN_PHASE_SPAN = { features: [0, 0.3], head: [0.3, 0.8], refit: [0.8, 1], finetune: [0.8, 1] };
 const train = { job: null, timer: null, phaseKey: null, phaseT0: 0, phaseStep0: 0 };
 
 function trainError(msg) { $('train-error').textContent = msg ? String(msg) : ''; }
@@ -607,8 +608,13 @@ function fmtSeconds(s) {
 /** Progress 0..1 and the ETA of the current phase (from its own step rate; the head phase's total is the epoch cap
  * early stopping usually cuts short, so its ETA is an upper bound). */
 function jobProgress(job) {
-  const [lo, hi] = STAGE_SPAN[job.stage] || [0, 0];
+  let [lo, hi] = STAGE_SPAN[job.stage] || [0, 0];
   const p = job.progress || {};
+  if (job.stage === 'train' && p.phase) { // its phases: features, then head epochs, then the refit
+    const name = p.phase.startsWith('features') ? 'features' : p.phase;
+    const [a, b] = TRAIN_PHASE_SPAN[name] || [0, 1];
+    [lo, hi] = [lo + (hi - lo) * a, lo + (hi - lo) * b];
+  }
   const frac = p.total > 0 ? Math.min(1, p.step / p.total) : 0;
   const key = `${job.id}/${job.stage}/${p.phase}`;
   const now = performance.now() / 1000;

@@ -216,10 +216,18 @@ class JobRunner:
             job.progress = doc.get("progress") or {}
             job.started, job.ended = job.created, job.created + float(doc.get("elapsed") or 0)
             if doc.get("status") in ACTIVE:
-                job.error = "the studio stopped while this job ran"
-                self._discard_outputs(job)
+                st = _read_json(d / "state.json")
+                if st.get("status") == "done":  # it finished as the studio went down: keep its result
+                    job.status, job.result, job.stage = "done", st.get("result"), st.get("stage")
+                else:
+                    job.error = "the studio stopped while this job ran"
+                    self._discard_outputs(job)
                 job.save()
             self.jobs[job.id] = job
+
+    def listed(self) -> list[Job]:
+        with self._lock:  # (start() may add or drop one meanwhile)
+            return list(self.jobs.values())
 
     def running(self) -> Job | None:
         return next((j for j in self.jobs.values() if j.status in ACTIVE), None)
@@ -258,7 +266,13 @@ class JobRunner:
             while len(self.jobs) > MAX_LISTED:
                 old = next(j for j in self.jobs.values() if j.status not in ACTIVE)
                 del self.jobs[old.id]
-            self._spawn(job)
+            try:
+                self._spawn(job)
+            except OSError as exc:  # the interpreter could not be started: this job failed, the next may run
+                job.status, job.ended, job.error = "failed", time.time(), one_line(f"cannot start the training "
+                                                                                    f"process: {exc}")
+                job.save()
+                raise ApiError(500, job.error) from None
             job.save()
         return job
 
@@ -322,7 +336,8 @@ class JobRunner:
                 raise ApiError(409, f"job {jid} has already finished ({job.status})")
             job.cancel_requested = True
             self._kill(job)
-        job.proc.wait(30)
+        if job.proc is not None:
+            job.proc.wait(30)
         for _ in range(300):  # the watcher thread records the outcome right after the exit
             if job.status not in ACTIVE:
                 break
@@ -361,7 +376,7 @@ def build_router(runner: JobRunner) -> APIRouter:
 
     @r.get("/jobs", response_model=JobList)
     def list_jobs():
-        return {"jobs": [j.to_json() for j in reversed(list(runner.jobs.values()))]}
+        return {"jobs": [j.to_json() for j in reversed(runner.listed())]}
 
     @r.get("/jobs/{jid}", response_model=JobOut)
     def get_job(jid: str):
