@@ -210,6 +210,8 @@ def test_refusals_name_the_problem(studio, frames):
     refused("/api/datasets/poses/train", {"name": "x", "train_fraction": 1.0}, 422, "train_fraction")
     refused("/api/datasets/poses/train", {"name": "x", "task": "yolo"}, 422, "task")
     refused("/api/datasets/poses/train", {"name": "x", "quantize": "int4"}, 422, "quantize")
+    refused("/api/datasets/poses/train", {"name": "x", "epoch": 5}, 422, "epoch")
+    refused("/api/datasets/poses/train", {"name": "x", "seed": -1}, 422, "seed")
     refused("/api/datasets/poses/train", {"name": "x"}, 403, "cross-origin",
             headers={"Origin": "http://evil.example"})
 

@@ -35,7 +35,7 @@ from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from huia.server.capture import ApiError, CaptureStore, ErrorOut, validate_name
 
@@ -47,6 +47,8 @@ JOB_ID_LEN = 12
 
 
 class TrainIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt setting is refused, not silently left at its default
+
     name: str = Field(..., description="export and run name: DATA/exports/<name>, DATA/runs/<name> (never "
                                        "overwritten); the dataset name rules")
     task: Literal["keypoints", "skeleton", "image"] = Field(
