@@ -422,6 +422,40 @@ def test_split_pinned_values():
     assert sorted(s.image_path.name for s in te) == sorted(f"{i}.jpg" for i in ranked[8:])
 
 
+def _captures(label, times_ms, aug=()):
+    """Studio capture names: <ms, 13 digits>-<8 hex>; ``aug``: indexes that also get an _aug00 copy."""
+    out = [Sample(Path(f"/d/{label}/{t:013d}-{i:08x}.jpg"), label=label) for i, t in enumerate(times_ms)]
+    out += [Sample(Path(f"/d/{label}/{times_ms[i]:013d}-{i:08x}_aug00.jpg"), label=label) for i in aug]
+    return out
+
+
+def test_time_split_holds_out_each_class_latest_captures():
+    t0 = 1_700_000_000_000
+    a = _captures("a", [t0 + 1000 * k for k in range(10)][::-1], aug=[0, 9])  # listed newest first, two copies
+    b = _captures("b", [t0 + 500 * k + 7 for k in range(5)])
+    tr, te = split_samples(a + b, 0.8, seed=3, by="time")
+    for label, n_test in (("a", 2), ("b", 1)):
+        t_tr = [int(s.image_path.name[:13]) for s in tr if s.label == label]
+        t_te = [int(s.image_path.name[:13]) for s in te if s.label == label]
+        assert max(t_tr) < min(t_te) and len(set(t_te)) == n_test
+    # a copy goes with its original: the newest capture (index 0) and its copy are both held out
+    assert {s.image_path.name for s in te if s.label == "a"} >= {f"{t0 + 9000:013d}-00000000.jpg",
+                                                                 f"{t0 + 9000:013d}-00000000_aug00.jpg"}
+    # the seed plays no part; as many captures (original + copies count once) train as in the hashed split
+    assert split_samples(a + b, 0.8, seed=4, by="time") == (tr, te)
+    h_tr, _ = split_samples(a + b, 0.8, seed=3)
+    assert len({s.image_path.name[:22] for s in h_tr}) == len({s.image_path.name[:22] for s in tr}) == 12
+
+
+def test_time_split_refuses_files_without_a_capture_time():
+    t0 = 1_700_000_000_000
+    mixed = _captures("a", [t0, t0 + 1, t0 + 2]) + _cls_samples({"a": 2})
+    with pytest.raises(HuiaError, match=r"time split needs studio captures.*2 of 5 samples have none, e\.g\. 0\.jpg"):
+        split_samples(mixed, 0.8, by="time")
+    with pytest.raises(HuiaError, match="unknown split order 'random'"):
+        split_samples(mixed, 0.8, by="random")
+
+
 def test_shots():
     samples = _cls_samples({"a": 10, "b": 8})
     chosen, rest = sample_per_class(samples, 5, seed=1)

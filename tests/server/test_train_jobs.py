@@ -137,7 +137,8 @@ def test_train_job_equals_the_cli_walk_and_exports_what_predict_says(studio, tmp
 
     # the oracle: the same walk through the CLI, here
     split, run = tmp_path / "split", tmp_path / "run"
-    assert main(["data", "split", str(captures), "--out", str(split), "--train", "0.8", "--seed", "0"]) == 0
+    assert main(["data", "split", str(captures), "--out", str(split), "--train", "0.8", "--seed", "0",
+                 "--by", "time"]) == 0
     assert main(["classify", "train", "--data", str(split / "train"), "--out", str(run), "--task", "keypoints",
                  "--seed", "0", "--json"]) == 0
     capsys.readouterr()
@@ -147,6 +148,12 @@ def test_train_job_equals_the_cli_walk_and_exports_what_predict_says(studio, tmp
     got_split = json.loads((job_run / "split" / "split.json").read_text())
     want_split = json.loads((split / "split.json").read_text())
     assert (got_split["train"], got_split["test"]) == (want_split["train"], want_split["test"])
+    # held out by default: each class's latest captures (ids start with the capture time in ms)
+    assert res["split"] == "time" and got_split["by"] == "time"
+    for label in res["labels"]:
+        tr = [k.split("/")[1] for k in got_split["train"] if k.startswith(label + "/")]
+        te = [k.split("/")[1] for k in got_split["test"] if k.startswith(label + "/")]
+        assert tr and te and max(tr) < min(te), (label, tr, te)
     import torch
 
     a = torch.load(job_run / "model.pt", weights_only=False)["head"]

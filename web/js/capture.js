@@ -575,7 +575,7 @@ async function suggestExportName() {
 
 async function startTraining() {
   trainError('');
-  const body = { name: $('train-name').value.trim(), task: $('train-task').value };
+  const body = { name: $('train-name').value.trim(), task: $('train-task').value, split: $('train-split').value };
   try {
     const job = await api('POST', dsUrl('/train'), body);
     showJob(job);
@@ -661,8 +661,10 @@ function showResult(job) {
     + ` – ${pct(r.accuracy_ci[1])}) on n = ${r.n} held-out samples`;
   $('train-accuracy').dataset.accuracy = String(r.accuracy);
   $('train-accuracy').dataset.n = String(r.n);
-  $('train-accuracy-note').textContent = `trained on ${r.train_samples} samples; the held-out ones were never seen`
-    + ` in training (${r.accuracy_ci_method} interval)`;
+  const heldOut = r.split === 'time' ? 'the latest captures of each class' : 'a seeded random share of each class';
+  $('train-accuracy-note').textContent = `trained on ${r.train_samples} samples; held out: ${heldOut}, never seen`
+    + ` in training (${r.accuracy_ci_method} interval)`
+    + (r.split === 'time' ? '' : '; frames captured a second apart may sit on both sides, which flatters the accuracy');
   const head = (cells) => el('tr', {}, ...cells.map((c) => el('th', { text: c })));
   $('train-per-class').replaceChildren(el('caption', { text: 'per class' }), head(['class', 'accuracy', 'n']),
     ...r.labels.map((l) => el('tr', { 'data-class': l }, el('th', { text: l }),

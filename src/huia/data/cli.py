@@ -63,6 +63,11 @@ def register(subparsers) -> None:
                    help="output folder (must not exist or be empty; not inside SRC)")
     s.add_argument("--train", type=float, default=0.8, help="training fraction (default 0.8)")
     s.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    s.add_argument("--by", choices=["hash", "time"], default="hash",
+                   help="hash (default): seeded hash order. time: studio captures only (file names start with the "
+                   "capture time); each class's latest captures are held out and the seed plays no part. Use it for "
+                   "frames taken in bursts: a hashed split puts a frame's near-twin from the same burst on the other "
+                   "side, and the test accuracy then measures training frames")
     s.add_argument("--to", choices=["voc", "csv", "coco", "folders"], default=None,
                    help="output format (default: same as the source)")
     _common(s)
@@ -245,7 +250,8 @@ def cmd_split(args) -> int:
     if data_format(fmt).boxes != data_format(to).boxes:
         raise HuiaError(f"cannot split a {fmt} data set into {to}", args.src)
     _gate(args, problems)
-    train, test = split_samples(samples, args.train, args.seed)
+    by = getattr(args, "by", "hash")
+    train, test = split_samples(samples, args.train, args.seed, by=by)
     if not train or not test:
         raise HuiaError(_empty_split_message(samples, train, test), args.src)
     if all(s.label is not None for s in samples):
@@ -262,7 +268,7 @@ def cmd_split(args) -> int:
     try:
         write_dataset(train, tmp / "train", to, names if to != "folders" else None)
         write_dataset(test, tmp / "test", to, names if to != "folders" else None)
-        write_json(tmp / "split.json", {"source": str(args.src), "format": to, "seed": args.seed,
+        write_json(tmp / "split.json", {"source": str(args.src), "format": to, "seed": args.seed, "by": by,
                                         "train_fraction": args.train,
                                         "train": [sample_key(s) for s in train], "test": [sample_key(s) for s in test]})
         _commit(tmp, args.out)

@@ -7,6 +7,10 @@ order files were listed in, and adding a new image never moves the others betwee
 Groups: an original and its augmented copies (``huia data augment``) go to the same side, so no test image has a
 transformed twin in training; the ratio and the strata count these groups.
 
+Time order (``by="time"``, studio captures only): each class's earliest captures train and its latest are held
+out. A capture timer takes frames of one person a second or two apart; a hashed split puts a frame's near-twin from
+the same burst on the other side, and the held-out accuracy then measures recognition of training frames.
+
 Stratification: classification samples are grouped by label, detection samples by the set of classes they
 contain, so each group is split in the requested ratio (largest-remainder rounding so the total is
 ``round(N * train)``); a group of one goes to train.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from pathlib import Path
 
 from huia.errors import HuiaError
@@ -26,6 +31,33 @@ def sample_key(s: Sample) -> str:
     """Machine-independent identity of a sample: label + file name (not the absolute path)."""
     name = s.meta.get("key") or Path(s.image_path).name
     return f"{s.label or ''}/{name}"
+
+
+# a studio capture's file name starts with its capture time: <ms since 1970, 13 digits>-<8 hex> (server/capture.py)
+_CAPTURE_STEM = re.compile(r"^(\d{13})-[0-9a-f]{8}")
+SPLIT_ORDERS = ("hash", "time")
+
+
+def capture_time(s: Sample) -> float | None:
+    """Seconds since 1970 at which the studio captured this sample (or the capture an ``_augNN`` copy was made
+    from), from its file name; None for files that are not studio captures."""
+    from huia.data.provenance import base_stem
+
+    m = _CAPTURE_STEM.match(base_stem(s.image_path))
+    return int(m.group(1)) / 1000.0 if m else None
+
+
+def _unit_times(samples: list[Sample], units: list[list[int]]) -> list[float]:
+    times = []
+    for g in units:
+        ts = [t for t in (capture_time(samples[i]) for i in g) if t is not None]
+        if not ts:
+            lacking = sum(1 for h in units if all(capture_time(samples[i]) is None for i in h))
+            raise HuiaError(f"a time split needs studio captures (file names that start with the capture time, "
+                            f"like 1700000000000-1a2b3c4d.jpg): {lacking} of {len(units)} samples have none, e.g. "
+                            f"{Path(samples[g[0]].image_path).name}; use the default hashed split")
+        times.append(min(ts))
+    return times
 
 
 def _rank(seed: int, key: str) -> str:
@@ -75,19 +107,24 @@ def _group_stratum(samples: list[Sample], group: list[int]) -> str:
     return "boxes:" + ",".join(sorted(names)) if boxed else "none"
 
 
-def split_samples(samples: list[Sample], train: float = 0.8, seed: int = 0, *, stratify: bool = True
-                  ) -> tuple[list[Sample], list[Sample]]:
+def split_samples(samples: list[Sample], train: float = 0.8, seed: int = 0, *, stratify: bool = True,
+                  by: str = "hash") -> tuple[list[Sample], list[Sample]]:
     """Split into ``(train, test)``; each part keeps the input order. Same inputs + seed -> same split anywhere.
 
-    An original and its augmented copies (:func:`sample_groups`) go wholly to one side; ratios and stratification
-    count groups (a data set without copies splits exactly as a per-sample split)."""
+    ``by="hash"``: seeded hash order; ``by="time"``: capture order (studio captures; the seed plays no part), the
+    latest of each class held out. An original and its augmented copies (:func:`sample_groups`) go wholly to one
+    side; ratios and stratification count groups (a data set without copies splits exactly as a per-sample
+    split)."""
     if not 0.0 < train < 1.0:
         raise HuiaError(f"train fraction must be between 0 and 1 (exclusive), got {train}")
+    if by not in SPLIT_ORDERS:
+        raise HuiaError(f"unknown split order {by!r} (choose one of {', '.join(SPLIT_ORDERS)})")
     keys = [sample_key(s) for s in samples]
     if len(set(keys)) != len(keys):
         dup = sorted({k for k in keys if keys.count(k) > 1})[:3]
         raise HuiaError(f"two samples share the same label/file name ({', '.join(dup)}): the split would be ambiguous")
     units = sample_groups(samples)
+    times = _unit_times(samples, units) if by == "time" else None
     strata: dict[str, list[int]] = {}  # stratum -> unit indexes
     for u, g in enumerate(units):
         strata.setdefault(_group_stratum(samples, g) if stratify else "all", []).append(u)
@@ -104,7 +141,10 @@ def split_samples(samples: list[Sample], train: float = 0.8, seed: int = 0, *, s
             quota[g] += 1
     train_idx: set[int] = set()
     for g in names:
-        ranked = sorted(strata[g], key=lambda u: _rank(seed, _group_rank_key(samples, keys, units[u])))
+        if times is not None:
+            ranked = sorted(strata[g], key=lambda u: (times[u], keys[units[u][0]]))
+        else:
+            ranked = sorted(strata[g], key=lambda u: _rank(seed, _group_rank_key(samples, keys, units[u])))
         for u in ranked[: quota[g]]:
             train_idx.update(units[u])
     return ([s for i, s in enumerate(samples) if i in train_idx],

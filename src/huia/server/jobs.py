@@ -54,7 +54,12 @@ class TrainIn(BaseModel):
     task: Literal["keypoints", "skeleton", "image"] = Field(
         DEFAULT_TASK, description="keypoints: the captured keypoints through a small MLP (fastest); skeleton: the "
                                   "pose drawn as an image through MobileNet (the Huia article); image: the frames")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="split and training seed (same seed, same result)")
+    split: Literal["time", "hash"] = Field(
+        "time", description="time: each class's latest captures are held out (a capture timer takes near-twin frames "
+                            "seconds apart; a hashed split would test on twins of training frames); hash: seeded "
+                            "hash order, as `huia data split` by default")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="split (hash order) and training seed (same seed, same "
+                                                         "result)")
     train_fraction: float = Field(0.8, gt=0, lt=1, description="share of each class that trains; the rest is held "
                                                                 "out for the accuracy")
     quantize: Literal["uint16", "uint8", "float16"] | None = Field(
@@ -107,7 +112,7 @@ def one_line(text: str, limit: int = 400) -> str:
 
 
 # -- validation at the edge ------------------------------------------------------------------------------------------
-def check_dataset(root: Path, task: str, train_fraction: float, seed: int) -> dict[str, int]:
+def check_dataset(root: Path, task: str, train_fraction: float, seed: int, by: str = "hash") -> dict[str, int]:
     """Refuse what the split or the training would refuse, before any process starts, with one line each: files
     the reader reports, fewer than 2 classes, a class too small to hold one sample out, poses missing for a
     keypoints/skeleton task. Returns the samples per class. Reads the folder as `huia data split` will."""
@@ -141,7 +146,7 @@ def check_dataset(root: Path, task: str, train_fraction: float, seed: int) -> di
                                                                                 sorted(per.items()))
                                 + "); delete them in the review grid ('only without a person') or use task 'image'")
     try:
-        _, test = split_samples(samples, train_fraction, seed)
+        _, test = split_samples(samples, train_fraction, seed, by=by)
     except HuiaError as exc:
         raise ApiError(400, f"dataset {root.name!r}: {exc.message}") from None
     short = sorted(set(counts) - {s.label for s in test})
@@ -254,12 +259,12 @@ class JobRunner:
                                     "overwritten: choose another name)")
             if os.path.lexists(runs / name):
                 raise ApiError(409, f"a run named {name!r} already exists in {runs} (choose another name)")
-            counts = check_dataset(ds.root, body.task, body.train_fraction, body.seed)
+            counts = check_dataset(ds.root, body.task, body.train_fraction, body.seed, body.split)
             jid = secrets.token_hex(JOB_ID_LEN // 2)
             job_dir = self.root / jid
             job_dir.mkdir(parents=True)
             spec = {"dataset": ds.name, "dataset_dir": str(ds.root), "name": name, "task": body.task,
-                    "seed": body.seed, "train_fraction": body.train_fraction, "quantize": body.quantize,
+                    "seed": body.seed, "split": body.split, "train_fraction": body.train_fraction, "quantize": body.quantize,
                     "epochs": body.epochs, "run_dir": str(runs / name), "export_dir": str(exports / name),
                     "classes": counts}
             _write_json_atomic(job_dir / "spec.json", spec)
@@ -446,9 +451,10 @@ def run_job(job_dir: Path) -> dict:
     split = run / "split"
     parser = build_parser()
 
-    state.stage("split")  # huia data split DATASET --train F --seed S --out RUN/split
+    state.stage("split")  # huia data split DATASET --train F --seed S --by time|hash --out RUN/split
     args = parser.parse_args(["data", "split", spec["dataset_dir"], "--out", str(split), "--train",
-                              repr(spec["train_fraction"]), "--seed", str(spec["seed"])])
+                              repr(spec["train_fraction"]), "--seed", str(spec["seed"]),
+                              "--by", spec.get("split", "hash")])
     args.func(args)
 
     state.stage("train")  # huia classify train --data RUN/split/train --out RUN --task T --seed S [--epochs E]
@@ -483,6 +489,7 @@ def run_job(job_dir: Path) -> dict:
                           for k, v in rep["per_class"].items()},
             "confusion": rep["confusion"], "train_samples": metrics["train_samples"],
             "train_seconds": round(train_seconds, 2), "best_epoch": metrics.get("best_epoch"),
+            "split": spec.get("split", "hash"), "train_fraction": spec["train_fraction"],
             "run": str(run), "export": export.name, "export_url": f"/models/user/{export.name}/model.json",
             "quantize": spec.get("quantize")}
 
