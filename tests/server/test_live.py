@@ -353,3 +353,25 @@ def test_huia_serve_port_zero_prints_the_port_it_got(tmp_path):
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_second_studio_on_the_same_data_folder_is_refused(server, tmp_path):
+    """Capture locks and training jobs are per process: a second studio on the folder would race the first (and
+    take its running job for a crashed one). It is refused with one line naming the first's pid; the first keeps
+    serving; after the first stops (or is killed), the folder can be used again."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "huia", "studio", "--data", str(server.data_dir), "--port", "0",
+                        "--no-browser"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip()
+    assert "\n" not in line and f"another huia studio (pid {server.proc.pid})" in line and str(server.data_dir) in line
+    assert httpx.get(server.url + "/api/datasets").status_code == 200
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(10)
+    again = start_studio(server.data_dir)  # the kernel dropped the dead studio's lock
+    try:
+        assert httpx.get(again.url + "/api/datasets").json()["datasets"][0]["name"] == "poses"
+    finally:
+        stop_studio(again)

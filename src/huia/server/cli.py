@@ -28,6 +28,7 @@ def _cmd_studio(args: argparse.Namespace) -> int:
         print(f"huia studio: warning: {paths.NODE_MODULES} is missing, pages cannot load TF.js: {paths.INSTALL_HINT}",
               file=sys.stderr)
     data = Path(args.data)
+    lock = lock_data_folder(data)  # noqa: F841 -- held (open) for the life of this process
     try:
         loopback = args.host in ("127.0.0.1", "localhost", "::1")
         app = create_app(data, max_upload=int(args.max_upload * 1024 * 1024),
@@ -49,6 +50,42 @@ def _cmd_studio(args: argparse.Namespace) -> int:
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     return 0 if server.started else 1
+
+
+LOCK_NAME = ".studio.lock"
+
+
+def lock_data_folder(data: Path):
+    """One studio per data folder: its capture-store locks and its training jobs are per process, so a second
+    studio on the same folder would race the first on the captures and would take the first's running job for
+    one left over by a crash (and remove its run folder). An advisory lock (flock, released by the kernel when the
+    process ends, even on kill -9) refuses the second with one line naming the first's pid. Returns the open
+    lock file; keep it."""
+    import os
+
+    try:
+        import fcntl
+    except ImportError:  # (Windows: no flock; one studio per folder is then the user's care)
+        return None
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        f = open(data / LOCK_NAME, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise HuiaError(f"cannot use the data folder: {exc.strerror}", data) from None
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        pid = f.read().strip() or "?"
+        f.close()
+        raise HuiaError(f"another huia studio (pid {pid}) is using this data folder; stop it or start this one with "
+                        "another --data (two studios on one folder would race on its captures and training "
+                        "jobs)", data) from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
 
 
 def _has_gui() -> bool:
