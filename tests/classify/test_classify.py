@@ -76,6 +76,50 @@ def test_head_training_resumes_exactly():
         assert torch.equal(v, resumed.state_dict()[k]), k
 
 
+def test_head_training_resumes_exactly_from_an_older_checkpoint(monkeypatch, tmp_path):
+    """Checkpoints are written at most every CHECKPOINT_EVERY_S: an interrupt after epoch 8 resumes from the one
+    of epoch 6 (written when the clock had moved 2 s) and still ends with the uninterrupted run's weights."""
+    import types
+
+    import huia.classify.train as T
+    from huia.classify.models import Head
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 8)).astype(np.float32)
+    y = (X[:, 1] > 0).astype(np.int64)
+    clock = {"t": 0.0}
+    monkeypatch.setattr(T, "time", types.SimpleNamespace(monotonic=lambda: clock["t"], time=__import__("time").time))
+
+    def fresh():
+        torch.manual_seed(0)
+        h = Head(8, 2, hidden=16, dropout=0.5)
+        h.set_standardization(X)
+        return h
+
+    def tick(row):  # each epoch "takes" 0.7 s: checkpoints after epochs 3, 6, 9 and the last
+        clock["t"] += 0.7
+        if row["epoch"] == stop_at:
+            raise KeyboardInterrupt
+
+    stop_at = None
+    full = fresh()
+    torch.manual_seed(1)
+    _run_epochs(full, X, y, epochs=12, lr=1e-2, batch=8, seed=0, log=tick)
+    ck = tmp_path / "ck.pt"
+    stop_at = 8
+    part = fresh()
+    torch.manual_seed(1)
+    with pytest.raises(KeyboardInterrupt):
+        _run_epochs(part, X, y, epochs=12, lr=1e-2, batch=8, seed=0, log=tick, ckpt=ck)
+    assert torch.load(ck, weights_only=False)["epoch"] == 6
+    stop_at = None
+    resumed = fresh()
+    torch.manual_seed(99)
+    _run_epochs(resumed, X, y, epochs=12, lr=1e-2, batch=8, seed=0, log=tick, ckpt=ck)
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+
+
 @pytest.fixture(scope="module")
 def gesture_run(digits_small, feature_cache, tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "gesture"

@@ -174,6 +174,11 @@ def _read_checkpoint(ckpt: Path) -> dict:
     return st
 
 
+# a head epoch on a few hundred feature vectors takes milliseconds and torch.save ~5 ms: saving after every epoch
+# was a third of a studio training job; an interrupt now redoes at most this much (resumed runs stay bit-exact)
+CHECKPOINT_EVERY_S = 2.0
+
+
 def _run_epochs(head: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, batch: int, seed: int,
                 Xv=None, yv=None, patience: int = 0, log=None, phase: str = "head", ckpt: Path | None = None):
     """Adam on (X, y) for ``epochs`` (early stopping on validation loss when Xv is given and patience > 0).
@@ -201,6 +206,7 @@ def _run_epochs(head: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, l
             start, best, best_epoch, best_state, bad, history = (st["epoch"], st["best"], st["best_epoch"],
                                                                  st["best_state"], st["bad"], st["history"])
     bar = _progress(range(start, epochs), total=epochs - start, desc=phase)
+    saved = time.monotonic()
     for epoch in bar:
         head.train()
         perm = torch.randperm(len(Xt), generator=g)
@@ -230,13 +236,15 @@ def _run_epochs(head: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, l
         history.append(row)
         if log is not None:
             log(row)
-        if ckpt is not None:
+        stop = Xvt is not None and patience and bad >= patience
+        if ckpt is not None and (stop or epoch + 1 == epochs or time.monotonic() - saved >= CHECKPOINT_EVERY_S):
+            saved = time.monotonic()
             tmp = ckpt.with_suffix(".tmp")
             torch.save({"phase": phase, "head": head.state_dict(), "opt": opt.state_dict(), "gen": g.get_state(),
                         "torch_rng": torch.get_rng_state(), "epoch": epoch + 1, "best": best,
                         "best_epoch": best_epoch, "best_state": best_state, "bad": bad, "history": history}, tmp)
             tmp.replace(ckpt)  # an interrupt mid-write never leaves a broken checkpoint
-        if Xvt is not None and patience and bad >= patience:
+        if stop:
             break
     if best_state is not None:
         head.load_state_dict(best_state)
