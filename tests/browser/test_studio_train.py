@@ -48,10 +48,22 @@ def test_train_panel_trains_shows_held_out_result_and_opens_huia(studio_server, 
     page.wait_for_function("document.getElementById('train-name').value !== ''")
     assert page.input_value("#train-name") == f"{ds}-keypoints"
 
+    # every value the progress bar takes (it must never go backwards)
+    page.evaluate("""() => { window.__bar = []; const bar = document.getElementById('train-progress');
+        new MutationObserver(() => window.__bar.push(Number(bar.value))).observe(bar, { attributes: true }); }""")
     page.click("#train-start")
     page.wait_for_function("window.__huia.trainJob && window.__huia.trainJob.status === 'running'")
     assert page.is_visible("#train-progress-row") and page.is_visible("#train-cancel")
+    # the studio unreachable for a while (a restart, a dropped connection): the panel says so, keeps asking, and
+    # picks the job up again
+    page.route("**/api/jobs/*", lambda route: route.abort())
+    page.wait_for_function("document.getElementById('train-error').textContent.includes('asking the studio again')")
+    page.unroute("**/api/jobs/*")
     page.wait_for_function("window.__huia.trainJob.status !== 'running'", timeout=180_000)
+    bar = page.evaluate("window.__bar")
+    assert len(bar) >= 3 and all(b >= a for a, b in zip(bar, bar[1:])) and bar[-1] == 1, bar
+    assert all("ERR_FAILED" in e for e in page.console_errors), page.console_errors  # the aborted polls only
+    page.console_errors.clear()
     job_id = page.evaluate("window.__huia.trainJob.id")
     job = studio_server.get_json(f"/api/jobs/{job_id}")
     assert job["status"] == "done", job

@@ -450,10 +450,25 @@ def test_time_split_holds_out_each_class_latest_captures():
 def test_time_split_refuses_files_without_a_capture_time():
     t0 = 1_700_000_000_000
     mixed = _captures("a", [t0, t0 + 1, t0 + 2]) + _cls_samples({"a": 2})
-    with pytest.raises(HuiaError, match=r"time split needs studio captures.*2 of 5 samples have none, e\.g\. 0\.jpg"):
+    with pytest.raises(HuiaError, match=r"time split needs studio captures.*2 of 5 samples have none, e\.g\. "
+                                        r"0\.jpg; split by hash instead"):
         split_samples(mixed, 0.8, by="time")
     with pytest.raises(HuiaError, match="unknown split order 'random'"):
         split_samples(mixed, 0.8, by="random")
+
+
+def test_time_split_cli_names_the_folder(tmp_path, capsys):
+    from PIL import Image
+
+    src = tmp_path / "photos"
+    for label in ("a", "b"):
+        (src / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(src / label / f"{i}.jpg")
+    assert main(["data", "split", str(src), "--out", str(tmp_path / "out"), "--by", "time"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"huia: error: {src}: a time split needs studio captures") and "\n" not in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_shots():

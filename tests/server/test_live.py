@@ -375,3 +375,19 @@ def test_second_studio_on_the_same_data_folder_is_refused(server, tmp_path):
         assert httpx.get(again.url + "/api/datasets").json()["datasets"][0]["name"] == "poses"
     finally:
         stop_studio(again)
+
+
+def test_a_link_in_place_of_the_lock_file_is_refused_not_followed(tmp_path):
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    (data / ".studio.lock").symlink_to(precious)
+    r = subprocess.run([sys.executable, "-m", "huia", "studio", "--data", str(data), "--port", "0", "--no-browser"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.strip() == (f"huia: error: {data / '.studio.lock'}: cannot use the studio's "
+                                                      "lock file: is a symbolic link (remove it)"), r.stderr
+    assert precious.read_text() == "keep me"

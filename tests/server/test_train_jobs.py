@@ -25,7 +25,8 @@ with warnings.catch_warnings():
 from huia.cli import main
 from huia.server.app import create_app
 
-# a child that runs the real job code with train_run replaced: "hang" waits (to be cancelled), "boom" crashes
+# a child that runs the real job code with train_run replaced: "hang" waits (to be cancelled), "boom" crashes;
+# "linger" runs the real job and then does not exit
 WRAPPER = '''
 import sys, time
 import huia.classify.train as T
@@ -37,6 +38,10 @@ def fake_train_run(*args, progress=None, **kwargs):
         time.sleep(300)
     raise RuntimeError("boom in training\\n(second line of the message)")
 
+if sys.argv[1] == "linger":  # the real job, then a child that lingers after reporting done (to be killed)
+    rc = J.child_main(sys.argv[2])
+    time.sleep(300)
+    sys.exit(rc)
 T.train_run = fake_train_run
 sys.exit(J.child_main(sys.argv[2]))
 '''
@@ -314,8 +319,76 @@ def test_stopping_the_studio_kills_the_job(frames, tmp_path):
     assert proc.poll() is not None  # the lifespan shutdown killed it
     with pytest.raises(ProcessLookupError):
         os.kill(proc.pid, 0)
-    # the next studio on this folder lists it, finished, and nothing half-made remains
+    # recorded before the studio ended (not "cancelled": the user did not cancel it); nothing half-made remains
     with TestClient(create_app(data)) as c2:
         jobs = {j["id"]: j for j in c2.get("/api/jobs").json()["jobs"]}
-        assert jobs[jid]["status"] in ("cancelled", "failed")
+        assert jobs[jid]["status"] == "failed" and jobs[jid]["stage"] == "train"
+        assert jobs[jid]["error"] == "the studio stopped while this job ran"
     assert not (data / "runs" / "orphan").exists() and not (data / "exports" / "orphan").exists()
+
+
+def test_a_cancel_after_the_job_finished_keeps_the_finished_model(studio, wrapped):
+    """The child has written its result but not exited when the cancel kills it: the job is done and its export
+    is in place (the studio moves the export itself, under the lock cancel takes), never "cancelled" with a
+    full export left behind."""
+    c, data = studio, studio.data_dir
+    wrapped("linger")
+    jid = c.post("/api/datasets/poses/train", json={"name": "finished-first", "epochs": 5}).json()["id"]
+    state = data / "jobs" / jid / "state.json"
+    deadline = time.monotonic() + 120
+    while not (state.is_file() and json.loads(state.read_text()).get("status") == "done"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert not (data / "exports" / "finished-first").exists()  # staged in the job folder until the studio moves it
+    j = c.delete(f"/api/jobs/{jid}").json()
+    assert j["status"] == "done" and j["result"]["export"] == "finished-first", j
+    assert (data / "exports" / "finished-first" / "model.json").is_file()
+    assert (data / "runs" / "finished-first" / "model.pt").is_file()
+
+
+def test_a_restart_deletes_nothing_it_cannot_prove_is_its_own(frames, tmp_path, capsys):
+    """After a kill -9 the next studio finds job records marked running. It marks them failed and says where
+    their folder is, but deletes nothing: the user may have finished the run by hand since, and a job.json (which
+    anyone can write) is no proof of what a folder holds. Linked job folders and malformed records are skipped."""
+    data = tmp_path / "data"
+    jobs, runs = data / "jobs", data / "runs"
+
+    def record(folder: Path, jid: str, name: str, **extra):
+        folder.mkdir(parents=True)
+        spec = {"dataset": "poses", "name": name, "task": "keypoints", "run_dir": str(runs / "keep")}
+        doc = {"id": jid, "status": "running", "stage": "split", "created": 1.0, "elapsed": 0, "spec": spec}
+        (folder / "job.json").write_text(json.dumps({**doc, **extra}))
+
+    # a run the user finished by hand after the crash (and a forged run_dir pointing at another run)
+    record(jobs / "aaaaaaaaaaaa", "aaaaaaaaaaaa", "resumed")
+    (jobs / "aaaaaaaaaaaa" / "state.json").write_text(json.dumps({"status": "running", "stage": "train"}))
+    (runs / "resumed").mkdir(parents=True)
+    (runs / "resumed" / "model.pt").write_bytes(b"finished by hand")
+    (runs / "keep").mkdir()
+    (runs / "keep" / "model.pt").write_bytes(b"another run")
+    # a job folder that is a link out of the data folder, holding a staged export
+    outside = tmp_path / "outside"
+    record(outside, "cccccccccccc", "linked")
+    (outside / "export").mkdir()
+    (outside / "export" / "model.json").write_text("{}")
+    outside_doc = (outside / "job.json").read_text()
+    (jobs / "cccccccccccc").symlink_to(outside, target_is_directory=True)
+    # malformed records
+    record(jobs / "dddddddddddd", "dddddddddddd", "bad-date", created="yesterday")
+    (jobs / "eeeeeeeeeeee").mkdir()
+    (jobs / "eeeeeeeeeeee" / "job.json").write_text(json.dumps({"id": "eeeeeeeeeeee", "spec": {}}))
+
+    with TestClient(create_app(data)) as c:
+        r = c.get("/api/jobs")
+        assert r.status_code == 200, r.text
+        listed = {j["id"]: j for j in r.json()["jobs"]}
+    assert set(listed) == {"aaaaaaaaaaaa"}
+    a = listed["aaaaaaaaaaaa"]
+    assert a["status"] == "failed" and a["stage"] == "train"
+    assert a["error"] == (f"the studio stopped while this job ran; what it wrote is in {runs / 'resumed'} (delete "
+                          "that folder to use the name again)")
+    assert (runs / "resumed" / "model.pt").read_bytes() == b"finished by hand"
+    assert (runs / "keep" / "model.pt").read_bytes() == b"another run"
+    assert (outside / "export" / "model.json").is_file() and (outside / "job.json").read_text() == outside_doc
+    err = capsys.readouterr().err
+    assert "dddddddddddd/job.json: skipped" in err and "eeeeeeeeeeee/job.json: skipped" in err

@@ -554,19 +554,24 @@ function selectNoPose() {
 // -- train: split -> train -> held-out accuracy -> export, as a server job polled here ------------------------------------
 // The server runs `huia data split` / `classify train` / `classify eval` / `export` in a child process
 // (src/huia/server/jobs.py); this panel starts it, shows its stage and ETA, and shows the held-out result.
-const STAGE_SPAN = { split: [0, 0.08], train: [0.08, 0.85], eval: [0.85, 0.92], export: [0.92, 1] };
-const TRAIN_PHASE_SPAN = { features: [0, 0.3], head: [0.3, 0.8], refit: [0.8, 1], finetune: [0.8, 1] };
-const train = { job: null, timer: null, phaseKey: null, phaseT0: 0, phaseStep0: 0 };
+// shares of the bar, in the order the work happens (image/skeleton exports quantize a backbone: seconds)
+const STAGE_SPAN = { split: [0, 0.05], train: [0.05, 0.75], eval: [0.75, 0.8], export: [0.8, 1] };
+const TRAIN_PHASE_SPAN = {
+  'features (train)': [0, 0.3], 'features (validation)': [0.3, 0.35], head: [0.35, 0.7],
+  'features (validation views)': [0.7, 0.8], refit: [0.8, 0.95], finetune: [0.95, 1],
+};
+const train = { job: null, timer: null, phaseKey: null, phaseT0: 0, phaseStep0: 0, barJob: null, bar: 0, fails: 0 };
 
 function trainError(msg) { $('train-error').textContent = msg ? String(msg) : ''; }
 
 async function suggestExportName() {
-  // prefilled: DATASET-TASK, numbered past the exports that already exist (an export is never overwritten)
-  const base = `${state.dataset}-${$('train-task').value}`.replace(/[^\w .+-]/g, '_').slice(0, 60);
+  // prefilled: DATASET-TASK, numbered past the exports that exist and the names jobs took (running, or left a run)
+  const base = `${state.dataset}-${$('train-task').value}`.replace(/[^\w .+-]/g, '_').slice(0, 60).trim();
   let taken = new Set();
   try {
-    const { models } = await api('GET', '/api/models');
-    taken = new Set((models || []).filter((m) => m.source === 'user').map((m) => m.name));
+    const [{ models }, { jobs }] = await Promise.all([api('GET', '/api/models'), api('GET', '/api/jobs')]);
+    taken = new Set([...(models || []).filter((m) => m.source === 'user').map((m) => m.name),
+      ...(jobs || []).filter((j) => j.status !== 'cancelled').map((j) => j.name)]);
   } catch (e) { /* the name is checked by the server anyway */ }
   let name = base;
   for (let i = 2; taken.has(name); i += 1) name = `${base}-${i}`;
@@ -585,15 +590,31 @@ async function startTraining() {
 
 async function cancelTraining() {
   if (!train.job) return;
-  try { showJob(await api('DELETE', `/api/jobs/${enc(train.job.id)}`)); } catch (e) { trainError(e.message); }
+  const id = train.job.id;
+  try { showJob(await api('DELETE', `/api/jobs/${enc(id)}`)); } catch (e) {
+    trainError(e.message);
+    try { showJob(await api('GET', `/api/jobs/${enc(id)}`)); } catch (e2) { /* the poll keeps trying */ }
+  }
 }
 
 function pollJob(id) {
   clearTimeout(train.timer);
+  train.fails = 0;
   const tick = async () => {
     let job;
-    try { job = await api('GET', `/api/jobs/${enc(id)}`); } catch (e) { trainError(e.message); return; }
+    try {
+      job = await api('GET', `/api/jobs/${enc(id)}`);
+    } catch (e) {
+      // a restarting studio or a dropped connection: say so, keep asking (backing off), pick the job up again
+      if (!train.job || train.job.id !== id) return;
+      if (/^no job /.test(e.message)) { trainError(e.message); return; } // (a studio with another data folder)
+      train.fails += 1;
+      trainError(`${e.message} (asking the studio again)`);
+      train.timer = setTimeout(tick, Math.min(10000, 500 * 2 ** train.fails));
+      return;
+    }
     if (!train.job || train.job.id !== id) return; // another dataset's job replaced it meanwhile
+    train.fails = 0;
     showJob(job);
     if (job.status === 'queued' || job.status === 'running') train.timer = setTimeout(tick, 500);
   };
@@ -602,7 +623,8 @@ function pollJob(id) {
 
 function fmtSeconds(s) {
   if (!Number.isFinite(s)) return '–';
-  return s < 90 ? `${Math.max(0, Math.round(s))} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  const r = Math.max(0, Math.round(s));
+  return r < 90 ? `${r} s` : `${Math.floor(r / 60)} min ${r % 60} s`;
 }
 
 /** Progress 0..1 and the ETA of the current phase (from its own step rate; the head phase's total is the epoch cap
@@ -610,9 +632,8 @@ function fmtSeconds(s) {
 function jobProgress(job) {
   let [lo, hi] = STAGE_SPAN[job.stage] || [0, 0];
   const p = job.progress || {};
-  if (job.stage === 'train' && p.phase) { // its phases: features, then head epochs, then the refit
-    const name = p.phase.startsWith('features') ? 'features' : p.phase;
-    const [a, b] = TRAIN_PHASE_SPAN[name] || [0, 1];
+  if (job.stage === 'train' && p.phase) { // its phases: features, head epochs, more features, the refit
+    const [a, b] = TRAIN_PHASE_SPAN[p.phase] || [0, 1];
     [lo, hi] = [lo + (hi - lo) * a, lo + (hi - lo) * b];
   }
   const frac = p.total > 0 ? Math.min(1, p.step / p.total) : 0;
@@ -622,7 +643,10 @@ function jobProgress(job) {
   const done = (p.step || 0) - train.phaseStep0;
   const rate = done > 0 ? done / (now - train.phaseT0) : 0;
   const eta = rate > 0 && p.total > 0 ? (p.total - p.step) / rate : NaN;
-  return { value: lo + (hi - lo) * frac, eta, upper: p.phase === 'head' };
+  // never backwards (early stopping ends the head phase before its cap; a phase may be skipped)
+  if (train.barJob !== job.id) { train.barJob = job.id; train.bar = 0; }
+  train.bar = Math.max(train.bar, lo + (hi - lo) * frac);
+  return { value: train.bar, eta, upper: p.phase === 'head' };
 }
 
 function showJob(job) {
@@ -699,7 +723,7 @@ async function loadJobs() {
       $('train-start').title = `a job is training ${running.name} on dataset ${running.dataset}`;
     }
     if (job) {
-      train.shownDone = job.id;
+      if (job.status !== 'queued' && job.status !== 'running') train.shownDone = job.id;
       showJob(job);
       if (job.status === 'queued' || job.status === 'running') pollJob(job.id);
     }

@@ -53,7 +53,9 @@ def register(subparsers) -> None:
 
     s = sub.add_parser("split", help="deterministic stratified train/test split",
                        description="Split a data set into OUT/train and OUT/test. The split depends only on the "
-                       "seed and each sample's label + file name (sha256 order), so it is the same on any machine; "
+                       "seed and each sample's label + file name (sha256 order), so it is the same on any machine "
+                       "(with --by time, on the capture times in studio capture names: each class's latest "
+                       "captures are held out); "
                        "classes (detection: the set of classes in an image) are split in the same ratio. An "
                        "original and its augmented copies (SRC/provenance.json from `huia data augment`, else the "
                        "<name>_augNN file names) always go to the same side. OUT/split.json lists the files. "
@@ -251,7 +253,10 @@ def cmd_split(args) -> int:
         raise HuiaError(f"cannot split a {fmt} data set into {to}", args.src)
     _gate(args, problems)
     by = getattr(args, "by", "hash")
-    train, test = split_samples(samples, args.train, args.seed, by=by)
+    try:
+        train, test = split_samples(samples, args.train, args.seed, by=by)
+    except HuiaError as exc:
+        raise HuiaError(exc.message, exc.path or args.src) from None
     if not train or not test:
         raise HuiaError(_empty_split_message(samples, train, test), args.src)
     if all(s.label is not None for s in samples):

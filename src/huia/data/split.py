@@ -55,7 +55,7 @@ def _unit_times(samples: list[Sample], units: list[list[int]]) -> list[float]:
             lacking = sum(1 for h in units if all(capture_time(samples[i]) is None for i in h))
             raise HuiaError(f"a time split needs studio captures (file names that start with the capture time, "
                             f"like 1700000000000-1a2b3c4d.jpg): {lacking} of {len(units)} samples have none, e.g. "
-                            f"{Path(samples[g[0]].image_path).name}; use the default hashed split")
+                            f"{Path(samples[g[0]].image_path).name}; split by hash instead")
         times.append(min(ts))
     return times
 

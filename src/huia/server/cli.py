@@ -67,11 +67,20 @@ def lock_data_folder(data: Path):
         import fcntl
     except ImportError:  # (Windows: no flock; one studio per folder is then the user's care)
         return None
+    import stat
+
+    path = data / LOCK_NAME
     try:
         data.mkdir(parents=True, exist_ok=True)
-        f = open(data / LOCK_NAME, "a+", encoding="utf-8")
+        # O_NOFOLLOW: a link planted in the lock's place must not make the studio truncate the file it points to
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as exc:
-        raise HuiaError(f"cannot use the data folder: {exc.strerror}", data) from None
+        why = "is a symbolic link (remove it)" if os.path.islink(path) else exc.strerror
+        raise HuiaError(f"cannot use the studio's lock file: {why}", path) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise HuiaError("cannot use the studio's lock file: it is not a regular file (remove it)", path)
+    f = os.fdopen(fd, "r+", encoding="utf-8")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

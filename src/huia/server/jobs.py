@@ -148,7 +148,8 @@ def check_dataset(root: Path, task: str, train_fraction: float, seed: int, by: s
     try:
         _, test = split_samples(samples, train_fraction, seed, by=by)
     except HuiaError as exc:
-        raise ApiError(400, f"dataset {root.name!r}: {exc.message}") from None
+        hint = " (hold out a random share: split \"hash\")" if by == "time" and "time split" in exc.message else ""
+        raise ApiError(400, f"dataset {root.name!r}: {exc.message}{hint}") from None
     short = sorted(set(counts) - {s.label for s in test})
     if short:
         raise ApiError(400, f"with train_fraction {train_fraction:g} class {short[0]!r} ({counts[short[0]]} samples) "
@@ -170,6 +171,8 @@ class Job:
         self.result: dict | None = None
         self.proc: subprocess.Popen | None = None
         self.cancel_requested = False
+        self.studio_stopping = False
+        self.watcher: threading.Thread | None = None
         self.stage: str | None = None
         self.progress: dict = {}
 
@@ -192,6 +195,29 @@ class Job:
         _write_json_atomic(self.dir / "job.json", {**self.to_json(), "spec": self.spec})
 
 
+def _job_from_doc(d: Path, doc: dict) -> Job:
+    """A Job from a job.json, or KeyError/TypeError/ValueError when it is not one (a hand-edited or foreign file)."""
+    spec = doc["spec"]
+    if doc.get("id") != d.name or not isinstance(spec, dict):
+        raise ValueError("its id or spec does not match the folder")
+    for key in ("dataset", "name", "task"):
+        if not isinstance(spec.get(key), str):
+            raise ValueError(f"spec.{key} is not a string")
+    try:
+        validate_name(spec["name"], "export")
+    except ApiError as exc:
+        raise ValueError(exc.message) from None
+    job = Job(d.name, d, spec)
+    job.created = float(doc.get("created") or 0)
+    job.status = doc.get("status") if doc.get("status") in ("done", "failed", "cancelled") else "failed"
+    job.stage = doc.get("stage") if doc.get("stage") in STAGES else None
+    job.error = doc.get("error") if isinstance(doc.get("error"), str) else None
+    job.result = doc.get("result") if isinstance(doc.get("result"), dict) else None
+    job.progress = doc.get("progress") if isinstance(doc.get("progress"), dict) else {}
+    job.started, job.ended = job.created, job.created + float(doc.get("elapsed") or 0)
+    return job
+
+
 class JobRunner:
     """One training job at a time, each in its own child process. ``child_argv`` is the command that runs a job
     folder (tests point it at a wrapper that makes the child fail or hang)."""
@@ -206,31 +232,39 @@ class JobRunner:
         self._load_past()
 
     def _load_past(self) -> None:
-        """Jobs of earlier studio sessions (their job.json), newest MAX_LISTED; one that was still running when the
-        studio stopped is failed (its child was killed with the studio)."""
-        if not self.root.is_dir():
+        """Jobs of earlier studio sessions (their job.json), newest MAX_LISTED. One still marked running when the
+        studio stopped (kill -9, a crash) is failed, and nothing of it is deleted: its run folder may hold work the
+        user finished by hand since, and a job.json is not proof enough of what a folder holds. Folders that are
+        links, or whose job.json is malformed, are skipped with a warning."""
+        if not self.root.is_dir() or self.root.is_symlink():
             return
         docs = []
         for d in self.root.iterdir():
-            doc = _read_json(d / "job.json") if d.is_dir() else {}
-            if doc.get("id") == d.name and isinstance(doc.get("spec"), dict):
-                docs.append((d, doc))
-        for d, doc in sorted(docs, key=lambda x: x[1].get("created", 0))[-MAX_LISTED:]:
-            job = Job(d.name, d, doc["spec"])
-            job.created = float(doc.get("created") or 0)
-            job.status = doc.get("status") if doc.get("status") in ("done", "failed", "cancelled") else "failed"
-            job.stage, job.error, job.result = doc.get("stage"), doc.get("error"), doc.get("result")
-            job.progress = doc.get("progress") or {}
-            job.started, job.ended = job.created, job.created + float(doc.get("elapsed") or 0)
+            if d.is_symlink() or not d.is_dir():
+                continue
+            doc = _read_json(d / "job.json")
+            try:
+                docs.append((d, doc, _job_from_doc(d, doc)))
+            except (KeyError, TypeError, ValueError) as exc:
+                if doc:
+                    print(f"huia studio: warning: {d / 'job.json'}: skipped, not a job record ({one_line(exc, 120)})",
+                          file=sys.stderr)
+        for d, doc, job in sorted(docs, key=lambda x: x[2].created)[-MAX_LISTED:]:
             if doc.get("status") in ACTIVE:
                 st = _read_json(d / "state.json")
+                job.stage = st.get("stage") if st.get("stage") in STAGES else job.stage
                 if st.get("status") == "done":  # it finished as the studio went down: keep its result
-                    job.status, job.result, job.stage = "done", st.get("result"), st.get("stage")
+                    job.status, job.result, job.error = "done", st.get("result"), None
                 else:
-                    job.error = "the studio stopped while this job ran"
-                    self._discard_outputs(job)
+                    job.error = self._stopped_message(job)
                 job.save()
             self.jobs[job.id] = job
+
+    def _stopped_message(self, job: Job) -> str:
+        run = self.data_dir / "runs" / job.spec["name"]
+        left = (f"; what it wrote is in {run} (delete that folder to use the name again)"
+                if os.path.lexists(run) else "")
+        return f"the studio stopped while this job ran{left}"
 
     def listed(self) -> list[Job]:
         with self._lock:  # (start() may add or drop one meanwhile)
@@ -289,7 +323,8 @@ class JobRunner:
             job.proc = subprocess.Popen([*self.child_argv, str(job.dir)], stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         job.status, job.started, job.stage = "running", time.time(), "split"
-        threading.Thread(target=self._watch, args=(job,), name=f"huia-job-{job.id}", daemon=True).start()
+        job.watcher = threading.Thread(target=self._watch, args=(job,), name=f"huia-job-{job.id}", daemon=True)
+        job.watcher.start()
 
     def _watch(self, job: Job) -> None:
         rc = job.proc.wait()
@@ -300,22 +335,42 @@ class JobRunner:
             job.status, job.error = "failed", one_line(f"internal error recording the job: {exc}")
 
     def _record(self, job: Job, rc: int, st: dict) -> None:
+        """The child has exited: its outcome, and (only for a finished job) its staged export moved into exports/.
+        The move happens here, under the lock that cancel takes too, so a job is either done with its export in
+        place or not done with no export: a cancel can no longer land between the two."""
         with self._lock:
             job.stage = st.get("stage", job.stage)
             job.progress = st.get("progress") or job.progress
-            if st.get("status") == "done" and rc == 0:
-                status = "done"  # (it finished before a late cancel took effect)
-                job.result = st.get("result")
+            status, error = "failed", None
+            if st.get("status") == "done":  # (written last: a kill after it still leaves finished work)
+                try:
+                    self._publish(job)
+                    status, job.result = "done", st.get("result")
+                except OSError as exc:
+                    error = one_line(f"the model was trained but could not be moved into place: {exc}")
+                except ApiError as exc:
+                    error = exc.message
+            elif job.studio_stopping:
+                error = "the studio stopped while this job ran"
             elif job.cancel_requested:
                 status = "cancelled"
             else:
-                status = "failed"
-                job.error = st.get("error") or self._exit_message(job, rc)
+                error = st.get("error") or self._exit_message(job, rc)
             if status != "done":
+                job.error = error
                 self._discard_outputs(job)  # before the status says so: a poller never sees half-removed outputs
             job.ended = time.time()
             job.status = status
             job.save()
+
+    def _publish(self, job: Job) -> None:
+        staged, export = job.dir / "export", self.data_dir / "exports" / job.spec["name"]
+        if not (staged / "model.json").is_file():
+            raise ApiError(500, f"the training process reported success but wrote no model ({staged})")
+        if os.path.lexists(export):
+            raise ApiError(409, f"{export}: appeared while the job ran; the new model is not written over it")
+        export.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staged, export)
 
     @staticmethod
     def _exit_message(job: Job, rc: int) -> str:
@@ -329,11 +384,13 @@ class JobRunner:
         return f"the training process {how} during {job.stage or 'start-up'}{tail} (log: {job.dir / 'log.txt'})"
 
     def _discard_outputs(self, job: Job) -> None:
-        """A job that did not finish leaves nothing behind but its log: its staged export and its run folder (the
-        name was free when it started, so everything there is this job's). The captures are never touched."""
-        shutil.rmtree(job.dir / "export", ignore_errors=True)
-        run = Path(job.spec["run_dir"])
-        if run.parent == self.data_dir / "runs" and run.is_dir() and not run.is_symlink():
+        """A job that did not finish leaves nothing behind but its log: its staged export and its run folder
+        ``DATA/runs/<name>`` (free when the job started, and this studio holds the folder's lock, so everything
+        there is this job's). The captures are never touched."""
+        if not job.dir.is_symlink():
+            shutil.rmtree(job.dir / "export", ignore_errors=True)
+        run = self.data_dir / "runs" / job.spec["name"]
+        if run.is_dir() and not run.is_symlink():
             shutil.rmtree(run, ignore_errors=True)
 
     def cancel(self, jid: str) -> Job:
@@ -360,15 +417,18 @@ class JobRunner:
                 job.proc.kill()
 
     def shutdown(self) -> None:
-        """The studio is stopping: no job outlives it."""
+        """The studio is stopping: no job outlives it, and each is recorded (failed, outputs removed) before the
+        process ends (the watcher threads are daemons: they would die with it)."""
         for job in list(self.jobs.values()):
             if job.status in ACTIVE:
-                job.cancel_requested = True
+                job.studio_stopping = True
                 self._kill(job)
                 try:
                     job.proc.wait(10)
                 except subprocess.TimeoutExpired:
                     pass
+                if job.watcher is not None:
+                    job.watcher.join(10)
 
 
 def build_router(runner: JobRunner) -> APIRouter:
@@ -452,6 +512,13 @@ def run_job(job_dir: Path) -> dict:
     parser = build_parser()
 
     state.stage("split")  # huia data split DATASET --train F --seed S --by time|hash --out RUN/split
+    try:  # captures posted since the POST was accepted pass the same checks (a pose-less one must not slip in)
+        check_dataset(Path(spec["dataset_dir"]), spec["task"], spec["train_fraction"], spec["seed"],
+                      spec.get("split", "hash"))
+    except ApiError as exc:
+        from huia.errors import HuiaError
+
+        raise HuiaError(f"the dataset changed after the job was accepted: {exc.message}") from None
     args = parser.parse_args(["data", "split", spec["dataset_dir"], "--out", str(split), "--train",
                               repr(spec["train_fraction"]), "--seed", str(spec["seed"]),
                               "--by", spec.get("split", "hash")])
@@ -474,15 +541,8 @@ def run_job(job_dir: Path) -> dict:
             "skipped_reasons", "skipped_trained_on", "labels")
     (run / "eval.json").write_text(json.dumps({k: rep[k] for k in keys}, indent=1))
 
-    state.stage("export")  # huia export RUN --out DATA/exports/NAME --quantize Q, staged then renamed
-    staged = job_dir / "export"
-    export_run(run, staged, quantize=spec.get("quantize"))
-    if os.path.lexists(export):
-        from huia.errors import HuiaError
-
-        raise HuiaError("appeared while the job ran; the new model is not written over it", export)
-    export.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(staged, export)
+    state.stage("export")  # huia export RUN --out DATA/exports/NAME --quantize Q, staged; the studio moves it
+    export_run(run, job_dir / "export", quantize=spec.get("quantize"))
     return {"accuracy": rep["accuracy"], "accuracy_ci": list(rep["accuracy_ci"]),
             "accuracy_ci_method": rep["accuracy_ci_method"], "n": rep["samples"], "labels": rep["labels"],
             "per_class": {k: {"accuracy": v["recall"], "n": v["support"], "precision": v["precision"]}
