@@ -362,6 +362,7 @@ def test_a_restart_deletes_nothing_it_cannot_prove_is_its_own(frames, tmp_path, 
     # a run the user finished by hand after the crash (and a forged run_dir pointing at another run)
     record(jobs / "aaaaaaaaaaaa", "aaaaaaaaaaaa", "resumed")
     (jobs / "aaaaaaaaaaaa" / "state.json").write_text(json.dumps({"status": "running", "stage": "train"}))
+    os.utime(jobs / "aaaaaaaaaaaa" / "state.json", (43.0, 43.0))  # last written 42 s after the job was created
     (runs / "resumed").mkdir(parents=True)
     (runs / "resumed" / "model.pt").write_bytes(b"finished by hand")
     (runs / "keep").mkdir()
@@ -384,7 +385,7 @@ def test_a_restart_deletes_nothing_it_cannot_prove_is_its_own(frames, tmp_path, 
         listed = {j["id"]: j for j in r.json()["jobs"]}
     assert set(listed) == {"aaaaaaaaaaaa"}
     a = listed["aaaaaaaaaaaa"]
-    assert a["status"] == "failed" and a["stage"] == "train"
+    assert a["status"] == "failed" and a["stage"] == "train" and a["elapsed"] == 42.0
     assert a["error"] == (f"the studio stopped while this job ran; what it wrote is in {runs / 'resumed'} (delete "
                           "that folder to use the name again)")
     assert (runs / "resumed" / "model.pt").read_bytes() == b"finished by hand"

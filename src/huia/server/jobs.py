@@ -20,6 +20,7 @@ used again. Captures are only ever read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -253,6 +254,8 @@ class JobRunner:
             if doc.get("status") in ACTIVE:
                 st = _read_json(d / "state.json")
                 job.stage = st.get("stage") if st.get("stage") in STAGES else job.stage
+                with contextlib.suppress(OSError):  # its last sign of life, for the elapsed time shown
+                    job.ended = max(job.created, (d / "state.json").stat().st_mtime)
                 if st.get("status") == "done":  # it finished as the studio went down: keep its result
                     job.status, job.result, job.error = "done", st.get("result"), None
                 else:
