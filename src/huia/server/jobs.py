@@ -301,8 +301,8 @@ class JobRunner:
             job_dir = self.root / jid
             job_dir.mkdir(parents=True)
             spec = {"dataset": ds.name, "dataset_dir": str(ds.root), "name": name, "task": body.task,
-                    "seed": body.seed, "split": body.split, "train_fraction": body.train_fraction, "quantize": body.quantize,
-                    "epochs": body.epochs, "run_dir": str(runs / name), "export_dir": str(exports / name),
+                    "seed": body.seed, "split": body.split, "train_fraction": body.train_fraction,
+                    "quantize": body.quantize, "epochs": body.epochs, "run_dir": str(runs / name), "export_dir": str(exports / name),
                     "classes": counts}
             _write_json_atomic(job_dir / "spec.json", spec)
             job = Job(jid, job_dir, spec)
