@@ -134,14 +134,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser(
         "studio", help="start the local web studio (live pose, capture, gesture trainer, detector, Huia)",
-        description="Start the local web studio: live pose estimation, sample capture with a countdown timer, "
-        "in-browser gesture training, detector view and the interactive Huia. Everything runs locally: TF.js and "
-        "the models are served from web/node_modules, captures are stored under --data.")
+        description="Start the local web studio: live pose estimation, sample capture with a countdown timer and "
+        "pose-classifier training from the captures (held-out accuracy, export for the Huia page), in-browser "
+        "gesture training, detector view and the interactive Huia. Everything runs locally: TF.js and the models "
+        "are served from web/node_modules, captures, runs and exports are stored under --data (one studio per "
+        "data folder).")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; the camera "
                    "only works on localhost or https)")
     p.add_argument("--port", type=port_number, default=8000, help="port (default 8000)")
-    p.add_argument("--data", default="huia-data", help="data folder: datasets/ (captures) and exports/ (your models "
-                   "served at /models/user/NAME/) (default ./huia-data)")
+    p.add_argument("--data", default="huia-data", help="data folder: datasets/ (captures), runs/ and jobs/ (training from the "
+                   "Capture page) and exports/ (your models served at /models/user/NAME/) (default ./huia-data)")
     p.add_argument("--max-upload", type=positive_float, default=10.0, metavar="MB",
                    help="largest accepted upload in MB (default 10)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
