@@ -367,6 +367,12 @@ def test_a_restart_deletes_nothing_it_cannot_prove_is_its_own(frames, tmp_path, 
     (runs / "resumed" / "model.pt").write_bytes(b"finished by hand")
     (runs / "keep").mkdir()
     (runs / "keep" / "model.pt").write_bytes(b"another run")
+    # a job that finished (state done, export staged) just as the studio was killed: published at the restart
+    record(jobs / "bbbbbbbbbbbb", "bbbbbbbbbbbb", "finished")
+    (jobs / "bbbbbbbbbbbb" / "state.json").write_text(json.dumps({"status": "done", "stage": "export",
+                                                                  "result": {"export": "finished"}}))
+    (jobs / "bbbbbbbbbbbb" / "export").mkdir()
+    (jobs / "bbbbbbbbbbbb" / "export" / "model.json").write_text('{"staged": true}')
     # a job folder that is a link out of the data folder, holding a staged export
     outside = tmp_path / "outside"
     record(outside, "cccccccccccc", "linked")
@@ -383,7 +389,10 @@ def test_a_restart_deletes_nothing_it_cannot_prove_is_its_own(frames, tmp_path, 
         r = c.get("/api/jobs")
         assert r.status_code == 200, r.text
         listed = {j["id"]: j for j in r.json()["jobs"]}
-    assert set(listed) == {"aaaaaaaaaaaa"}
+    assert set(listed) == {"aaaaaaaaaaaa", "bbbbbbbbbbbb"}
+    assert listed["bbbbbbbbbbbb"]["status"] == "done" and listed["bbbbbbbbbbbb"]["error"] is None
+    assert (data / "exports" / "finished" / "model.json").read_text() == '{"staged": true}'
+    assert not (jobs / "bbbbbbbbbbbb" / "export").exists()
     a = listed["aaaaaaaaaaaa"]
     assert a["status"] == "failed" and a["stage"] == "train" and a["elapsed"] == 42.0
     assert a["error"] == (f"the studio stopped while this job ran; what it wrote is in {runs / 'resumed'} (delete "

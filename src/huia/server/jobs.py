@@ -256,8 +256,13 @@ class JobRunner:
                 job.stage = st.get("stage") if st.get("stage") in STAGES else job.stage
                 with contextlib.suppress(OSError):  # its last sign of life, for the elapsed time shown
                     job.ended = max(job.created, (d / "state.json").stat().st_mtime)
-                if st.get("status") == "done":  # it finished as the studio went down: keep its result
-                    job.status, job.result, job.error = "done", st.get("result"), None
+                if st.get("status") == "done":  # it finished as the studio went down: publish its export now
+                    try:
+                        self._publish(job)
+                        job.status, job.result, job.error = "done", st.get("result"), None
+                    except (OSError, ApiError) as exc:
+                        job.error = one_line(f"the job finished as the studio stopped, but its model could not be "
+                                             f"moved into place: {getattr(exc, 'message', exc)}")
                 else:
                     job.error = self._stopped_message(job)
                 job.save()
