@@ -39,6 +39,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from huia.server.capture import ApiError, CaptureStore, ErrorOut, validate_name
+from huia.train.common import write_json  # atomic (temp file + rename): a reader never sees half a file
 
 STAGES = ("split", "train", "eval", "export")
 ACTIVE = ("queued", "running")
@@ -91,12 +92,6 @@ class JobOut(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobOut]
-
-
-def _write_json_atomic(path: Path, doc: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(json.dumps(doc), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _read_json(path: Path) -> dict:
@@ -193,7 +188,7 @@ class Job:
                 "error": self.error, "result": self.result}
 
     def save(self) -> None:
-        _write_json_atomic(self.dir / "job.json", {**self.to_json(), "spec": self.spec})
+        write_json(self.dir / "job.json", {**self.to_json(), "spec": self.spec})
 
 
 def _job_from_doc(d: Path, doc: dict) -> Job:
@@ -309,7 +304,7 @@ class JobRunner:
                     "seed": body.seed, "split": body.split, "train_fraction": body.train_fraction,
                     "quantize": body.quantize, "epochs": body.epochs, "run_dir": str(runs / name), "export_dir": str(exports / name),
                     "classes": counts}
-            _write_json_atomic(job_dir / "spec.json", spec)
+            write_json(job_dir / "spec.json", spec)
             job = Job(jid, job_dir, spec)
             self.jobs[jid] = job
             while len(self.jobs) > MAX_LISTED:
@@ -490,7 +485,7 @@ class _State:
 
     def _write(self) -> None:
         self._last = time.monotonic()
-        _write_json_atomic(self.path, self.doc)
+        write_json(self.path, self.doc)
 
 
 def _exit_with_parent() -> None:
@@ -594,7 +589,7 @@ def child_main(job_dir: str | Path) -> int:
 
 def _fail(job_dir: Path, message: str) -> None:
     doc = _read_json(job_dir / "state.json")
-    _write_json_atomic(job_dir / "state.json", {**doc, "status": "failed", "error": message})
+    write_json(job_dir / "state.json", {**doc, "status": "failed", "error": message})
 
 
 if __name__ == "__main__":
