@@ -252,7 +252,7 @@ def cmd_split(args) -> int:
     if data_format(fmt).boxes != data_format(to).boxes:
         raise HuiaError(f"cannot split a {fmt} data set into {to}", args.src)
     _gate(args, problems)
-    by = getattr(args, "by", "hash")
+    by = args.by
     try:
         train, test = split_samples(samples, args.train, args.seed, by=by)
     except HuiaError as exc:
