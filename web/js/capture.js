@@ -564,12 +564,14 @@ const train = { job: null, timer: null, phaseKey: null, phaseT0: 0, phaseStep0: 
 
 function trainError(msg) { $('train-error').textContent = msg ? String(msg) : ''; }
 
-async function suggestExportName() {
-  // prefilled: DATASET-TASK, numbered past the exports that exist and the names jobs took (running, or left a run)
+async function suggestExportName(knownJobs) {
+  // prefilled: DATASET-TASK, numbered past the exports that exist and the names jobs took (running, or left a run);
+  // `knownJobs`: the job list when the caller has just fetched it
   const base = `${state.dataset}-${$('train-task').value}`.replace(/[^\w .+-]/g, '_').slice(0, 60).trim();
   let taken = new Set();
   try {
-    const [{ models }, { jobs }] = await Promise.all([api('GET', '/api/models'), api('GET', '/api/jobs')]);
+    const [{ models }, { jobs }] = await Promise.all([api('GET', '/api/models'),
+      knownJobs ? { jobs: knownJobs } : api('GET', '/api/jobs')]);
     taken = new Set([...(models || []).filter((m) => m.source === 'user').map((m) => m.name),
       ...(jobs || []).filter((j) => j.status !== 'cancelled').map((j) => j.name)]);
   } catch (e) { /* the name is checked by the server anyway */ }
@@ -713,9 +715,9 @@ async function loadJobs() {
   $('train-start').disabled = false;
   $('train-cancel').hidden = true;
   trainError('');
-  await suggestExportName();
   try {
     const { jobs } = await api('GET', '/api/jobs');
+    await suggestExportName(jobs);
     const running = jobs.find((j) => j.status === 'queued' || j.status === 'running');
     const mine = jobs.find((j) => j.dataset === state.dataset);
     const job = running && running.dataset === state.dataset ? running : mine;
@@ -727,7 +729,10 @@ async function loadJobs() {
       showJob(job);
       if (job.status === 'queued' || job.status === 'running') pollJob(job.id);
     }
-  } catch (e) { trainError(e.message); }
+  } catch (e) {
+    trainError(e.message);
+    await suggestExportName([]); // (the name is checked by the server anyway)
+  }
 }
 
 // -- test / automation hook ---------------------------------------------------------------------------------------------

@@ -263,8 +263,15 @@ class JobRunner:
                 job.save()
             self.jobs[job.id] = job
 
+    def run_dir(self, name: str) -> Path:
+        """DATA/runs/<name>: derived from the name, never read from a job's files (which anyone can edit)."""
+        return self.data_dir / "runs" / name
+
+    def export_dir(self, name: str) -> Path:
+        return self.data_dir / "exports" / name
+
     def _stopped_message(self, job: Job) -> str:
-        run = self.data_dir / "runs" / job.spec["name"]
+        run = self.run_dir(job.spec["name"])
         left = (f"; what it wrote is in {run} (delete that folder to use the name again)"
                 if os.path.lexists(run) else "")
         return f"the studio stopped while this job ran{left}"
@@ -285,25 +292,24 @@ class JobRunner:
     def start(self, dataset: str, body: TrainIn) -> Job:
         ds = self.store.get(dataset)  # 404 for an unknown dataset, 400 for a bad name
         name = validate_name(body.name, "export")
-        exports, runs = self.data_dir / "exports", self.data_dir / "runs"
+        export, run = self.export_dir(name), self.run_dir(name)
         with self._lock:
             busy = self.running()
             if busy is not None:
                 raise ApiError(409, f"job {busy.id} (training {busy.spec['name']!r} on dataset "
                                     f"{busy.spec['dataset']!r}) is still {busy.status}: wait for it or cancel it")
-            if os.path.lexists(exports / name):
-                raise ApiError(409, f"an export named {name!r} already exists in {exports} (exports are never "
+            if os.path.lexists(export):
+                raise ApiError(409, f"an export named {name!r} already exists in {export.parent} (exports are never "
                                     "overwritten: choose another name)")
-            if os.path.lexists(runs / name):
-                raise ApiError(409, f"a run named {name!r} already exists in {runs} (choose another name)")
+            if os.path.lexists(run):
+                raise ApiError(409, f"a run named {name!r} already exists in {run.parent} (choose another name)")
             counts = check_dataset(ds.root, body.task, body.train_fraction, body.seed, body.split)
             jid = secrets.token_hex(JOB_ID_LEN // 2)
             job_dir = self.root / jid
             job_dir.mkdir(parents=True)
             spec = {"dataset": ds.name, "dataset_dir": str(ds.root), "name": name, "task": body.task,
                     "seed": body.seed, "split": body.split, "train_fraction": body.train_fraction,
-                    "quantize": body.quantize, "epochs": body.epochs, "run_dir": str(runs / name), "export_dir": str(exports / name),
-                    "classes": counts}
+                    "quantize": body.quantize, "epochs": body.epochs, "run_dir": str(run), "classes": counts}
             write_json(job_dir / "spec.json", spec)
             job = Job(jid, job_dir, spec)
             self.jobs[jid] = job
@@ -367,7 +373,7 @@ class JobRunner:
             job.save()
 
     def _publish(self, job: Job) -> None:
-        staged, export = job.dir / "export", self.data_dir / "exports" / job.spec["name"]
+        staged, export = job.dir / "export", self.export_dir(job.spec["name"])
         if not (staged / "model.json").is_file():
             raise ApiError(500, f"the training process reported success but wrote no model ({staged})")
         if os.path.lexists(export):
@@ -392,7 +398,7 @@ class JobRunner:
         there is this job's). The captures are never touched."""
         if not job.dir.is_symlink():
             shutil.rmtree(job.dir / "export", ignore_errors=True)
-        run = self.data_dir / "runs" / job.spec["name"]
+        run = self.run_dir(job.spec["name"])
         if run.is_dir() and not run.is_symlink():
             shutil.rmtree(run, ignore_errors=True)
 
@@ -510,21 +516,20 @@ def run_job(job_dir: Path) -> dict:
 
     spec = json.loads((job_dir / "spec.json").read_text())
     state = _State(job_dir)
-    run, export = Path(spec["run_dir"]), Path(spec["export_dir"])
+    run, name = Path(spec["run_dir"]), spec["name"]
     split = run / "split"
     parser = build_parser()
 
     state.stage("split")  # huia data split DATASET --train F --seed S --by time|hash --out RUN/split
     try:  # captures posted since the POST was accepted pass the same checks (a pose-less one must not slip in)
-        check_dataset(Path(spec["dataset_dir"]), spec["task"], spec["train_fraction"], spec["seed"],
-                      spec.get("split", "hash"))
+        check_dataset(Path(spec["dataset_dir"]), spec["task"], spec["train_fraction"], spec["seed"], spec["split"])
     except ApiError as exc:
         from huia.errors import HuiaError
 
         raise HuiaError(f"the dataset changed after the job was accepted: {exc.message}") from None
     args = parser.parse_args(["data", "split", spec["dataset_dir"], "--out", str(split), "--train",
                               repr(spec["train_fraction"]), "--seed", str(spec["seed"]),
-                              "--by", spec.get("split", "hash")])
+                              "--by", spec["split"]])
     args.func(args)
 
     state.stage("train")  # huia classify train --data RUN/split/train --out RUN --task T --seed S [--epochs E]
@@ -552,8 +557,8 @@ def run_job(job_dir: Path) -> dict:
                           for k, v in rep["per_class"].items()},
             "confusion": rep["confusion"], "train_samples": metrics["train_samples"],
             "train_seconds": round(train_seconds, 2), "best_epoch": metrics.get("best_epoch"),
-            "split": spec.get("split", "hash"), "train_fraction": spec["train_fraction"],
-            "run": str(run), "export": export.name, "export_url": f"/models/user/{export.name}/model.json",
+            "split": spec["split"], "train_fraction": spec["train_fraction"],
+            "run": str(run), "export": name, "export_url": f"/models/user/{name}/model.json",
             "quantize": spec.get("quantize")}
 
 
