@@ -87,3 +87,31 @@ def test_pose_page_defaults_come_from_the_spec(studio_server, page):
                    "scoreThreshold": pn["score_threshold"], "nmsRadius": pn["nms_radius"],
                    "minScore": kp["draw_min_score"]}
     assert strides == pn["output_strides"]
+
+
+def test_every_studio_pose_model_has_an_estimator_and_no_other_name_does(studio_server, page):
+    """The JS registry (web/js/pose/index.js) covers exactly the spec's studio models: each one creates an estimator
+    with the name it was asked for; names that are not models (including Object.prototype's) are refused in one
+    line naming the choices."""
+    page.goto(studio_server.url + "/")
+    got = page.evaluate("""async () => {
+      const { initTF } = await import('/js/tfjs.js');
+      const { createPoseEstimator, POSE_MODELS } = await import('/js/pose/index.js');
+      const tf = await initTF('wasm');
+      const made = {};
+      for (const model of POSE_MODELS) {
+        const est = await createPoseEstimator(tf, { model });
+        made[model] = typeof est.estimate === 'function';
+        est.dispose();
+      }
+      const refused = {};
+      for (const model of ['nonsense', 'constructor', 'toString', '__proto__', 'movenet']) {
+        try { await createPoseEstimator(tf, { model }); refused[model] = null; }
+        catch (e) { refused[model] = String(e.message); }
+      }
+      return { made, refused };
+    }""")
+    names = [m["name"] for m in _spec()["studio_models"]]
+    assert got["made"] == {n: True for n in names}
+    for bad, msg in got["refused"].items():
+        assert msg == f'unknown pose model "{bad}" (choose one of {", ".join(names)})', (bad, msg)

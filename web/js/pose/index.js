@@ -23,21 +23,32 @@ export function fillPoseModelSelect(select) {
  * carry `keypoints33` (all landmarks, with z).
  * `source` is a <video>, <canvas>, <img>, ImageData or an int32/float [H,W,3] tensor.
  */
-export async function createPoseEstimator(tf, { model = 'movenet-lightning', ...opts } = {}) {
-  const [spec, models] = await Promise.all([loadSpec(), loadPoseModels()]);
-  if (model === 'movenet-lightning' || model === 'movenet-thunder') {
-    const { createMoveNet } = await import('./movenet.js');
-    return createMoveNet(tf, spec.coco17.names, models.movenet, { variant: model.split('-')[1], ...opts });
-  }
-  if (model === 'posenet') {
+// model name -> (tf, spec, models, opts) => estimator. A new pose model is one module plus one entry here.
+const FACTORIES = {
+  'movenet-lightning': movenet('lightning'),
+  'movenet-thunder': movenet('thunder'),
+  posenet: async (tf, spec, models, opts) => {
     const { createPoseNet } = await import('./posenet.js');
     return createPoseNet(tf, spec, models.posenet, opts);
-  }
-  if (model === 'blazepose') {
+  },
+  blazepose: async (tf, spec, models, opts) => {
     const [{ createBlazePose }, { withPoseSmoothing }] = await Promise.all([
       import('./blazepose.js'), import('./calculators/smoothing.js')]);
     // video smoothing as huia.pose.blazepose (one-euro, /spec/signals.json "keypoint_smoothing")
     return withPoseSmoothing(await createBlazePose(tf, spec, models.blazepose, opts), opts);
-  }
-  throw new Error(`unknown pose model "${model}" (choose one of ${POSE_MODELS.join(', ')})`);
+  },
+};
+
+function movenet(variant) {
+  return async (tf, spec, models, opts) => {
+    const { createMoveNet } = await import('./movenet.js');
+    return createMoveNet(tf, spec.coco17.names, models.movenet, { variant, ...opts });
+  };
+}
+
+export async function createPoseEstimator(tf, { model = 'movenet-lightning', ...opts } = {}) {
+  const factory = Object.hasOwn(FACTORIES, model) ? FACTORIES[model] : null;
+  if (!factory) throw new Error(`unknown pose model "${model}" (choose one of ${POSE_MODELS.join(', ')})`);
+  const [spec, models] = await Promise.all([loadSpec(), loadPoseModels()]);
+  return factory(tf, spec, models, opts);
 }
