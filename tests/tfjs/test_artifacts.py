@@ -157,6 +157,22 @@ def test_shards_outside_the_model_folder_are_refused(small_model, how):
     assert "outside the model folder" in msg and repr(name) in msg and str(small_model) in msg
 
 
+def test_dot_slash_shard_names_as_tfjs_downloads_write_them(small_model):
+    """model.save('downloads://x') and browserFiles name the shard './x.weights.bin': the same folder, so it loads
+    with the same weights; './../x' still leaves the folder and is refused."""
+    before = load_artifacts(small_model)
+    doc = json.loads(small_model.read_text())
+    doc["weightsManifest"][0]["paths"] = ["./" + p for p in doc["weightsManifest"][0]["paths"]]
+    small_model.write_text(json.dumps(doc))
+    after = load_artifacts(small_model)
+    assert after.weights.keys() == before.weights.keys()
+    for k in before.weights:
+        np.testing.assert_array_equal(after.weights[k], before.weights[k])
+    doc["weightsManifest"][0]["paths"][0] = "./../secret.bin"
+    small_model.write_text(json.dumps(doc))
+    assert "outside the model folder" in _error(small_model)
+
+
 MUTATIONS = {  # one malformed thing at a time (the hostile-input audit's table); each must be one HuiaError line
     "shape of infinity": (lambda d: d["weightsManifest"][0]["weights"][0].update(shape=[1e400]), "valid shape"),
     "shape of 70 dims": (lambda d: d["weightsManifest"][0]["weights"][0].update(shape=[1] * 70 + [100]),

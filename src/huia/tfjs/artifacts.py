@@ -207,7 +207,8 @@ def _weight_layout(spec: Any, where: Path, seen: set[str]) -> _WeightLayout:
 
 def manifest_groups(doc: dict, mj: Path) -> list[tuple[list[str], list[_WeightLayout]]]:
     """(shard file names, weight layouts) of each weightsManifest group, checked before any shard is read:
-    - a shard is a plain file name inside the model folder (as the TF.js converter writes them). A name such as
+    - a shard is a plain file name inside the model folder (as the TF.js converter writes them; ``./name``, as
+      TF.js's browser downloads write them, is the same). A name such as
       ``../x.bin`` or ``/etc/passwd`` would make the loader -- and the studio, which serves user models -- read a
       file the model does not own;
     - every weight entry is well formed, and the shards' sizes (a stat, not a read) add up to the bytes the entries
@@ -221,6 +222,8 @@ def manifest_groups(doc: dict, mj: Path) -> list[tuple[list[str], list[_WeightLa
         if not isinstance(paths, list) or not isinstance(specs, list):
             raise HuiaError(f"weightsManifest group {gi + 1} needs lists 'paths' and 'weights'", mj)
         held = 0
+        # TF.js's own writers (model.save('downloads://...'), browserFiles) name shards "./<name>": same folder
+        paths = [rel[2:] if isinstance(rel, str) and rel.startswith("./") else rel for rel in paths]
         for rel in paths:
             if (not isinstance(rel, str) or not rel or "/" in rel or "\\" in rel or rel.startswith(".")
                     or "\0" in rel):
