@@ -469,7 +469,11 @@ def test_append_graph_head_onto_bundled_model(node_modules, tmp_path):
     art = append_graph_head(base, feature, head.eval(), feats, output_names=["probs"])
     assert "signature" not in (art.user_defined_metadata or {})
     assert len(art.model_topology["node"]) < len(base.model_topology["node"])  # detection heads pruned
+    # the new model is huia's (it answers for the head), the upstream model stays credited
+    assert base.generated_by and not base.generated_by.startswith("huia")
+    assert art.generated_by == f"huia (built on {base.generated_by})"
     path = save_artifacts(art, tmp_path / "graft", quantize="float32")
+    assert json.loads(path.read_text())["generatedBy"] == art.generated_by
     with torch.no_grad():
         want = head(feats).numpy()
     assert_close(run_tfjs(path, x), [want], tol=1e-4, names=["probs"])

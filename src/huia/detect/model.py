@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from huia.errors import HuiaError
-from huia.tfjs.artifacts import ModelArtifacts
+from huia.tfjs.artifacts import ModelArtifacts, credit
 from huia.types import Detections
 
 BASE_MODEL = "centernet"
@@ -189,8 +189,7 @@ class CenterNetDetector(nn.Module):
         values are exact in float32; callers quantize on save if asked)."""
         art = self.graph.to_artifacts()
         # the weights are huia's now; the upstream model it started from stays credited
-        base = art.generated_by or "the bundled COCO CenterNet"
-        generated = base if base.startswith("huia") else f"huia (fine-tuned from {base})"
+        generated = credit(art.generated_by or "the bundled COCO CenterNet", "fine-tuned from")
         return dataclasses.replace(art, quantization={}, user_defined_metadata=metadata, generated_by=generated,
                                    converted_by="huia")
 

@@ -205,6 +205,13 @@ def _weight_layout(spec: Any, where: Path, seen: set[str]) -> _WeightLayout:
                          math.prod(shape) * stored.itemsize)
 
 
+def credit(base_generated_by: str | None, how: str) -> str:
+    """``generatedBy`` of a model huia made from another: huia's, with the upstream model still credited
+    ("huia (fine-tuned from google/mediapipe)"); a model huia already made keeps its line."""
+    base = base_generated_by or "a TF.js model"
+    return base if base.startswith("huia") else f"huia ({how} {base})"
+
+
 def manifest_groups(doc: dict, mj: Path) -> list[tuple[list[str], list[_WeightLayout]]]:
     """(shard file names, weight layouts) of each weightsManifest group, checked before any shard is read:
     - a shard is a plain file name inside the model folder (as the TF.js converter writes them; ``./name``, as

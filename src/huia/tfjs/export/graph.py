@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from huia.errors import HuiaError
-from huia.tfjs.artifacts import DEFAULT_SHARD_BYTES, ModelArtifacts, save_artifacts
+from huia.tfjs.artifacts import DEFAULT_SHARD_BYTES, ModelArtifacts, credit, save_artifacts
 from huia.tfjs.export._trace import (NCHW_TO_NHWC_AXIS, Op, check_channel_softmax, flatten_feeds_only_linear,
                                      nhwc_flatten_order, shape_of, torch_pool_out, trace)
 
@@ -657,7 +657,7 @@ def append_graph_head(base: ModelArtifacts, feature_node: str | list[str], head:
     merged = ModelArtifacts(format="graph-model", model_topology=topo, weights={**base.weights, **new_weights},
                             quantization={**base.quantization, **new_quant},
                             signature={"inputs": inputs, "outputs": outputs},
-                            user_defined_metadata=_merged_metadata(base, metadata), generated_by=base.generated_by,
+                            user_defined_metadata=_merged_metadata(base, metadata), generated_by=credit(base.generated_by, "built on"),
                             converted_by="huia")
     return prune_graph(merged, [v["name"] for v in outputs.values()] + [v["name"] for v in inputs.values()])
 
@@ -701,5 +701,5 @@ def prepend_graph_module(base: ModelArtifacts, module: nn.Module, example_input:
     return ModelArtifacts(format="graph-model", model_topology={**base.model_topology, "node": new_nodes + nodes},
                           weights={**base.weights, **new_weights}, quantization={**base.quantization, **new_quant},
                           signature={"inputs": pre_inputs, "outputs": outputs},
-                          user_defined_metadata=_merged_metadata(base, metadata), generated_by=base.generated_by,
+                          user_defined_metadata=_merged_metadata(base, metadata), generated_by=credit(base.generated_by, "built on"),
                           converted_by="huia")
