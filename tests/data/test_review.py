@@ -86,13 +86,73 @@ def test_quarantine_moves_never_deletes(planted, tmp_path, capsys):
     after = sorted(p.name for p in work.rglob("*") if p.is_file() and p.name != "manifest.jsonl")
     assert before == after  # same files, some moved
     moved = {Path(a).name for a, _ in doc["quarantined"]}
-    assert {p.name for p in plant["blank"] | plant["dups"]} <= moved
+    flagged = {k: {f["path"] for f in doc["flags"] if f["kind"] == k} for k in ("near_duplicate",)}
+    assert flagged["near_duplicate"], "the planted near duplicates must be flagged for this test to mean anything"
+    # a bare --quarantine leaves near duplicates (valid samples of a capture timer); it moves the rest
+    assert {p.name for p in plant["blank"]} <= moved
+    assert not {Path(p).name for p in flagged["near_duplicate"]} & moved
+    assert all(Path(p).is_file() for p in flagged["near_duplicate"])
     for _, dst in doc["quarantined"]:
         assert Path(dst).is_file() and QUARANTINE in Path(dst).parts
     assert (work / QUARANTINE / "manifest.jsonl").is_file()
     # the quarantine folder is invisible to training readers; a re-review finds no blanks or duplicates
     again = review_dataset(work, features="none")
     assert not again.by_kind().get("blank") and not again.by_kind().get("duplicate")
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and QUARANTINE not in p.parts}
+
+
+def test_quarantine_kinds_and_restore_round_trip(planted, tmp_path, capsys):
+    """--quarantine all moves near duplicates too, --quarantine blank only blanks; --restore puts every file back
+    byte for byte. A file whose place was taken again meanwhile stays in the quarantine, reported, not overwritten."""
+    root, plant = planted
+    work = tmp_path / "data"
+    shutil.copytree(root, work)
+    before = _tree(work)
+    assert main(["data", "review", str(work), "--features", "none", "--quarantine", "blank", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {Path(a) for a, _ in doc["quarantined"]} == {work / p.relative_to(root) for p in plant["blank"]}
+    assert main(["data", "review", str(work), "--features", "none", "--quarantine", "all", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    kinds = {f["kind"] for f in doc["flags"]}
+    assert "near_duplicate" in kinds and len(doc["quarantined"]) == len({f["path"] for f in doc["flags"]})
+    assert _tree(work) != before
+    # one quarantined file's old place gets a new file: it must survive, and the quarantined one must stay
+    taken_from, taken_q = Path(doc["quarantined"][0][0]), Path(doc["quarantined"][0][1])
+    taken_from.write_bytes(b"new capture")
+    assert main(["data", "review", str(work), "--restore"]) == 1
+    err = capsys.readouterr().err
+    assert f"{taken_from}: exists again" in err and err.count("huia: problem:") == 1
+    assert taken_from.read_bytes() == b"new capture" and taken_q.is_file()
+    taken_from.unlink()
+    assert main(["data", "review", str(work), "--restore"]) == 0
+    assert _tree(work) == before
+    assert (work / QUARANTINE / "manifest.jsonl").read_text() == ""
+    assert main(["data", "review", str(work), "--restore"]) == 0  # nothing left: a no-op
+
+
+def test_restore_refuses_records_that_leave_the_data_set(tmp_path, capsys):
+    (tmp_path / "data" / QUARANTINE).mkdir(parents=True)
+    victim = tmp_path / "outside.jpg"
+    victim.write_bytes(b"x")
+    (tmp_path / "data" / QUARANTINE / "manifest.jsonl").write_text(
+        json.dumps({"from": str(tmp_path / "elsewhere.jpg"), "to": str(victim)}) + "\nnot json\n")
+    assert main(["data", "review", str(tmp_path / "data"), "--restore"]) == 1
+    err = capsys.readouterr().err
+    assert "leaves the data set" in err and "not a quarantine record" in err
+    assert victim.read_bytes() == b"x" and not (tmp_path / "elsewhere.jpg").exists()
+    assert main(["data", "review", str(tmp_path / "nothing"), "--restore"]) == 2
+    assert "nothing to restore" in capsys.readouterr().err
+
+
+def test_quarantine_kind_typo_is_one_line(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    assert main(["data", "review", str(tmp_path), "--quarantine", "blanks"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown flag kind 'blanks'" in err[0]
 
 
 def test_pose_quality_flags(tmp_path):

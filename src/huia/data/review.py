@@ -12,8 +12,9 @@ recognise, wrong labels. This flags the same things in seconds:
 - ``mislabeled``: the label disagrees with most of the sample's nearest neighbours in a feature space (the
   hand-landmark backbone's features for images, normalized keypoints when every sample has them).
 
-The HTML report embeds thumbnails; ``--quarantine`` moves flagged files (with their keypoints JSON) to
-``DIR/.quarantine/<reason>/<label>/`` — never deletes, and class-folder readers skip that hidden folder.
+The HTML report embeds thumbnails; ``--quarantine [KINDS]`` moves flagged files (with their keypoints JSON) to
+``DIR/.quarantine/<reason>/<label>/`` — never deletes, and class-folder readers skip that hidden folder;
+``--restore`` moves them back.
 """
 
 from __future__ import annotations
@@ -370,14 +371,36 @@ def write_report(result: ReviewResult, out: str | Path) -> Path:
     return out
 
 
-def quarantine(result: ReviewResult) -> list[tuple[Path, Path]]:
-    """Move every flagged image (and its keypoints JSON) to ROOT/.quarantine/<kind>/<label>/. Never overwrites,
-    never deletes; returns (from, to) pairs. A manifest.jsonl there records why, so moves can be undone."""
+KINDS = ("blank", "duplicate", "near_duplicate", "no_pose", "low_pose", "mislabeled", "unreadable")
+# What a bare --quarantine moves: near duplicates stay. A capture timer's near-identical frames are valid samples
+# (and `data split` keeps an original with its copies), so moving them would empty small classes for nothing.
+DEFAULT_QUARANTINE = tuple(k for k in KINDS if k != "near_duplicate")
+
+
+def parse_kinds(text: str | None) -> tuple[str, ...]:
+    """--quarantine's value: None (bare flag) = DEFAULT_QUARANTINE, 'all', or a comma list of flag kinds."""
+    if text is None:
+        return DEFAULT_QUARANTINE
+    if text.strip() == "all":
+        return KINDS
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise HuiaError(f"--quarantine: unknown flag kind {', '.join(map(repr, bad)) or repr(text)} "
+                        f"(choose 'all' or a comma list of {', '.join(KINDS)})")
+    return kinds
+
+
+def quarantine(result: ReviewResult, kinds: tuple[str, ...] | None = None) -> list[tuple[Path, Path]]:
+    """Move flagged images of ``kinds`` (default :data:`DEFAULT_QUARANTINE`) with their keypoints JSON to
+    ROOT/.quarantine/<kind>/<label>/. Never overwrites, never deletes; returns (from, to) pairs. A manifest.jsonl
+    there records why, so :func:`restore` can undo the moves."""
+    kinds = DEFAULT_QUARANTINE if kinds is None else kinds
     moved = []
     qroot = result.root / QUARANTINE
     done: set[Path] = set()
     for f in result.flags:
-        if f.path in done or not f.path.exists():
+        if f.kind not in kinds or f.path in done or not f.path.exists():
             continue
         dest_dir = qroot / f.kind / (f.label or "_")
         dest_dir.mkdir(parents=True, exist_ok=True)
@@ -397,17 +420,79 @@ def quarantine(result: ReviewResult) -> list[tuple[Path, Path]]:
     return moved
 
 
+def restore(root: str | Path) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Undo quarantines: move every file recorded in ROOT/.quarantine/manifest.jsonl back to where it came from
+    (with its keypoints JSON). A file whose old place is taken again, or that is gone from the quarantine, stays
+    recorded and is reported; nothing is overwritten or deleted. Returns ((from, to) moved back, problems)."""
+    root = Path(root)
+    qroot = root / QUARANTINE
+    manifest = qroot / "manifest.jsonl"
+    if not manifest.is_file():
+        raise HuiaError("nothing to restore (no .quarantine/manifest.jsonl)", root)
+    back, problems, keep = [], [], []
+    for n, line in enumerate(manifest.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            src, dst = Path(rec["to"]), Path(rec["from"])
+        except (ValueError, KeyError, TypeError):
+            problems.append(f"{manifest}:{n}: not a quarantine record, left as is")
+            keep.append(line)
+            continue
+        # a record may only move files between the quarantine and the data set it belongs to
+        if not (_inside(src, qroot) and _inside(dst, root)) or _inside(dst, qroot):
+            problems.append(f"{manifest}:{n}: {src} -> {dst} leaves the data set, left as is")
+            keep.append(line)
+            continue
+        if not src.is_file():
+            problems.append(f"{src}: no longer in the quarantine, record dropped")
+            continue
+        side_src, side_dst = src.with_suffix(".json"), dst.with_suffix(".json")
+        if dst.exists() or (side_src.is_file() and side_dst.exists()):
+            problems.append(f"{dst}: exists again, {src} stays in the quarantine")
+            keep.append(line)
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(src), str(dst))
+        if side_src.is_file():
+            shutil.move(str(side_src), str(side_dst))
+        back.append((src, dst))
+    tmp = manifest.with_name(manifest.name + ".tmp")
+    tmp.write_text("".join(k + "\n" for k in keep))
+    tmp.replace(manifest)
+    return back, problems
+
+
+def _inside(p: Path, folder: Path) -> bool:
+    try:
+        p.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
 # -------------------------------------------------------------------------------------------------------------
 # CLI (registered by huia.data.cli)
 
 
 def _cmd_review(args) -> int:
+    if args.restore:
+        back, problems = restore(args.dir)
+        for prob in problems:
+            print(f"huia: problem: {prob}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"restored": [[str(a), str(b)] for a, b in back], "problems": problems}))
+        else:
+            print(f"moved {len(back)} files back from {Path(args.dir) / QUARANTINE}")
+        return 1 if problems else 0
+    kinds = parse_kinds(args.quarantine) if args.quarantine is not False else ()
     result = review_dataset(args.dir, blank_threshold=args.blank_threshold, near_dup_bits=args.near_dup_bits,
                             near_dup_pose=args.near_dup_pose,
                             features=args.features, k=args.k, pose_model=args.pose, quiet=args.json)
     if args.report:
         write_report(result, args.report)
-    moved = quarantine(result) if args.quarantine else []
+    moved = quarantine(result, kinds) if kinds else []
     if args.json:
         doc = result.to_json()
         doc["quarantined"] = [[str(a), str(b)] for a, b in moved]
@@ -426,7 +511,7 @@ def _cmd_review(args) -> int:
             print(f"moved {len(moved)} files to {Path(args.dir) / QUARANTINE}")
     # flags are judgments (exit 0); a file that does not decode is an error, as in `data check`, unless
     # --quarantine just moved it out of the data set
-    return 1 if result.problems and not args.quarantine else 0
+    return 1 if result.problems and "unreadable" not in kinds else 0
 
 
 def register_review(sub) -> None:
@@ -435,14 +520,18 @@ def register_review(sub) -> None:
                                    "low-confidence pose, and samples whose label disagrees with their nearest "
                                    "neighbours in feature space; files that do not decode are listed as "
                                    "problems and flagged 'unreadable'. Writes an HTML report with thumbnails; "
-                                   "--quarantine moves flagged files to DIR/.quarantine/ (never deletes). Exit code 1 when "
+                                   "--quarantine moves flagged files to DIR/.quarantine/ (never deletes; --restore moves them back). Exit code 1 when "
                                    "files do not decode (and were not quarantined), else 0: flags are for you to "
                                    "judge.")
     p.add_argument("dir", metavar="DIR", help="dataset folder: DIR/<class>/<image>[.json]")
     p.add_argument("--report", help="write an HTML report here")
-    p.add_argument("--quarantine", action="store_true",
-                   help="move flagged files (unreadable images too) to DIR/.quarantine/<reason>/, recorded in "
-                        "DIR/.quarantine/manifest.jsonl")
+    p.add_argument("--quarantine", nargs="?", const=None, default=False, metavar="KINDS",
+                   help="move flagged files to DIR/.quarantine/<kind>/, recorded in DIR/.quarantine/manifest.jsonl. "
+                        f"Bare: every kind but near_duplicate ({', '.join(DEFAULT_QUARANTINE)}); 'all'; or a comma "
+                        "list of kinds")
+    p.add_argument("--restore", action="store_true",
+                   help="move every quarantined file back where it came from (what the manifest records); a file "
+                        "whose place is taken again stays, reported")
     p.add_argument("--features", default="auto",
                    help="feature space for mislabel detection: auto (keypoints if every sample has them, else "
                         "handlandmark-full), handlandmark-full, posenet-mobilenet, keypoints, pixels, none "
