@@ -77,6 +77,9 @@ def test_train_panel_trains_shows_held_out_result_and_opens_huia(studio_server, 
     lo, hi = res["accuracy_ci"]
     assert f"{100 * lo:.1f} %" in acc_text and f"{100 * hi:.1f} %" in acc_text
     assert page.get_attribute("#train-accuracy", "data-n") == str(res["n"])
+    ex = res["export_check"]
+    assert (f"exported model ({ex['quantization']} weights)" in page.inner_text("#train-export-check")
+            and f"{100 * ex['accuracy']:.1f} % on the same samples" in page.inner_text("#train-export-check"))
     shown = page.evaluate("""() => [...document.querySelectorAll('#train-confusion tr')].slice(1)
         .map((tr) => [...tr.querySelectorAll('td')].map((td) => Number(td.textContent)))""")
     assert shown == res["confusion"]

@@ -70,6 +70,29 @@ def test_pose_classifier_on_held_out_frames(task, min_acc, pose_dataset, feature
     else:
         assert meta["keypoints"]["kind"] == "bbox-normalized" and meta["input"] == "features"
 
+    # `classify eval --export`: the uint16 export's held-out accuracy is what TF.js in Node gets on those samples
+    from huia.classify.dataset import load_dataset
+
+    q16 = export_run(run, tmp_path / "export16", quantize="uint16")
+    assert main(["classify", "eval", str(run), "--data", str(pose_dataset / "test"), "--export", str(q16.parent),
+                 "--json"]) == 0
+    rep16 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    ds = load_dataset(pose_dataset / "test", labels=r.labels, quiet=True)
+    xs = run_inputs(r, ds.samples)
+    probs = run_tfjs(q16, {"features": xs} if task == "keypoints" else {"image": xs}, ["probabilities"])
+    oracle = float((probs["probabilities"].argmax(1) == ds.targets(ds.samples)).mean())
+    assert rep16["samples"] == len(ds.samples) and rep16["accuracy"] == pytest.approx(oracle, abs=1e-12)
+    assert rep16["export"]["quantization"] == "uint16" and rep16["export"]["run_accuracy"] == rep["accuracy"]
+    assert 0.9 <= rep16["export"]["agreement_with_run"] <= 1.0
+    # another run's export is refused in one line naming it
+    other = tmp_path / "other"
+    export_run(run, other)
+    doc = json.loads((other / "model.json").read_text())
+    doc["userDefinedMetadata"]["labels"] = ["a", "b", "c"]
+    (other / "model.json").write_text(json.dumps(doc))
+    assert main(["classify", "eval", str(run), "--data", str(pose_dataset / "test"), "--export", str(other)]) == 2
+    assert "exported from another run" in capsys.readouterr().err
+
 
 @pytest.mark.slow
 def test_predict_runs_the_pose_estimator_when_no_keypoints_json(pose_dataset, feature_cache, tmp_path, capsys):

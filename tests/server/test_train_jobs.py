@@ -198,6 +198,13 @@ def test_train_job_equals_the_cli_walk_and_exports_what_predict_says(studio, tmp
 
         tf_out = run_tfjs(mj, {"features": x}, ["probabilities"])["probabilities"][0]
         np.testing.assert_allclose(tf_out, got, atol=1e-5)
+    # the export's own held-out accuracy (uint16 weights) is `classify eval --export` on the published export
+    assert main(["classify", "eval", str(job_run), "--data", str(split / "test"), "--export", str(mj.parent),
+                 "--json"]) == 0
+    want_ex = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    ex = res["export_check"]
+    assert ex["quantization"] == "uint16" == want_ex["export"]["quantization"]
+    assert ex["accuracy"] == want_ex["accuracy"] and ex["agreement_with_run"] == want_ex["export"]["agreement_with_run"]
     assert snapshot(captures) == before  # the captures were only read
     assert not list((data / "jobs").glob(f"{job['id']}/export"))  # staged export moved, not copied
 

@@ -691,6 +691,10 @@ function showResult(job) {
   $('train-accuracy-note').textContent = `trained on ${r.train_samples} samples; held out: ${heldOut}, never seen`
     + ` in training (${r.accuracy_ci_method} interval)`
     + (r.split === 'time' ? '' : '; frames captured a second apart may sit on both sides, which flatters the accuracy');
+  const ex = r.export_check;  // the exported model (quantized weights) on the same held-out samples
+  $('train-export-check').textContent = ex ? `The exported model (${ex.quantization} weights), as the Huia page runs`
+    + ` it: ${pct(ex.accuracy)} on the same samples; it gives the trained model's answer on`
+    + ` ${pct(ex.agreement_with_run)} of them.` : '';
   const head = (cells) => el('tr', {}, ...cells.map((c) => el('th', { text: c })));
   $('train-per-class').replaceChildren(el('caption', { text: 'per class' }), head(['class', 'accuracy', 'n']),
     ...r.labels.map((l) => el('tr', { 'data-class': l }, el('th', { text: l }),

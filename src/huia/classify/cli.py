@@ -28,16 +28,21 @@ def _train(args) -> int:
 def _eval(args) -> int:
     from huia.classify.evaluate import evaluate_run
 
-    rep = evaluate_run(args.run, args.data)
+    rep = evaluate_run(args.run, args.data, export=args.export)
     if args.json:
         print(json.dumps({k: rep[k] for k in ("accuracy", "accuracy_ci", "accuracy_ci_method", "per_class",
                                               "confusion", "samples", "skipped_reasons", "skipped_trained_on",
-                                              "labels")}))
+                                              "labels", "export")}))
     else:
         lo, hi = rep["accuracy_ci"]
         how = "" if rep.get("accuracy_ci_method", "wilson") == "wilson" else f", {rep['accuracy_ci_method']}"
-        print(f"accuracy {rep['accuracy']:.4f} [95 % interval {lo:.4f}, {hi:.4f}{how}] on {rep['samples']} "
+        ex = rep["export"]
+        which = "" if ex is None else f"export ({ex['quantization']}) "
+        print(f"{which}accuracy {rep['accuracy']:.4f} [95 % interval {lo:.4f}, {hi:.4f}{how}] on {rep['samples']} "
               f"held-out samples ({rep['skipped_trained_on']} training samples skipped)")
+        if ex is not None:
+            print(f"  the run's float model: accuracy {ex['run_accuracy']:.4f}; the export agrees on "
+                  f"{ex['agreement_with_run']:.1%} of the samples (largest probability change {ex['max_abs_diff']:.4f})")
         for lab, m in rep["per_class"].items():
             print(f"  {lab:>12}: recall {m['recall']:.4f}  precision {m['precision']:.4f}  ({m['support']} samples)")
     return 0
@@ -125,6 +130,10 @@ def register(sub) -> None:
                                  "files (by path or content) the run trained on.")
     e.add_argument("run", help="run directory")
     e.add_argument("--data", required=True, help="dataset folder with one sub-folder per class")
+    e.add_argument("--export", default=None, metavar="DIR",
+                   help="evaluate this run's TF.js graph export instead (what `huia export RUN --out DIR` wrote, "
+                        "quantized weights included) as the browser runs it, and say how often it agrees with "
+                        "the run's float model")
     e.add_argument("--json", action="store_true", help='print {"accuracy", "per_class", "confusion", ...}')
     e.set_defaults(func=_eval)
 

@@ -48,7 +48,43 @@ def held_out_with_reasons(config: dict, ds: D.Dataset) -> tuple[list, dict[str, 
     return keep, reasons
 
 
-def evaluate_run(run_dir: str | Path, data_dir: str | Path, *, plot: bool = True, quiet: bool = False) -> dict:
+def export_proba(run, export_dir: str | Path, samples: list, batch: int = 32) -> tuple[np.ndarray, str]:
+    """Probabilities of RUN's TF.js graph export (quantized or not) on ``samples``, run by huia's graph executor
+    (which matches TF.js to ~1e-5): what the browser will compute. Returns (probs, quantization)."""
+    from huia.classify.export import INPUT_NAME, OUTPUT_NAME
+    from huia.classify.predict import run_inputs
+    from huia.classify.tasks import get_task
+    from huia.tfjs.artifacts import load_artifacts
+    from huia.tfjs.graph import GraphModel
+
+    p = Path(export_dir)
+    mj = p / "model.json" if p.is_dir() else p
+    if not mj.is_file():
+        raise HuiaError("no model.json here (expected a folder written by `huia export`)", p)
+    art = load_artifacts(mj)
+    meta = (art.user_defined_metadata or {})
+    huia_meta = meta.get("huia") or {}
+    if huia_meta.get("task") != "classify":
+        raise HuiaError("not a huia classifier export (userDefinedMetadata.huia.task != 'classify')", mj)
+    if huia_meta.get("format") != "graph" or not art.is_graph_model:
+        raise HuiaError("a layers export is a head without its input pipeline; evaluate the run's graph export "
+                        "(`huia export RUN --format graph`)", mj)
+    if huia_meta.get("classifier") != run.task or meta.get("labels") != run.labels:
+        raise HuiaError(f"exported from another run (a {huia_meta.get('classifier')!r} classifier of "
+                        f"{meta.get('labels')}, the run is a {run.task!r} classifier of {run.labels})", mj)
+    feed = INPUT_NAME if get_task(run.task).has_backbone else "features"
+    g = GraphModel(art)
+    out = []
+    for i in range(0, len(samples), batch):
+        x = run_inputs(run, samples[i:i + batch])
+        out.append(np.asarray(g({feed: x}, outputs=[OUTPUT_NAME])[OUTPUT_NAME], np.float32))
+    return np.concatenate(out), str(huia_meta.get("quantization") or "float32")
+
+
+def evaluate_run(run_dir: str | Path, data_dir: str | Path, *, plot: bool = True, quiet: bool = False,
+                 export: str | Path | None = None) -> dict:
+    """Held-out accuracy of RUN (its float PyTorch model), or with ``export`` of that run's TF.js export as the
+    browser runs it (quantized weights included), with how often the export agrees with the float model."""
     run = load_run(run_dir)
     ds = D.load_dataset(data_dir, labels=run.labels, quiet=True)
     samples, reasons = held_out_with_reasons(run.config, ds)
@@ -62,6 +98,14 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, *, plot: bool = True
     if skipped and not quiet:
         print(f"huia: note: {data_dir}: skipped {skipped} sample(s): {why}", file=sys.stderr)
     probs = predict_proba(run, samples, desc="evaluate")
+    exported = None
+    if export is not None:
+        float_probs = probs
+        probs, quantization = export_proba(run, export, samples)
+        exported = {"path": str(export), "quantization": quantization,
+                    "agreement_with_run": float((probs.argmax(1) == float_probs.argmax(1)).mean()),
+                    "max_abs_diff": float(np.abs(probs - float_probs).max()),
+                    "run_accuracy": float((float_probs.argmax(1) == ds.targets(samples)).mean())}
     y = ds.targets(samples)
     pred = probs.argmax(1)
     rep = classification_report(y, pred, run.labels)  # accuracy, per-class P/R/F1, confusion (rows = truth)
@@ -77,9 +121,11 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, *, plot: bool = True
                 "skipped_reasons": reasons, "labels": run.labels,
                 "errors": [{"file": str(s.image_path), "label": s.label, "predicted": run.labels[int(p)]}
                            for s, p, t in zip(samples, pred, y) if p != t][:50]})
+    rep["export"] = exported
     if plot:
         from huia.eval.plots import plot_confusion
 
         (Path(run_dir) / "plots").mkdir(exist_ok=True)
-        plot_confusion(np.asarray(rep["confusion"]), run.labels, Path(run_dir) / "plots" / "eval_confusion.png")
+        name = "eval_confusion.png" if exported is None else "eval_confusion_export.png"
+        plot_confusion(np.asarray(rep["confusion"]), run.labels, Path(run_dir) / "plots" / name)
     return rep

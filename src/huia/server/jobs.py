@@ -551,6 +551,11 @@ def run_job(job_dir: Path) -> dict:
 
     state.stage("export")  # huia export RUN --out DATA/exports/NAME --quantize Q, staged; the studio moves it
     export_run(run, job_dir / "export", quantize=spec.get("quantize"))
+    # huia classify eval RUN --data RUN/split/test --export EXPORT: the model the Huia page will run (quantized)
+    ex = evaluate_run(run, split / "test", quiet=True, plot=False, export=job_dir / "export")
+    export_check = {"accuracy": ex["accuracy"], "quantization": ex["export"]["quantization"],
+                    "agreement_with_run": ex["export"]["agreement_with_run"],
+                    "max_abs_diff": ex["export"]["max_abs_diff"]}
     return {"accuracy": rep["accuracy"], "accuracy_ci": list(rep["accuracy_ci"]),
             "accuracy_ci_method": rep["accuracy_ci_method"], "n": rep["samples"], "labels": rep["labels"],
             "per_class": {k: {"accuracy": v["recall"], "n": v["support"], "precision": v["precision"]}
@@ -559,7 +564,7 @@ def run_job(job_dir: Path) -> dict:
             "train_seconds": round(train_seconds, 2), "best_epoch": metrics.get("best_epoch"),
             "split": spec["split"], "train_fraction": spec["train_fraction"],
             "run": str(run), "export": name, "export_url": f"/models/user/{name}/model.json",
-            "quantize": spec.get("quantize")}
+            "quantize": spec.get("quantize"), "export_check": export_check}
 
 
 def child_main(job_dir: str | Path) -> int:
