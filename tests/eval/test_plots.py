@@ -52,3 +52,17 @@ def test_pr_curve_png(out_dir):
     res = coco_evaluate(gts, dets)
     _png(plot_pr_curve(res, out_dir / "pr.png"))
     _png(plot_pr_curve(res["precision"][:, :, 0], out_dir / "pr_array.png"))
+
+
+def test_curves_mark_where_a_phase_starts(out_dir):
+    """A refit restarts from scratch; the plot marks the phase boundary (a dashed line with its name) instead of
+    letting the jump read as a divergence. Without the phase column the same numbers plot without it."""
+    rows = [{"step": s, "phase": "head" if s <= 60 else "refit", "loss": 1.0 / (s if s <= 60 else s - 60) ** 0.5}
+            for s in range(1, 121)]
+    marked = _png(plot_curves(rows, out_dir / "curves_phases.png", phase_notes={"refit": "refit: new head"}))
+    plain = _png(plot_curves([{k: v for k, v in r.items() if k != "phase"} for r in rows],
+                             out_dir / "curves_no_phases.png"))
+    assert marked.shape == plain.shape
+    diff = np.abs(marked.astype(int) - plain.astype(int)).sum(axis=2) > 60
+    cols = np.flatnonzero(diff.sum(axis=0) > 0.3 * marked.shape[0] * 0.5)  # a tall vertical mark, not just text
+    assert cols.size, "no phase line drawn"

@@ -284,16 +284,23 @@ class _Log:
         tmp.replace(self.path)
 
 
+# what each log.csv phase is, on the curves plot (the refit restarts from scratch: not a divergence)
+PHASE_NOTES = {"refit": "refit: new head on train + validation (no validation left)",
+               "finetune": "fine-tune: every layer, low learning rate (no validation)"}
+
+
 def _plots(run: Path, labels: list[str], confusion: np.ndarray | None) -> list[str]:
     from huia.eval.plots import plot_confusion, plot_curves
 
     made = []
     (run / "plots").mkdir(exist_ok=True)
     if (run / "log.csv").is_file():
-        plot_curves(run / "log.csv", run / "plots" / "curves.png")
+        plot_curves(run / "log.csv", run / "plots" / "curves.png", phase_notes=PHASE_NOTES)
         made.append("plots/curves.png")
     if confusion is not None:
-        plot_confusion(np.asarray(confusion), labels, run / "plots" / "confusion.png")
+        n = int(np.asarray(confusion).sum())
+        plot_confusion(np.asarray(confusion), labels, run / "plots" / "confusion.png",
+                       title=f"validation samples (n={n}, early stopping; held-out test: classify eval)")
         made.append("plots/confusion.png")
     return made
 

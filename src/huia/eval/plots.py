@@ -74,10 +74,13 @@ def _group(name: str) -> str:
     return "metric"
 
 
-def plot_curves(log, out_png, *, x: str | None = None, title: str | None = None, smooth: bool = True) -> Path:
+def plot_curves(log, out_png, *, x: str | None = None, title: str | None = None, smooth: bool = True,
+                phase_notes: dict[str, str] | None = None) -> Path:
     """Training curves from ``log.csv`` (or rows/columns): one panel for losses, one for metrics (accuracy, AP,
     ...), one for the learning rate; x is ``step`` (else ``epoch``, else the row number). Noisy per-step series
-    (> 50 points) are drawn faint with an EMA on top. Returns the PNG path."""
+    (> 50 points) are drawn faint with a moving average on top, labelled as such. A ``phase`` column (e.g. head,
+    refit, finetune) draws a dashed line where each phase starts, named by ``phase_notes`` when given: a restart
+    must not read as a divergence."""
     cols = _columns(log)
     if x is None:
         x = next((k for k in X_KEYS if k in cols and any(_num(v) is not None for v in cols[k])), None)
@@ -94,25 +97,38 @@ def plot_curves(log, out_png, *, x: str | None = None, title: str | None = None,
     if not order:
         order = ["loss"]
         groups["loss"] = []
+    starts = []  # (x, phase) where each phase after the first begins
+    phases = cols.get("phase") or []
+    for j in range(1, len(phases)):
+        if phases[j] and phases[j] != phases[j - 1] and j < len(xs) and xs[j] is not None:
+            starts.append((xs[j], str(phases[j])))
     fig = _figure(6.0 * len(order), 4.2)
     for i, g in enumerate(order):
         ax = fig.add_subplot(1, len(order), i + 1)
         for k in groups[g]:
-            pts = [(a, _num(b)) for a, b in zip(xs, cols[k]) if a is not None and _num(b) is not None]
+            pts = [(a, _num(b), phases[j] if j < len(phases) else None)
+                   for j, (a, b) in enumerate(zip(xs, cols[k])) if a is not None and _num(b) is not None]
             if not pts:
                 continue
-            px, py = np.array(pts).T
+            px = np.array([p[0] for p in pts], np.float64)
+            py = np.array([p[1] for p in pts], np.float64)
             if smooth and len(px) > 50 and g != "learning rate":
                 line, = ax.plot(px, py, alpha=0.25, linewidth=0.8)
                 ema = np.empty_like(py)
                 alpha = 2.0 / (min(len(py), 200) / 10 + 1)
                 acc = py[0]
                 for j, v in enumerate(py):
+                    if j and pts[j][2] != pts[j - 1][2]:
+                        acc = v  # a new phase starts over: do not average across the restart
                     acc = alpha * v + (1 - alpha) * acc
                     ema[j] = acc
-                ax.plot(px, ema, color=line.get_color(), linewidth=1.6, label=k)
+                ax.plot(px, ema, color=line.get_color(), linewidth=1.6, label=f"{k} (moving average)")
             else:
                 ax.plot(px, py, marker="o" if len(px) <= 30 else None, markersize=3, linewidth=1.4, label=k)
+        for at, phase in starts:
+            ax.axvline(at, color="0.4", linestyle="--", linewidth=0.9)
+            ax.annotate((phase_notes or {}).get(phase, phase), (at, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(3, -3), textcoords="offset points", va="top", fontsize=7, color="0.3", rotation=90)
         ax.set_xlabel(x or "row")
         ax.set_title(g)
         if g == "learning rate":
