@@ -99,9 +99,10 @@ def test_a_model_that_is_not_a_gesture_head_is_refused_and_changes_nothing(page,
     page.evaluate("window.__huia.train()")
     art = page.evaluate("window.__huia.exportHead()")
     weights = base64.b64decode(art["weightsBase64"])
-    head = art["modelJson"]   # Dense(1152 -> 100 -> 10)
+    head = art["modelJson"]   # Dense(1152 -> 100 -> 2): only the two classes with samples are trained
+    two = ["0", "1"]
     try:
-        _write_export(root, "gx-good", {**head, "userDefinedMetadata": _image_meta("handlandmark-full", DIGITS)}, weights)
+        _write_export(root, "gx-good", {**head, "userDefinedMetadata": _image_meta("handlandmark-full", two)}, weights)
         # a real detector's metadata; refused on it alone, so no weights are needed (none are fetched)
         _write_export(root, "gx-detector", {"format": "graph-model", "modelTopology": {"node": []}, "weightsManifest": [],
                                             "userDefinedMetadata": model_metadata(["kangaroo"], 320, 0.3)}, None)
@@ -109,7 +110,7 @@ def test_a_model_that_is_not_a_gesture_head_is_refused_and_changes_nothing(page,
             "kind": "bbox-normalized"}}), "layers", None)
         _write_export(root, "gx-keypoints", {**head, "userDefinedMetadata": kp}, weights)
         # metadata fine on its face, but it names PoseNet (384 features) for a head that reads 1152
-        _write_export(root, "gx-wrongdim", {**head, "userDefinedMetadata": _image_meta("posenet-mobilenet", DIGITS)},
+        _write_export(root, "gx-wrongdim", {**head, "userDefinedMetadata": _image_meta("posenet-mobilenet", two)},
                       weights)
 
         page.reload()
@@ -173,7 +174,7 @@ def test_a_model_that_is_not_a_gesture_head_is_refused_and_changes_nothing(page,
         page.click("#loadUrl")
         page.wait_for_function("document.getElementById('trainStatus').textContent === 'loaded gx-good'")
         after = _state(page)
-        assert after["classes"] == DIGITS and after["counts"] == [0] * 10 and after["predict"][0] is False
+        assert after["classes"] == two and after["counts"] == [0, 0] and after["predict"][0] is False
         page.screenshot(path=str(out_dir / "gestures_refused_models.png"), full_page=True)
     finally:
         for n in names:
@@ -344,8 +345,11 @@ def test_class_names_are_shown_exactly_as_typed(page, studio_server):
     page.click("#predict")
     page.wait_for_function("window.__huia.frames >= 2", timeout=60_000)
     page.click("#predict")
-    assert _texts(page, "#bars > span:not(.v)") == names and page.locator("#bars b").count() == 0
-    assert page.evaluate("window.__huia.exportHead()")["modelJson"]["userDefinedMetadata"]["labels"] == names
+    # only the classes with samples are trained: "open" (no samples) is neither an output nor a bar
+    trained = ["fist", "<b>bold</b>"]
+    assert _texts(page, "#bars > span:not(.v)") == trained and page.locator("#bars b").count() == 0
+    assert page.evaluate("window.__huia.exportHead()")["modelJson"]["userDefinedMetadata"]["labels"] == trained
+    assert "Not trained (no samples): open." in page.text_content("#heldout")
 
 
 # -- studio finding 17: the badge says what to do, not a bare "–" -------------------------------------------------------

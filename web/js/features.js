@@ -14,6 +14,21 @@ export const EXTRACTORS = {
   },
 };
 
+/** What the picker and page call each extractor. The measured gap decides the advice: on 100 held-out sign-digit
+ * photos a head on the hand net got 100/100, one on PoseNet's MobileNet 23-51/100 (spec audit 10, finding 3). */
+export const EXTRACTOR_LABELS = {
+  'handlandmark-full': 'hand landmarks net (recommended for hands)',
+  'posenet-mobilenet': 'PoseNet MobileNet (body net, weak on hands)',
+};
+
+/** A person's name for an extractor spec (a loaded head's included), never a raw graph node name. */
+export function extractorLabel(spec) {
+  const key = Object.keys(EXTRACTORS).find((k) => EXTRACTORS[k].model === spec.model
+    && EXTRACTORS[k].feature_node === spec.feature_node);
+  const base = key ? EXTRACTOR_LABELS[key].replace(/ \(.*\)$/, '') : `${spec.model} (its feature layer)`;
+  return spec.landmarks ? `${base} + ${spec.landmarks.count} landmarks` : base;
+}
+
 /** Extractor spec from a head's userDefinedMetadata (huia export format), or null when it names none. */
 export function extractorFromMetadata(meta) {
   const bb = meta && meta.backbone;

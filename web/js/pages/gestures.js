@@ -4,7 +4,7 @@ import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera } from '../camera.js';
 import { FpsMeter } from '../draw.js';
 import { bytesToBase64 } from '../bytes.js';
-import { EXTRACTORS, createExtractor, extractorFromMetadata, centerSquare } from '../features.js';
+import { EXTRACTORS, createExtractor, extractorFromMetadata, centerSquare, extractorLabel } from '../features.js';
 import { fillDataPaths } from '../datapath.js';
 
 const $ = (id) => document.getElementById(id);
@@ -27,6 +27,11 @@ let training = false;
 let batchLosses = [];
 let epochLosses = [];
 let cameraOk = false;
+let evaluation = null;    // the last training's held-out check (see evaluate()), or null
+// samples that no saved head has learned from yet: a reload or close asks first (beforeunload)
+let sampleVersion = 0;    // bumped on every added or discarded sample
+let trainedVersion = -1;  // sampleVersion the head in memory was trained at
+let savedVersion = 0;     // sampleVersion of the last saved head (0: nothing to lose yet)
 const customSpecs = {};   // extractors named by a loaded head's metadata that are not in EXTRACTORS
 const fps = new FpsMeter();
 const specFor = (key) => EXTRACTORS[key] || customSpecs[key];
@@ -69,6 +74,16 @@ function renderLabels() {
     box.appendChild(b);
   });
   $('totals').textContent = `${samples.length} samples · ${c.filter((n) => n > 0).length}/${classes.length} classes have samples`;
+  const sel = $('fileClass');
+  const keep = sel.value;
+  sel.innerHTML = '';
+  classes.forEach((name, i) => {
+    const o = document.createElement('option');
+    o.value = String(i);
+    o.textContent = name;
+    sel.appendChild(o);
+  });
+  if (keep && Number(keep) < classes.length) sel.value = keep;
 }
 
 function updateCounts() {
@@ -98,13 +113,13 @@ async function setClasses(names) {
   const list = parseClassNames(names.map(String).join(','));
   await stopPredicting();
   classes = list;
-  samples = [];
+  discardSamples();
   $('classNames').value = classes.join(',');
   $('classNamesMsg').textContent = '';
   renderLabels();
   clearPrediction();
-  // a head with another number of outputs cannot name these classes
-  if (head && headOutputs() !== classes.length) dropHead('the classes changed');
+  // a head trained (or loaded) with a class these names no longer have cannot be shown with them
+  if (head && !headLabels().every((l) => classes.includes(l))) dropHead('the classes changed');
 }
 
 let loadingExtractor = null;   // {key, promise} while an extractor loads, so concurrent callers share it
@@ -134,6 +149,37 @@ async function addFeature(label, source) {
   const feat = await t.data();
   t.dispose();
   samples.push({ label, feat: Float32Array.from(feat) });
+  sampleVersion += 1;
+}
+
+function discardSamples() {
+  if (samples.length) sampleVersion += 1;
+  samples = [];
+}
+
+/** Samples that would be lost on reload: some exist and no saved head was trained on exactly these. */
+function unsavedSamples() { return samples.length > 0 && savedVersion !== sampleVersion; }
+
+/** "Add images…": each file goes through the webcam's path (decoded frame -> centre square -> extractor). Files the
+ * browser cannot decode are named in one line; the others are still added. */
+async function addSamplesFromFiles(files, label) {
+  const list = Array.from(files);
+  if (!list.length) return counts();
+  if (!(label >= 0 && label < classes.length)) throw new Error('choose the class the images show first');
+  const bad = [];
+  let added = 0;
+  for (const f of list) {
+    let bmp = null;
+    try { bmp = await createImageBitmap(f); } catch (e) { bad.push(f.name); continue; }
+    try { await addFeature(label, bmp); added += 1; } finally { bmp.close(); }
+    if (added % 10 === 0) updateCounts();
+  }
+  updateCounts();
+  $('fileMsg').textContent = `added ${added} image${added === 1 ? '' : 's'} to ${classes[label]}`;
+  if (bad.length) {
+    throw new Error(`${bad.length} of ${list.length} files are not images this browser can read (not added): ${bad.join(', ')}`);
+  }
+  return counts();
 }
 
 async function addSampleFromVideo(label) {
@@ -167,7 +213,7 @@ function drawLoss() {
   ctx.stroke();
   ctx.fillStyle = '#9aa3b2';
   ctx.font = '12px sans-serif';
-  ctx.fillText(`loss ${batchLosses[batchLosses.length - 1].toFixed(4)} (start ${batchLosses[0].toFixed(4)})`, 8, 14);
+  ctx.fillText(`batch loss ${batchLosses[batchLosses.length - 1].toFixed(4)} (first batch ${batchLosses[0].toFixed(4)})`, 8, 14);
 }
 
 /** Epochs, learning rate and batch size from their fields, or null after putting a message next to each bad one. */
@@ -192,15 +238,110 @@ function readTrainSettings() {
   return ok ? out : null;
 }
 
+/** Each class's latest samples are held out (20 %, at least 1 from 5 samples on, none below 5): consecutive webcam
+ * frames are near twins, so the latest run of frames is the fairest test the page has without a second session. */
+export function heldOutCount(n) { return n >= 5 ? Math.max(1, Math.round(0.2 * n)) : 0; }
+
+function splitSamples(trainedIdx, useAll) {
+  const train = [];
+  const held = [];
+  for (const ci of trainedIdx) {
+    const mine = samples.filter((s) => s.label === ci);
+    const h = useAll ? 0 : heldOutCount(mine.length);
+    train.push(...mine.slice(0, mine.length - h));
+    held.push(...mine.slice(mine.length - h));
+  }
+  return { train, held };
+}
+
+function featureTensor(list) {
+  const dim = list[0].feat.length;
+  const flat = new Float32Array(list.length * dim);
+  list.forEach((s, i) => flat.set(s.feat, i * dim));
+  return tf.tensor2d(flat, [list.length, dim]);
+}
+
+/** Score the head on the held-out samples: accuracy, per class, confusion (rows: true class, columns: predicted). */
+async function evaluate(held, labels, remap, trainedOn) {
+  const k = labels.length;
+  const confusion = labels.map(() => labels.map(() => 0));
+  if (held.length) {
+    const pred = tf.tidy(() => tf.argMax(head.predict(featureTensor(held)), 1));
+    const p = await pred.data();
+    pred.dispose();
+    held.forEach((s, i) => { confusion[remap.get(s.label)][p[i]] += 1; });
+  }
+  const perClass = labels.map((name, i) => ({ label: name, n: confusion[i].reduce((a, b) => a + b, 0), correct: confusion[i][i] }));
+  const correct = perClass.reduce((a, c) => a + c.correct, 0);
+  return { labels, confusion, perClass, n: held.length, correct, accuracy: held.length ? correct / held.length : null,
+    trainedOn, k };
+}
+
+function pct(x) { return `${(100 * x).toFixed(0)}%`; }
+
+/** The held-out check next to the camera (one line) and under the hood (per class + confusion table). */
+function showEvaluation(ev, useAll, skippedClasses) {
+  const line = $('heldout');
+  const detail = $('evalDetail');
+  line.classList.remove('bad');
+  detail.innerHTML = '';
+  const skipped = skippedClasses.length
+    ? ` Not trained (no samples): ${skippedClasses.join(', ')}.` : '';
+  if (useAll) {
+    line.textContent = `No held-out check: the head trained on every sample (${ev.trainedOn}).${skipped}`;
+    return;
+  }
+  if (!ev.n) {
+    line.textContent = `No held-out check: every class has fewer than 5 samples, so none was held out.${skipped}`;
+    return;
+  }
+  line.textContent = `Held-out accuracy ${pct(ev.accuracy)} (${ev.correct} of ${ev.n} held-out samples, each class's `
+    + `latest; the head trained on the other ${ev.trainedOn}).${skipped}`;
+  if (ev.accuracy < 0.8) line.classList.add('bad');
+  const per = document.createElement('p');
+  per.textContent = 'Held-out accuracy per class: ' + ev.perClass.map((c) => (c.n
+    ? `${c.label} ${c.correct}/${c.n}` : `${c.label} – (fewer than 5 samples, none held out)`)).join(' · ');
+  const cap = document.createElement('p');
+  cap.className = 'muted';
+  cap.textContent = `Confusion on the ${ev.n} held-out samples (rows: the true class, columns: what the head said).`;
+  const wrap = document.createElement('div');
+  wrap.className = 'table-wrap';
+  const table = document.createElement('table');
+  table.className = 'confusion';
+  table.id = 'confusion';
+  const head = table.createTHead().insertRow();
+  head.appendChild(document.createElement('th')).textContent = 'true ↓ said →';
+  for (const l of ev.labels) head.appendChild(document.createElement('th')).textContent = l;
+  const body = table.createTBody();
+  ev.confusion.forEach((row, i) => {
+    const tr = body.insertRow();
+    tr.appendChild(document.createElement('th')).textContent = ev.labels[i];
+    row.forEach((v, j) => {
+      const td = tr.insertCell();
+      td.textContent = String(v);
+      td.className = i === j ? 'diag' : (v === 0 ? 'zero' : '');
+    });
+  });
+  wrap.appendChild(table);
+  detail.append(per, cap, wrap);
+}
+
 async function train() {
   if (training) return null;
   const settings = readTrainSettings();
   if (!settings) throw new Error('fix the training settings marked below first');
   const c = counts();
-  const used = c.filter((n) => n > 0).length;
-  if (used < 2) throw new Error('label samples for at least two classes first');
+  // only classes with samples get an output: a softmax over classes it never saw would spread probability onto them
+  const trainedIdx = classes.map((_, i) => i).filter((i) => c[i] > 0);
+  if (trainedIdx.length < 2) throw new Error('label samples for at least two classes first');
+  const labels = trainedIdx.map((i) => classes[i]);
+  const skippedClasses = classes.filter((_, i) => c[i] === 0);
+  const remap = new Map(trainedIdx.map((ci, k) => [ci, k]));
+  const useAll = $('useAll').checked;
+  const { train: trainSet, held } = splitSamples(trainedIdx, useAll);
   training = true;
   const wasPredicting = predicting;
+  const version = sampleVersion;
   await stopPredicting();
   $('train').disabled = true;
   $('extractor').disabled = true;
@@ -210,18 +351,16 @@ async function train() {
   let ys = null;
   try {
     const ex = await ensureExtractor($('extractor').value);
-    const dim = samples[0].feat.length;
-    const n = samples.length;
-    const flat = new Float32Array(n * dim);
-    samples.forEach((s, i) => flat.set(s.feat, i * dim));
-    const labels = Int32Array.from(samples.map((s) => s.label));
+    const dim = trainSet[0].feat.length;
+    const n = trainSet.length;
     if (head) head.dispose();
     head = null;
     newHead = true;
+    evaluation = null;
     head = tf.sequential({
       layers: [
         tf.layers.dense({ inputShape: [dim], units: 100, activation: 'relu', kernelInitializer: 'varianceScaling', useBias: true }),
-        tf.layers.dense({ units: classes.length, activation: 'softmax' }),
+        tf.layers.dense({ units: labels.length, activation: 'softmax' }),
       ],
     });
     // our own optimizer instance: the model does not own it, so it is disposed below (its moments are tensors)
@@ -229,32 +368,42 @@ async function train() {
     head.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
     headMeta = {
       huia: { task: 'classify', classifier: 'image', format: 'layers', source: 'studio gesture trainer' },
-      labels: classes.slice(), input: 'features', input_size: ex.spec.input_size,
+      labels: labels.slice(), input: 'features', input_size: ex.spec.input_size,
       normalization: { input: 'RGB 0..255', scale: ex.spec.scale, offset: ex.spec.offset, crop: 'center-square', in_graph: false },
       backbone: { bundled_model: ex.spec.model, feature_node: ex.spec.feature_node, pool: ex.spec.pool,
         feature_dim: dim, landmarks: ex.spec.landmarks },
     };
     batchLosses = [];
     epochLosses = [];
-    xs = tf.tensor2d(flat, [n, dim]);
-    ys = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), classes.length).toFloat());
+    xs = featureTensor(trainSet);
+    ys = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(trainSet.map((s) => remap.get(s.label))), 'int32'),
+      labels.length).toFloat());
     const { epochs } = settings;
-    $('trainStatus').textContent = `training on ${n} samples…`;
+    $('heldout').textContent = '';
+    $('evalDetail').innerHTML = '';
+    $('trainStatus').textContent = `training on ${n} samples (${labels.length} classes)…`;
     await head.fit(xs, ys, {
       epochs, batchSize: settings.batch, shuffle: true,
       callbacks: {
         onBatchEnd: async (batch, logs) => { batchLosses.push(logs.loss); drawLoss(); },
         onEpochEnd: async (epoch, logs) => {
           epochLosses.push(logs.loss);
-          $('trainStatus').textContent = `epoch ${epoch + 1}/${epochs} · loss ${logs.loss.toFixed(5)} · accuracy ${(100 * logs.acc).toFixed(0)}% (on the training samples)`;
+          $('trainStatus').textContent = `epoch ${epoch + 1}/${epochs} · epoch mean loss ${logs.loss.toFixed(5)} · `
+            + `accuracy ${pct(logs.acc)} on the ${n} training samples (not a test)`;
           await tf.nextFrame();
         },
       },
     });
+    evaluation = await evaluate(held, labels, remap, n);
+    headMeta.evaluation = useAll ? { held_out: 0, trained_on: n }
+      : { held_out: evaluation.n, correct: evaluation.correct, trained_on: n,
+        split: "each class's latest 20% (at least 1 from 5 samples, none below 5)" };
+    trainedVersion = version;
     setHeadButtons(true, true);
     showIdleBadge();
     $('trainStatus').textContent += ' · done';
-    return { epochLosses, batchLosses };
+    showEvaluation(evaluation, useAll, skippedClasses);
+    return { epochLosses, batchLosses, evaluation, labels, useAll };
   } catch (e) {
     if (newHead) dropHead('training failed');   // half-trained: not usable
     throw e;
@@ -295,16 +444,22 @@ async function probabilities(source) {
   return Float32Array.from(p);
 }
 
+/** The head's output names: the classes it was trained on (or its file's labels), not necessarily every class. */
+function headLabels() { return headMeta && Array.isArray(headMeta.labels) ? headMeta.labels.map(String) : classes; }
+
 function showPrediction(p) {
+  const labels = headLabels();
   let best = 0;
   for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
-  lastPrediction = { index: best, label: classes[best], confidence: p[best], probs: Array.from(p) };
-  $('prediction').textContent = classes[best] != null ? classes[best] : String(best);
+  lastPrediction = { index: best, label: labels[best], confidence: p[best], probs: Array.from(p) };
+  $('prediction').textContent = labels[best] != null ? labels[best] : String(best);
   $('confidence').textContent = `${(100 * p[best]).toFixed(0)}% confident`;
   const bars = $('bars');
-  if (bars.children.length !== 3 * classes.length) {
+  const key = JSON.stringify(labels);
+  if (bars.dataset.labels !== key) {
     bars.innerHTML = '';
-    for (const c of classes) {
+    bars.dataset.labels = key;
+    for (const c of labels) {
       const name = document.createElement('span');
       name.textContent = c;
       const bar = document.createElement('div');
@@ -315,11 +470,12 @@ function showPrediction(p) {
       bars.append(name, bar, v);
     }
   }
-  classes.forEach((_, i) => {
+  labels.forEach((_, i) => {
     bars.children[3 * i + 1].firstChild.style.width = `${(100 * (p[i] || 0)).toFixed(1)}%`;
     bars.children[3 * i + 2].textContent = `${(100 * (p[i] || 0)).toFixed(0)}%`;
   });
-  for (const b of $('labels').children) b.classList.toggle('pred', Number(b.dataset.label) === best);
+  const shown = classes.indexOf(labels[best]);
+  for (const b of $('labels').children) b.classList.toggle('pred', Number(b.dataset.label) === shown);
   return lastPrediction;
 }
 
@@ -367,6 +523,7 @@ function clearPrediction() {
   $('prediction').textContent = '–';
   $('confidence').innerHTML = '&nbsp;';
   $('bars').innerHTML = '';
+  delete $('bars').dataset.labels;
   showIdleBadge();
   for (const b of $('labels').children) b.classList.remove('pred');
 }
@@ -382,26 +539,27 @@ function setHeadButtons(canPredict, canSave) {
   $('download').disabled = !canSave;
 }
 
-function headOutputs() {
-  const shape = head && head.outputs && head.outputs[0] && head.outputs[0].shape;
-  return shape ? shape[shape.length - 1] : null;
-}
-
 /** Forget the head (after stopPredicting): Predict/Save stay disabled until a new one is trained or loaded. */
 function dropHead(why) {
   if (head) head.dispose();
   head = null;
   headMeta = null;
+  evaluation = null;
+  trainedVersion = -1;
   setHeadButtons(false, false);
   clearPrediction();
   $('trainStatus').textContent = `not trained (${why})`;
+  $('heldout').textContent = '';
+  $('evalDetail').innerHTML = '';
 }
 
 // -- save / load -----------------------------------------------------------------------------------------------------
 async function saveHead(url = IDB_KEY) {
   if (!head || !head.save || isPipeline()) throw new Error('only a head trained here can be saved');
   head.setUserDefinedMetadata(headMeta);
-  return head.save(url);
+  const out = await head.save(url);
+  if (trainedVersion >= 0) savedVersion = trainedVersion;   // the samples it learned from are kept in the head
+  return out;
 }
 
 /** Why a model (its userDefinedMetadata and model.json format) cannot feed this page, or null when it can: a
@@ -488,7 +646,7 @@ async function adoptHead(model, meta, from, format) {
       if (![...$('extractor').options].some((o) => o.value === key)) {
         const o = document.createElement('option');
         o.value = key;
-        o.textContent = `${spec.model} · ${spec.feature_node} (from ${from})`;
+        o.textContent = `${extractorLabel(spec)} (from ${from})`;
         $('extractor').appendChild(o);
       }
     }
@@ -498,13 +656,21 @@ async function adoptHead(model, meta, from, format) {
   }
   if (key) $('extractor').value = key;
   classes = labels;
-  samples = [];
+  discardSamples();
+  savedVersion = sampleVersion;
+  trainedVersion = -1;
+  evaluation = null;
   $('classNames').value = classes.join(',');
   $('classNamesMsg').textContent = '';
   renderLabels();
   clearPrediction();
   setHeadButtons(true, !isPipeline());
   $('trainStatus').textContent = `loaded ${from}`;
+  const ev = meta.evaluation;
+  $('heldout').textContent = ev && ev.held_out > 0 && Number.isFinite(ev.correct)
+    ? `When it was trained: ${ev.correct} of ${ev.held_out} held-out samples right (${pct(ev.correct / ev.held_out)}).`
+    : 'No held-out check is stored with this head.';
+  $('evalDetail').innerHTML = '';
   return { labels: classes, input: meta.input || 'features' };
 }
 
@@ -585,12 +751,18 @@ window.__huia = {
   get prediction() { return lastPrediction; },
   get training() { return training; },
   get losses() { return { epoch: epochLosses.slice(), batch: batchLosses.slice() }; },
+  get evaluation() { return evaluation; },
+  get headLabels() { return head ? headLabels() : null; },
+  /** Every sample as {label (class index), feat (plain array)}, in the order they were taken. */
+  samples() { return samples.map((s) => ({ label: s.label, feat: Array.from(s.feat) })); },
+  unsavedSamples,
   counts,
   numTensors() { return tf ? tf.memory().numTensors : null; },
   heapMB() { return performance.memory ? performance.memory.usedJSHeapSize / 1048576 : null; },
   setClasses,
   /** n samples of `label` from the webcam, as fast as the extractor runs. */
   async addSamples(label, n) { for (let i = 0; i < n; i++) await addFeature(label, video); updateCounts(); return counts(); },
+  addSamplesFromFiles,
   async addSampleFromImage(label, url) { await addFeature(label, await imageFromUrl(url)); updateCounts(); return counts(); },
   async predictImage(url) { return showPrediction(await probabilities(await imageFromUrl(url))); },
   train,
@@ -625,7 +797,7 @@ async function onExtractorChange() {
   }
   await stopPredicting();
   if (head && !isPipeline()) dropHead('the feature extractor changed: train again');
-  samples = [];
+  discardSamples();
   updateCounts();
   await ensureExtractor(key);
 }
@@ -645,7 +817,7 @@ async function onApplyClasses() {
 function onClear() {
   if (samples.length === 0) return;
   if (!window.confirm(`Delete all ${samples.length} samples?`)) return;
-  samples = [];
+  discardSamples();
   updateCounts();
 }
 
@@ -659,8 +831,18 @@ async function main() {
   $('extractor').addEventListener('change', guard(onExtractorChange));
   for (const id of ['epochs', 'lr', 'batch']) $(id).addEventListener('input', () => { $(`${id}Msg`).textContent = ''; $(id).removeAttribute('aria-invalid'); });
   $('saveIdb').addEventListener('click', guard(async () => { await saveHead(); $('trainStatus').textContent = 'saved in this browser'; }));
-  $('download').addEventListener('click', guard(() => saveHead('downloads://huia-gesture-head')));
+  $('download').addEventListener('click', guard(async () => { await saveHead('downloads://huia-gesture-head'); $('trainStatus').textContent = 'downloaded huia-gesture-head.json + .weights.bin'; }));
   $('loadIdb').addEventListener('click', guard(loadFromIndexedDB));
+  $('sampleFiles').addEventListener('change', guard(async () => {
+    $('fileMsg').textContent = '';
+    try { await addSamplesFromFiles($('sampleFiles').files, Number($('fileClass').value)); } finally { $('sampleFiles').value = ''; }
+  }));
+  // samples live in this tab only: ask before a reload or close throws away ones no saved head learned from
+  window.addEventListener('beforeunload', (e) => {
+    if (!unsavedSamples()) return;
+    e.preventDefault();
+    e.returnValue = '';
+  });
   $('files').addEventListener('change', guard(async () => { try { await loadFromFiles($('files').files); } finally { $('files').value = ''; } }));
   $('loadUrl').addEventListener('click', guard(() => $('userModels').value && loadFromUrl($('userModels').value)));
   document.addEventListener('keydown', (e) => {
