@@ -7,7 +7,9 @@
  */
 export async function openCamera(video, { width = 640, height = 480, facingMode = 'user' } = {}) {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    throw new Error('this browser has no camera API (needs https or localhost)');
+    throw new Error(isSecureContext ? 'this browser has no camera API'
+      : 'the camera needs https or localhost: start the studio with `huia studio --host 0.0.0.0 --https`'
+        + ' to open it from another device');
   }
   const stream = await navigator.mediaDevices.getUserMedia({
     audio: false,

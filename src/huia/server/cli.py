@@ -35,24 +35,107 @@ def _cmd_studio(args: argparse.Namespace) -> int:
                          allowed_hosts=["127.0.0.1", "localhost", "[::1]", "::1"] if loopback else None)
     except OSError as exc:
         raise HuiaError(f"cannot use the data folder: {exc.strerror}", data) from None
+    cert, key = tls_files(args, data)
     sock = bind_socket(args.host, args.port)
     port = sock.getsockname()[1]  # --port 0: the port the system picked, not 0
+    scheme = "https" if cert else "http"
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
-    url = f"http://{shown_host}:{port}/"
+    url = f"{scheme}://{shown_host}:{port}/"
     print(f"huia studio: {url}  (data: {data.resolve()}; Ctrl+C to stop)", flush=True)
+    if args.host in ("0.0.0.0", "", "::"):
+        for ip in lan_addresses():
+            print(f"huia studio: on this network: {scheme}://{ip}:{port}/", flush=True)
     if not args.no_browser and _has_gui():
         threading.Timer(1.0, lambda: webbrowser.open(url)).start()
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print("huia studio: note: browsers only allow the camera on localhost or https; from another machine use "
-              "an SSH tunnel (ssh -L 8000:127.0.0.1:8000 ...) or a TLS proxy", file=sys.stderr)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not cert:
+        print("huia studio: note: browsers only allow the camera on localhost or https: add --https to open the "
+              "pages from a phone or another machine on this network", file=sys.stderr)
+    elif cert and args.cert is None:
+        print(f"huia studio: note: --https uses a self-signed certificate ({cert}): the browser warns once; "
+              "accept it to use the camera (or pass your own --cert and --key)", file=sys.stderr)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
-                            timeout_graceful_shutdown=3)
+                            timeout_graceful_shutdown=3, ssl_certfile=cert, ssl_keyfile=key)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     return 0 if server.started else 1
 
 
 LOCK_NAME = ".studio.lock"
+TLS_DIR = ".tls"
+
+
+def tls_files(args: argparse.Namespace, data: Path) -> tuple[str | None, str | None]:
+    """(certificate, key) for https, or (None, None). A phone's browser gives the camera only to https pages
+    (localhost excepted), so serving the studio to a phone on the same network needs TLS: --cert/--key use yours,
+    --https alone makes a self-signed one (openssl) in DATA/.tls, reused on later starts."""
+    if (args.cert is None) != (args.key is None):
+        raise HuiaError("--cert and --key go together (the certificate and its private key, PEM files)")
+    if args.cert is not None:
+        for f in (args.cert, args.key):
+            if not Path(f).is_file():
+                raise HuiaError("no such file", f)
+        return str(args.cert), str(args.key)
+    if not args.https:
+        return None, None
+    folder = data / TLS_DIR
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    if cert.is_file() and key.is_file():
+        return str(cert), str(key)
+    return self_signed_certificate(folder, [args.host, "127.0.0.1", "localhost", *lan_addresses()])
+
+
+def self_signed_certificate(folder: Path, hosts: list[str]) -> tuple[str, str]:
+    """A self-signed certificate for ``hosts`` (IP addresses and names) made with the openssl command, valid
+    825 days (what browsers accept); the key is readable by its owner only."""
+    import ipaddress
+    import os
+    import shutil
+    import subprocess
+
+    exe = shutil.which("openssl")
+    if exe is None:
+        raise HuiaError("--https needs the openssl command to make a self-signed certificate; install it, or pass "
+                        "your own --cert and --key")
+    names = []
+    for h in dict.fromkeys(h for h in hosts if h and h not in ("0.0.0.0", "::")):
+        try:
+            names.append(f"IP:{ipaddress.ip_address(h)}")
+        except ValueError:
+            names.append(f"DNS:{h}")
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    tmp_cert, tmp_key = folder / "cert.pem.tmp", folder / "key.pem.tmp"
+    old = os.umask(0o077)
+    try:
+        r = subprocess.run([exe, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825", "-subj",
+                            "/CN=huia studio", "-addext", f"subjectAltName={','.join(names)}",
+                            "-keyout", str(tmp_key), "-out", str(tmp_cert)], capture_output=True, text=True)
+    finally:
+        os.umask(old)
+    if r.returncode != 0:
+        why = (r.stderr.strip().splitlines() or ["failed"])[-1]
+        raise HuiaError(f"openssl could not make a certificate: {why}", folder)
+    tmp_key.replace(key)
+    tmp_cert.replace(cert)
+    return str(cert), str(key)
+
+
+def lan_addresses() -> list[str]:
+    """This machine's IPv4 addresses on its networks (what a phone types), loopback excluded; no packet is sent."""
+    import socket
+
+    found = []
+    try:
+        found += [a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
+    except OSError:
+        pass
+    try:  # the address of the default route's interface (a UDP "connect" only picks a route)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.connect(("10.255.255.255", 9))
+            found.append(u.getsockname()[0])
+    except OSError:
+        pass
+    return [a for a in dict.fromkeys(found) if not a.startswith("127.")]
 
 
 def lock_data_folder(data: Path):
@@ -139,13 +222,19 @@ def register(sub) -> None:
         "gesture training, detector view and the interactive Huia. Everything runs locally: TF.js and the models "
         "are served from web/node_modules, captures, runs and exports are stored under --data (one studio per "
         "data folder).")
-    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; the camera "
-                   "only works on localhost or https)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; 0.0.0.0 for "
+                   "every network, then add --https: the camera only works on localhost or https)")
     p.add_argument("--port", type=port_number, default=8000, help="port (default 8000)")
     p.add_argument("--data", default="huia-data", help="data folder: datasets/ (captures), runs/ and jobs/ (training from the "
                    "Capture page) and exports/ (your models served at /models/user/NAME/) (default ./huia-data)")
     p.add_argument("--max-upload", type=positive_float, default=10.0, metavar="MB",
                    help="largest accepted upload in MB (default 10)")
+    p.add_argument("--https", action="store_true",
+                   help="serve over https with a self-signed certificate (made with openssl, kept in DATA/.tls): "
+                        "with --host 0.0.0.0, a phone on the same network can open the pages and use its camera "
+                        "(browsers give the camera only to https pages or localhost); the browser warns once")
+    p.add_argument("--cert", default=None, metavar="PEM", help="https with this certificate (with --key)")
+    p.add_argument("--key", default=None, metavar="PEM", help="the certificate's private key (with --cert)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="server log level (default warning)")
