@@ -6,6 +6,7 @@ classified by a MobileNet), trained and exported in the test by huia itself.
   the trained run's (torch) prediction on that image, probabilities within 1e-3 (TF.js wasm vs torch float32).
 - The classes change over the video (the classifier is not stuck on one class) and play the bird's animations.
 - The drawing constants are keypoints.json "skeleton_image", not typed in the trainer or the page.
+- In mouse mode the skeleton thumbnail is cleared (it used to keep the camera's last skeleton).
 """
 
 from __future__ import annotations
@@ -129,6 +130,15 @@ def test_huia_page_skeleton_classifier_matches_python(page, studio_server, skele
     assert len({e["label"] for e in events}) >= 2, events
     assert any(e["animation"] for e in events), events  # (null: a rest class, or the jump already playing)
     page.screenshot(path=str(out_dir / "huia_skeleton.png"))
+    # mouse mode: the thumbnail does not keep the camera's last skeleton next to "camera off"
+    drawn = """(() => { const c = document.getElementById('skeleton');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; })()"""
+    assert page.evaluate(drawn) == 224 * 224
+    page.click("#useMouse")
+    page.wait_for_timeout(300)
+    assert page.text_content("#klass") == "camera off"
+    assert page.evaluate(drawn) == 0
 
 
 def test_skeleton_classifier_on_reference_poses_plays_animation(page, studio_server, skeleton_run, shared_data):

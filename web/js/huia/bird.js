@@ -9,6 +9,7 @@ const ORANGE = 0xf2a93b;
 const IVORY = 0xe8dcc0;
 const WHITE = 0xf4f4f0;
 const BROWN = 0x6b4a2b;
+const WIRE = 0x3fe0b0; // the hover wireframe's glow
 
 function mat(color, opts = {}) {
   return new THREE.MeshStandardMaterial({ color, roughness: 0.45, metalness: 0.1, ...opts });
@@ -40,6 +41,7 @@ export class HuiaBird {
     torso.rotation.x = -0.35;
     torso.position.set(0, 0.9, 0);
     this.body.add(torso);
+    this.torso = torso;
 
     // tail: long and flat, with the white band at its tip
     const tail = new THREE.Group();
@@ -102,6 +104,25 @@ export class HuiaBird {
     this.anim = null; // {name, t, duration}
     this.jumps = 0;
     this.time = 0;
+    this.wireframe = false;
+  }
+
+  /** The article's hover effect: every material of the bird (not its perch) drawn as a wireframe, or solid again. */
+  setWireframe(on) {
+    on = Boolean(on);
+    if (on === this.wireframe) return;
+    this.wireframe = on;
+    const glow = new THREE.Color(WIRE);
+    this.body.traverse((o) => {
+      if (!o.isMesh) return;
+      const m = o.material;
+      // lines glow, so the effect shows even where a dense sphere's wires nearly fill the surface
+      if (on && !m.userData.solid) m.userData.solid = { emissive: m.emissive.clone(), intensity: m.emissiveIntensity };
+      m.wireframe = on;
+      if (on) { m.emissive.copy(glow); m.emissiveIntensity = 0.9; } else if (m.userData.solid) {
+        m.emissive.copy(m.userData.solid.emissive); m.emissiveIntensity = m.userData.solid.intensity;
+      }
+    });
   }
 
   /** Where the head should point, yaw/pitch in -1..1 (+yaw: towards the viewer's right, +pitch: up). */
@@ -210,6 +231,8 @@ export function createHuiaScene(canvas) {
     camera.updateProjectionMatrix();
   }
   resize();
+  const raycaster = new THREE.Raycaster();
+  const pointer = new THREE.Vector2();
   const minInterval = software ? 1 / 12 : 0;
   let pending = 0;
   return {
@@ -229,6 +252,19 @@ export function createHuiaScene(canvas) {
         }
       });
       return b;
+    },
+    /** Is the bird (not its perch) under the point (x, y) in normalised device coordinates? A ray from the camera
+     *  through it, against the bird's meshes. */
+    hitsBird(x, y) {
+      bird.body.updateWorldMatrix(true, true);
+      raycaster.setFromCamera(pointer.set(x, y), camera);
+      return raycaster.intersectObject(bird.body, true).length > 0;
+    },
+    /** Where an object's origin lands on screen, in normalised device coordinates (tests aim the mouse with it). */
+    project(obj) {
+      obj.updateWorldMatrix(true, false);
+      const v = new THREE.Vector3().setFromMatrixPosition(obj.matrixWorld).project(camera);
+      return { x: v.x, y: v.y };
     },
     /** Advance the animation by dt seconds; draws at most every minInterval seconds. */
     render(dt) {

@@ -1,8 +1,9 @@
 // The Huia experience: webcam -> pose -> signals (head direction, both arms raised, pose class) -> a 3D bird.
 // Computing (pose, signals) is separate from showing (bird.js, draw.js). Mouse fallback without a camera.
 // Query: ?camera=0 forces the mouse, ?model=..., ?classifier=/models/user/NAME/model.json, ?backend=...
-// Classifiers: keypoint features, camera image, or skeleton image (keypoints drawn as coloured limbs,
-// web/js/huia/skeleton.js).
+// Classifiers: keypoint features, or skeleton image (keypoints drawn as coloured limbs, web/js/huia/skeleton.js)
+// through its backbone; the picker lists only those (poseClassifierProblem). Which class plays which animation is
+// the user's choice (a table per classifier, kept in localStorage); a resting class plays nothing by default.
 import { initTF, yieldToBrowser } from '../tfjs.js';
 import { closeCamera, openCamera } from '../camera.js';
 import { FpsMeter } from '../draw.js';
@@ -13,7 +14,6 @@ import { createPoseEstimator, fillPoseModelSelect } from '../pose/index.js';
 import { selectFromQuery } from '../query.js';
 import { ArmsRaisedTrigger, HeadDirectionTracker } from '../pose/signals.js';
 import { createHuiaScene, HuiaBird } from '../huia/bird.js';
-import { centerSquare } from '../features.js';
 import { renderSkeletonImage, rgbToImageData } from '../huia/skeleton.js';
 
 const $ = (id) => document.getElementById(id);
@@ -22,7 +22,12 @@ const video = $('video');
 const overlay = $('overlay');
 const painter = createOverlay(overlay);
 const fps = new FpsMeter();
-const REST_CLASSES = ['normal', 'rest', 'idle', 'none', 'neutral', 'background'];
+// a class whose name says "nothing is happening" (the article's 'normal') plays no animation unless the user picks one
+const REST_WORDS = ['normal', 'rest', 'resting', 'idle', 'none', 'neutral', 'background', 'default', 'nothing',
+  'relaxed', 'still', 'standing', 'other'];
+const REST_POSES = /^((arms?|hands?)[ _-]*)?(down|low|lowered)$/;
+const NONE = 'none'; // the table's "no animation"
+const STORE_PREFIX = 'huia.animations:';
 
 let tf = null;
 let cfg = null;
@@ -36,7 +41,7 @@ let lastPose = null;
 let head = { direction: { yaw: null, pitch: null }, label: 'center' };
 let trigger = null;
 let tracker = null;
-let classifier = null; // {model, meta, kind: 'keypoints' | 'image' | 'skeleton'}
+let classifier = null; // {model, meta, kind: 'keypoints' | 'skeleton', url, name, animations: {label: name | null}}
 let lastSkeleton = null; // {rgb, size}: the skeleton image the classifier saw last
 let grabRequest = null;
 let klass = { label: null, confidence: 0, streak: 0, active: null };
@@ -55,14 +60,136 @@ function flash(text) {
 }
 
 // -- signals -> bird ----------------------------------------------------------------------------------------------------
-function animationFor(label) {
+/** Does a class name read as the resting pose? ('normal', 'idle', 'arms_down', 'Hands down', ...) */
+function restLike(label) {
+  const l = String(label).toLowerCase().trim();
+  return l.split(/[^a-z0-9]+/).some((w) => REST_WORDS.includes(w)) || REST_POSES.test(l);
+}
+
+/** The automatic choice for a class (the table's default): none for a resting class, an animation named in the
+ *  class name, jump for raised arms, else one by the class's index. */
+function defaultAnimation(label, labels) {
+  if (restLike(label)) return null;
   const l = String(label).toLowerCase();
-  if (REST_CLASSES.includes(l)) return null;
   const direct = HuiaBird.ANIMATIONS.find((a) => l.includes(a));
   if (direct) return direct;
   if (/(hands?_?up|arms?_?up|raise)/.test(l)) return 'jump';
-  const i = classifier ? classifier.meta.labels.indexOf(label) : 0;
+  const i = labels.indexOf(label);
   return HuiaBird.ANIMATIONS[1 + (Math.max(0, i) % (HuiaBird.ANIMATIONS.length - 1))];
+}
+
+function animationFor(label) {
+  return classifier && classifier.animations[label] !== undefined ? classifier.animations[label] : null;
+}
+
+/** The export's name from its URL (/models/user/NAME/model.json); the URL itself for any other address. */
+function exportName(url) {
+  const m = /\/models\/user\/([^/]+)\/model\.json$/.exec(String(url).split('?')[0]);
+  return m ? decodeURIComponent(m[1]) : String(url);
+}
+
+function storedAnimations(name) {
+  try {
+    const v = JSON.parse(localStorage.getItem(STORE_PREFIX + name) || '{}');
+    return v && typeof v === 'object' && !Array.isArray(v) ? v : {};
+  } catch (e) { return {}; }
+}
+
+/** Class -> animation (null: none) for a classifier: what the user chose for it before, else the default. */
+function animationsFor(name, labels) {
+  const stored = storedAnimations(name);
+  const out = {};
+  for (const l of labels) {
+    const v = Object.prototype.hasOwnProperty.call(stored, l) ? stored[l] : undefined;
+    if (v === NONE) out[l] = null;
+    else if (HuiaBird.ANIMATIONS.includes(v)) out[l] = v;
+    else out[l] = defaultAnimation(l, labels);
+  }
+  return out;
+}
+
+function saveAnimations() {
+  if (!classifier) return;
+  const v = {};
+  for (const [l, a] of Object.entries(classifier.animations)) v[l] = a || NONE;
+  try { localStorage.setItem(STORE_PREFIX + classifier.name, JSON.stringify(v)); } catch (e) { /* private mode */ }
+}
+
+/** One row per class: its name and a select of the bird's animations plus none. */
+function showAnimationTable() {
+  const body = $('animations').tBodies[0];
+  body.replaceChildren();
+  $('animations-wrap').hidden = !classifier;
+  if (!classifier) return;
+  for (const label of classifier.meta.labels) {
+    const tr = document.createElement('tr');
+    const th = document.createElement('th');
+    th.textContent = label;
+    const sel = document.createElement('select');
+    sel.dataset.class = label;
+    sel.setAttribute('aria-label', `animation for ${label}`);
+    for (const a of [NONE, ...HuiaBird.ANIMATIONS]) {
+      const o = document.createElement('option');
+      o.value = a; o.textContent = a;
+      sel.appendChild(o);
+    }
+    sel.value = classifier.animations[label] || NONE;
+    sel.addEventListener('change', () => {
+      classifier.animations[label] = sel.value === NONE ? null : sel.value;
+      saveAnimations();
+    });
+    const td = document.createElement('td');
+    td.appendChild(sel);
+    tr.append(th, td);
+    body.appendChild(tr);
+  }
+  $('animations-note').textContent = `kept in this browser for “${classifier.name}”; a resting class (normal, idle, `
+    + 'arms down, …) plays nothing until you choose an animation for it';
+}
+
+/** Why an export (its userDefinedMetadata and model.json format) cannot drive the bird, or null when it can: the
+ *  page runs keypoint-feature classifiers and skeleton-image classifiers exported with their backbone. Returns
+ *  {what, why}: what the model is, and why it cannot be used here. */
+function poseClassifierProblem(meta, format) {
+  if (!meta || typeof meta !== 'object' || Object.keys(meta).length === 0) {
+    return { what: 'a model without huia metadata', why: 'the page needs its labels and input (userDefinedMetadata)' };
+  }
+  const h = meta.huia && typeof meta.huia === 'object' ? meta.huia : {};
+  const task = h.task || meta.task;
+  const needPose = 'the bird needs a pose classifier (huia classify train --task keypoints or --task skeleton)';
+  if (task && task !== 'classify') {
+    return { what: task === 'detect' ? 'an object detector' : `a ${task} model`, why: needPose };
+  }
+  if (!Array.isArray(meta.labels) || meta.labels.length < 1) {
+    return { what: 'a classifier without labels in its metadata', why: 'the page cannot name its classes' };
+  }
+  const input = meta.input;
+  const kind = h.classifier || (meta.skeleton ? 'skeleton' : meta.keypoints && input === 'features' ? 'keypoints'
+    : input === 'image' || meta.backbone ? 'image' : null);
+  if (kind === 'image') {
+    const bb = meta.backbone && meta.backbone.bundled_model ? meta.backbone.bundled_model : null;
+    const what = input === 'image' ? `an image classifier (camera frames${bb ? ` through ${bb}` : ''})`
+      : `an image classifier's head (it reads ${bb || 'image'} features)`;
+    return { what, why: 'it classifies the picture, not your pose: use it on the Gestures page' };
+  }
+  if (kind === 'skeleton') {
+    if (input !== 'image') {
+      return { what: 'a skeleton classifier exported without its backbone (a head only)',
+        why: 'the page needs the whole pipeline: export the run again with huia export --format graph' };
+    }
+    if (format && format !== 'graph-model') {
+      return { what: `a skeleton classifier in a ${format}`, why: 'the whole pipeline must be a graph model' };
+    }
+    return null;
+  }
+  if (kind === 'keypoints') {
+    if (input !== 'features') {
+      return { what: `a keypoint classifier with input ${JSON.stringify(input)}`, why: 'it must read keypoint features' };
+    }
+    return null;
+  }
+  return { what: `a ${h.classifier ? `${h.classifier} ` : ''}classifier with input ${JSON.stringify(input)}`,
+    why: 'the bird needs keypoint features or a skeleton image' };
 }
 
 /** Feed one pose (or null) at time t seconds through the signals; the bird reacts. Returns what happened. */
@@ -120,30 +247,25 @@ function keypointFeatures(pose, minScore) {
 async function loadClassifier(url) {
   if (classifier) { classifier.model.dispose(); classifier = null; }
   klass = { label: null, confidence: 0, streak: 0, active: null };
+  clearSkeleton();
+  $('skeleton-wrap').hidden = true;
+  showAnimationTable();
   if (!url) { $('klass').textContent = '–'; return null; }
+  const name = exportName(url);
   const res = await fetch(url);
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
   const json = await res.json();
   const meta = json.userDefinedMetadata || {};
-  if (!Array.isArray(meta.labels)) throw new Error(`${url}: no labels in userDefinedMetadata`);
-  let kind;
-  if (meta.skeleton) {
-    // the Huia article's approach: keypoints drawn as a skeleton image -> MobileNet (whole pipeline in one graph)
-    if (meta.input !== 'image') {
-      throw new Error(`${url}: a skeleton classifier needs its backbone: export it with --format graph`);
-    }
-    kind = 'skeleton';
-  } else if (meta.keypoints && meta.input === 'features') kind = 'keypoints';
-  else if (meta.input === 'image') kind = 'image';
-  else {
-    throw new Error(`${url}: unknown classifier input ${JSON.stringify(meta.input)} `
-      + '(expected keypoint features, an image or a skeleton image)');
-  }
+  const problem = poseClassifierProblem(meta, json.format);
+  if (problem) throw new Error(`${name} is ${problem.what}, not a pose classifier the bird can use: ${problem.why}`);
+  const kind = meta.huia && meta.huia.classifier ? meta.huia.classifier : (meta.skeleton ? 'skeleton' : 'keypoints');
   const model = json.format === 'graph-model' ? await tf.loadGraphModel(url) : await tf.loadLayersModel(url);
-  classifier = { model, meta, kind, url };
-  $('klass').textContent = `loaded (${meta.labels.join(', ')})`;
+  const labels = meta.labels.map(String);
+  classifier = { model, meta: { ...meta, labels }, kind, url, name, animations: animationsFor(name, labels) };
+  $('klass').textContent = `loaded (${labels.join(', ')})`;
   $('skeleton-wrap').hidden = kind !== 'skeleton';
-  return { labels: meta.labels, kind };
+  showAnimationTable();
+  return { labels, kind, animations: { ...classifier.animations } };
 }
 
 /** The classifier's skeleton image of a pose: RGB bytes, size x size x 3 (huia.classify.dataset.skeleton_image). */
@@ -151,6 +273,13 @@ function skeletonImage(pose, meta = classifier ? classifier.meta : {}) {
   const size = (meta.skeleton && meta.skeleton.size) || meta.input_size || 224;
   const minScore = (meta.keypoints && meta.keypoints.min_score) || spec.keypoint_features.min_score;
   return { rgb: renderSkeletonImage(pose, spec, { size, minScore, drawing: meta.skeleton || {} }), size };
+}
+
+/** Blank the skeleton thumbnail: no stale camera skeleton in mouse mode or after another classifier loads. */
+function clearSkeleton() {
+  lastSkeleton = null;
+  const c = $('skeleton');
+  c.getContext('2d').clearRect(0, 0, c.width, c.height);
 }
 
 function showSkeleton(sk) {
@@ -171,9 +300,7 @@ async function classify(pose) {
       const f = keypointFeatures(pose, minScore);
       return run(tf.tensor2d(f, [1, f.length]));
     }
-    if (kind === 'skeleton') return run(tf.tensor4d(Float32Array.from(sk.rgb), [1, sk.size, sk.size, 3]));
-    const img = tf.browser.fromPixels(video);
-    return run(tf.expandDims(centerSquare(tf, img, meta.input_size || 224), 0));
+    return run(tf.tensor4d(Float32Array.from(sk.rgb), [1, sk.size, sk.size, 3]));
   });
   const p = await out.data();
   out.dispose();
@@ -257,6 +384,7 @@ function useMouse(reason) {
   trigger.heights = [null, null];
   klass = { label: null, confidence: 0, streak: 0, active: null };
   lastPose = null;
+  clearSkeleton();
   $('stage').style.display = 'none';
   $('useMouse').textContent = 'Use the camera';
   setStatus(`mouse (${reason})`);
@@ -279,12 +407,18 @@ async function useCamera() {
   showState();
 }
 
-function onMouseMove(e) {
-  if (source !== 'mouse') return;
+/** The mouse position over the scene in normalised device coordinates (-1..1, +y up). */
+function sceneNDC(e) {
   const r = $('scene').getBoundingClientRect();
-  const x = ((e.clientX - r.left) / r.width) * 2 - 1;
-  const y = ((e.clientY - r.top) / r.height) * 2 - 1;
-  view.bird.lookAt(Math.max(-1, Math.min(1, x)), Math.max(-1, Math.min(1, -y)));
+  return { x: ((e.clientX - r.left) / r.width) * 2 - 1, y: -(((e.clientY - r.top) / r.height) * 2 - 1) };
+}
+
+function onMouseMove(e) {
+  const p = sceneNDC(e);
+  // the article's hover effect, in camera and mouse mode alike: the bird turns to wireframe under the pointer
+  view.bird.setWireframe(view.hitsBird(p.x, p.y));
+  if (source !== 'mouse') return;
+  view.bird.lookAt(Math.max(-1, Math.min(1, p.x)), Math.max(-1, Math.min(1, p.y)));
 }
 
 // -- render loop -------------------------------------------------------------------------------------------------------------
@@ -306,7 +440,8 @@ window.__huia = {
   state() {
     const b = view.bird;
     return { head: head.direction, label: head.label, armsRaised: trigger.raised, heights: trigger.heights.slice(),
-      jumps: b.jumps, jumping: b.jumpT != null, animation: b.anim ? b.anim.name : null,
+      jumps: b.jumps, jumping: b.jumpT != null, animation: b.anim ? b.anim.name : null, wireframe: b.wireframe,
+      classifier: classifier ? classifier.name : null,
       birdLook: { ...b.look }, birdTarget: { ...b.target }, klass: { ...klass } };
   },
   /** Drive the signals with a given pose (tests; or another pose source). Stops the camera loop first. */
@@ -329,7 +464,39 @@ window.__huia = {
   /** Advance the bird animation by `seconds` without waiting for frames (headless rAF may be slow). */
   step(seconds) { view.render(seconds); return { jumping: view.bird.jumpT != null, y: view.bird.body.position.y }; },
   birdBounds: () => view.birdBounds(),
+  /** Where the bird's torso is on the scene canvas, in normalised device coordinates (tests hover it). */
+  torsoNDC: () => view.project(view.bird.torso),
+  /** The bird's materials ({wireframe, emissive}), to check the hover effect reached every one. */
+  birdMaterials() {
+    const out = [];
+    view.bird.body.traverse((o) => { if (o.isMesh) out.push({ wireframe: o.material.wireframe, emissive: o.material.emissive.getHex() }); });
+    return out;
+  },
+  /** The class -> animation table in force (null: none). */
+  animations: () => (classifier ? { ...classifier.animations } : null),
+  restLike,
+  defaultAnimation,
+  poseClassifierProblem,
 };
+
+/** The picker offers only exports that can drive the bird; the others are counted, not listed. */
+async function listClassifiers() {
+  let j;
+  try { j = await (await fetch('/api/models')).json(); } catch (e) { return; } // the list is a convenience
+  let other = 0; let broken = 0;
+  for (const m of j.models || []) {
+    if (m.source !== 'user') continue;
+    if (poseClassifierProblem(m.metadata, m.format)) { other += 1; continue; }
+    if (m.problem) { broken += 1; continue; }
+    const o = document.createElement('option');
+    o.value = m.url; o.textContent = m.name;
+    $('classifier').appendChild(o);
+  }
+  const parts = [];
+  if (other) parts.push(other > 1 ? `${other} other exports are not pose classifiers` : '1 other export is not a pose classifier');
+  if (broken) parts.push(`${broken} pose classifier${broken > 1 ? 's are' : ' is'} broken (see the home page)`);
+  $('classifiersHint').textContent = parts.length ? `${parts.join('; ')} (not listed)` : '';
+}
 
 async function main() {
   fillPoseModelSelect($('model'));
@@ -341,32 +508,26 @@ async function main() {
     window.addEventListener('resize', () => view.resize());
     requestAnimationFrame(renderLoop);
     $('scene').addEventListener('mousemove', onMouseMove);
+    $('scene').addEventListener('mouseleave', () => view.bird.setWireframe(false));
     $('scene').addEventListener('click', () => { if (source === 'mouse' && view.bird.jump()) { events.push({ type: 'jump', t: performance.now() / 1000, mouse: true }); flash('jump!'); } });
     $('useMouse').addEventListener('click', () => (source === 'mouse' ? useCamera() : useMouse('asked')));
     const notice = selectFromQuery($('model'), q.get('model'), 'model');
     if (notice) showError(notice);
     tf = await initTF(q.get('backend') || 'wasm');
-    try {
-      const r = await fetch('/api/models');
-      const j = await r.json();
-      for (const m of j.models || []) {
-        if (m.source !== 'user' || m.problem) continue;
-        const meta = m.metadata || {};
-        if (!(meta.huia && meta.huia.task === 'classify')) continue;
-        const o = document.createElement('option');
-        o.value = m.url; o.textContent = m.name;
-        $('classifier').appendChild(o);
-      }
-    } catch (e) { /* optional */ }
-    $('classifier').addEventListener('change', async () => { try { await loadClassifier($('classifier').value); } catch (e) { showError(e); } });
+    await listClassifiers();
+    $('classifier').addEventListener('change', async () => {
+      $('errors').textContent = '';
+      try { await loadClassifier($('classifier').value); } catch (e) { showError(e); }
+    });
     $('model').addEventListener('change', async () => {
       if (source === 'mouse') { setStatus(`mouse · ${$('model').value} runs when the camera is on`); return; }
       try { await setModel($('model').value); } catch (e) { showError(e); }
     });
     if (q.get('classifier')) {
-      selectFromQuery($('classifier'), q.get('classifier'), 'classifier'); // the picker shows it (when listed)
-      // a bad classifier URL is reported, and the page still runs (camera or mouse) without a classifier
-      try { await loadClassifier(q.get('classifier')); } catch (e) { showError(e); }
+      // the picker shows it when listed; a bad or unusable classifier is reported in one line (what it is, why it
+      // cannot drive the bird), and the page still runs (camera or mouse) without a classifier
+      if ([...$('classifier').options].some((o) => o.value === q.get('classifier'))) $('classifier').value = q.get('classifier');
+      try { await loadClassifier(q.get('classifier')); } catch (e) { showError(e); $('classifier').value = ''; }
     }
     if (q.get('camera') === '0') useMouse('camera off');
     else await useCamera();
