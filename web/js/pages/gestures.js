@@ -296,11 +296,14 @@ function showEvaluation(ev, useAll, skippedClasses) {
     return;
   }
   line.textContent = `Held-out accuracy ${pct(ev.accuracy)} (${ev.correct} of ${ev.n} held-out samples, each class's `
-    + `latest; the head trained on the other ${ev.trainedOn}).${skipped}`;
+    + `latest; the head trained on the other ${ev.trainedOn}).${ev.n < 10 ? ' A rough number: few held-out samples.' : ''}`
+    + skipped;
   if (ev.accuracy < 0.8) line.classList.add('bad');
   const per = document.createElement('p');
-  per.textContent = 'Held-out accuracy per class: ' + ev.perClass.map((c) => (c.n
-    ? `${c.label} ${c.correct}/${c.n}` : `${c.label} – (fewer than 5 samples, none held out)`)).join(' · ');
+  const none = ev.perClass.filter((c) => !c.n).map((c) => c.label);
+  per.textContent = 'Held-out accuracy per class: ' + ev.perClass.filter((c) => c.n)
+    .map((c) => `${c.label} ${c.correct}/${c.n}`).join(' · ')
+    + (none.length ? `. None held out (fewer than 5 samples): ${none.join(', ')}.` : '');
   const cap = document.createElement('p');
   cap.className = 'muted';
   cap.textContent = `Confusion on the ${ev.n} held-out samples (rows: the true class, columns: what the head said).`;
