@@ -9,8 +9,9 @@ import textwrap
 import warnings
 from pathlib import Path
 
-from huia.cli import int_range, positive_float, positive_int, probability
+from huia.cli import float_range, int_range, positive_float, positive_int, probability
 from huia.errors import HuiaError
+from huia.pose.posenet._checks import IMAGE_SCALE_FACTOR_RANGE
 from huia.pose.spec import keypoint_spec, pose_model_spec
 
 # what cv2.imwrite / our VideoWriter can write, per input kind
@@ -21,9 +22,7 @@ POSENET_RESOLUTION = (161, 801)
 POSENET_ONLY = {"output_stride": "--output-stride", "input_resolution": "--input-resolution",
                 "image_scale_factor": "--image-scale-factor"}
 POSENET_MULTI_ONLY = {"score_threshold": "--score-threshold", "nms_radius": "--nms-radius"}
-MULTI_ONLY = {"max_poses": "--max-poses", "min_pose_score": "--min-pose-score"}
-BLAZEPOSE_OUTPUT = ("blazepose: the JSON gives the 17 COCO keypoints (mapped from its 33 landmarks), like the "
-                    "other models")
+MULTI_ONLY = {"max_poses": "--max-poses"}
 
 
 def register(subparsers) -> None:
@@ -43,7 +42,6 @@ def register(subparsers) -> None:
             "line and skipped, the others are estimated); 2 bad arguments or unreadable input.", 78))
     epilog = "models:\n" + "\n".join(textwrap.fill(f"{k}: {v}", 78, initial_indent="  ", subsequent_indent="    ")
                                       for k, v in models.items())
-    epilog += "\n" + textwrap.fill(BLAZEPOSE_OUTPUT, 78, initial_indent="  ", subsequent_indent="    ")
     p = subparsers.add_parser(
         "pose",
         help="estimate human poses (keypoints) in an image, video or folder",
@@ -66,8 +64,9 @@ def register(subparsers) -> None:
                    help="PoseNet --multi: two poses' same parts closer than this many pixels suppress "
                    f"(default {pn['nms_radius']})")
     p.add_argument("--min-pose-score", type=probability, default=None,
-                   help="--multi: drop poses whose score is below this (PoseNet default "
-                   f"{pn['min_multi_pose_score']}, MultiPose {mp['min_pose_score']})")
+                   help="hide poses whose confidence score is below this, with any model (default: PoseNet --multi "
+                   f"{pn['min_multi_pose_score']}, MultiPose {mp['min_pose_score']}, single-person models 0 = "
+                   "keep the pose); e.g. 0.2 drops the weak 'pose' found in a frame with nobody in it")
     p.add_argument("--output-stride", type=int, choices=pn["output_strides"], default=None,
                    help=f"PoseNet output stride: smaller = accurate/slow, larger = fast/coarse "
                    f"(default {pn['output_stride']})")
@@ -75,9 +74,16 @@ def register(subparsers) -> None:
     p.add_argument("--input-resolution", type=int_range(lo, hi), default=None,
                    help=f"PoseNet input size in pixels, {lo}..{hi} (rounded to k*stride+1; "
                    f"default {pn['input_resolution']})")
-    p.add_argument("--image-scale-factor", type=positive_float, default=None,
-                   help="PoseNet: scale the image by this factor instead of --input-resolution (posenet 1.x's knob)")
-    p.add_argument("--flip", action="store_true", help="mirror the poses horizontally (webcam selfie view)")
+    slo, shi = IMAGE_SCALE_FACTOR_RANGE
+    p.add_argument("--image-scale-factor", type=float_range(slo, shi, name="scale factor"), default=None,
+                   help=f"PoseNet: scale the image by this factor, {slo:g}..{shi:g} (posenet 1.x's knob), instead of "
+                   "padding it to --input-resolution. The factor is relative to the image, so the network input "
+                   f"(factor x image size) is not held to --input-resolution's {lo}..{hi}: 0.2 of a 576 px frame is "
+                   "113 px (fast, coarse), 0.5 of a 4000 px photo is 2000 px (slow)")
+    p.add_argument("--flip", action="store_true",
+                   help="return the keypoints mirrored, x -> width - 1 - x (PoseNet's flipHorizontal: for a "
+                   "webcam's selfie view, so the poses come back in that orientation). --overlay then draws on the "
+                   "mirrored picture, where the JSON's coordinates land on the person")
     p.add_argument("--no-smoothing", action="store_true", help="video: no temporal keypoint smoothing")
     p.add_argument("--max-frames", type=positive_int, default=None, help="video: stop after this many frames")
     p.add_argument("--json", type=Path, default=None, dest="json_out",
@@ -169,6 +175,10 @@ def run(args) -> int:
     est = create_estimator(args.model, multi=args.multi, **_options(args))
     import cv2
 
+    def shown(image):
+        """The picture the overlay is drawn on: mirrored with --flip, as the returned keypoints are."""
+        return image[:, ::-1] if args.flip else image
+
     skipped: list[Path] = []
     if kind == "folder":
         doc = []
@@ -188,7 +198,7 @@ def run(args) -> int:
             if args.overlay:
                 out_file = (args.overlay / rel).with_suffix(".png")
                 out_file.parent.mkdir(parents=True, exist_ok=True)
-                out = draw_poses(img, poses, min_score=args.min_score)
+                out = draw_poses(shown(img), poses, min_score=args.min_score)
                 if not cv2.imwrite(str(out_file), cv2.cvtColor(out, cv2.COLOR_RGB2BGR)):
                     raise HuiaError("cannot write the overlay image", out_file)
         frames, n_poses = len(doc), sum(len(e["poses"]) for e in doc)
@@ -198,7 +208,7 @@ def run(args) -> int:
 
             def on_frame(frame, poses):
                 if writer is not None:
-                    writer.write(draw_poses(frame.image, poses, min_score=args.min_score))
+                    writer.write(draw_poses(shown(frame.image), poses, min_score=args.min_score))
 
             try:
                 results = estimate_video(path, est, max_frames=args.max_frames, progress=progress_enabled(),
@@ -212,7 +222,7 @@ def run(args) -> int:
             results = [poses]
             if args.overlay:
                 args.overlay.parent.mkdir(parents=True, exist_ok=True)
-                out = draw_poses(img, poses, min_score=args.min_score)
+                out = draw_poses(shown(img), poses, min_score=args.min_score)
                 if not cv2.imwrite(str(args.overlay), cv2.cvtColor(out, cv2.COLOR_RGB2BGR)):
                     raise HuiaError("cannot write an image here (use .png or .jpg)", args.overlay)
         doc = [[p.to_json() for p in poses] for poses in results]

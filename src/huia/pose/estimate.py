@@ -48,13 +48,39 @@ def load_bundled(name: str):
 _MULTI_OPTIONS = ("flip_horizontal", "max_poses", "min_pose_score")
 
 
+class MinPoseScore:
+    """Hides poses scoring below `min_pose_score` for the single-person estimators that have no such option
+    (MoveNet SinglePose, BlazePose): the PoseNet article's "pose confidence score ... can be used to hide poses that
+    are not deemed strong enough" holds for every model. Tracking still sees every frame; only the output is
+    filtered. Attributes other than estimate() are the wrapped estimator's."""
+
+    def __init__(self, estimator, min_pose_score: float):
+        self.estimator = estimator
+        self.min_pose_score = float(min_pose_score)
+
+    def estimate(self, image, t: float | None = None) -> list[Pose]:
+        return [p for p in self.estimator.estimate(image, t=t) if p.score >= self.min_pose_score]
+
+    def __getattr__(self, name):
+        return getattr(self.estimator, name)
+
+
+def _single(model: str, factory, opts: dict, *names: str):
+    """A single-person estimator from `factory(**options)`, wrapped by MinPoseScore when min_pose_score is given."""
+    picked = _pick(model, opts, *names, "min_pose_score")
+    min_pose_score = picked.pop("min_pose_score", None)
+    est = factory(**picked)
+    return est if min_pose_score is None else MinPoseScore(est, min_pose_score)
+
+
 @register("movenet-lightning", "MoveNet SinglePose Lightning, 192 px, one person (fast)")
 def _movenet_lightning(multi: bool = False, **opts):
     from huia.pose.movenet import MoveNetMultiPose, MoveNetSinglePose
 
     if multi:
         return MoveNetMultiPose(**_pick("movenet-lightning", opts, *_MULTI_OPTIONS))
-    return MoveNetSinglePose("lightning", **_pick("movenet-lightning", opts, "flip_horizontal", "smoothing"))
+    return _single("movenet-lightning", lambda **o: MoveNetSinglePose("lightning", **o), opts,
+                   "flip_horizontal", "smoothing")
 
 
 @register("movenet-thunder", "MoveNet SinglePose Thunder, 256 px, one person (accurate)")
@@ -63,7 +89,8 @@ def _movenet_thunder(multi: bool = False, **opts):
 
     if multi:
         return MoveNetMultiPose(**_pick("movenet-thunder", opts, *_MULTI_OPTIONS))
-    return MoveNetSinglePose("thunder", **_pick("movenet-thunder", opts, "flip_horizontal", "smoothing"))
+    return _single("movenet-thunder", lambda **o: MoveNetSinglePose("thunder", **o), opts,
+                   "flip_horizontal", "smoothing")
 
 
 @register("movenet-multipose", "MoveNet MultiPose Lightning, up to 6 people with boxes")
@@ -87,13 +114,14 @@ def _posenet(multi: bool = False, **opts):
     return PoseNet(multi=multi, **picked)
 
 
-@register("blazepose", "BlazePose full: person detector + 33 landmarks (also as COCO-17), one person")
+@register("blazepose", "BlazePose full: person detector + 33 landmarks, one person; its poses give the 17 COCO "
+                      "keypoints (mapped from the 33 landmarks) like the other models")
 def _blazepose(multi: bool = False, **opts):
     from huia.pose.blazepose import BlazePose
 
     if multi:
         raise HuiaError("blazepose finds one person; for several use posenet (multi=True) or movenet-multipose")
-    return BlazePose(**_pick("blazepose", opts, "flip_horizontal", "smoothing", "min_detection_score"))
+    return _single("blazepose", BlazePose, opts, "flip_horizontal", "smoothing", "min_detection_score")
 
 
 def _pick(model: str, opts: dict, *names: str) -> dict:
@@ -153,7 +181,8 @@ def estimate(image, model: str = "movenet-lightning", multi: bool = False, **opt
     """Poses in one image (path or HxWx3 RGB uint8), in input-image pixels.
 
     PoseNet options: output_stride (8/16/32), input_resolution or image_scale_factor, flip_horizontal, max_poses,
-    score_threshold, nms_radius. MoveNet/BlazePose: flip_horizontal. `multi=True` = several people (PoseNet's
+    score_threshold, nms_radius. MoveNet/BlazePose: flip_horizontal. Every model: min_pose_score (hide poses whose
+    score is below it). flip_horizontal returns x mirrored as width - 1 - x. `multi=True` = several people (PoseNet's
     multi-person decoding, or MoveNet MultiPose for the movenet models).
     """
     img = load_rgb(image)

@@ -33,3 +33,14 @@ def check_stride(output_stride) -> int:
         *head, last = VALID_OUTPUT_STRIDES
         raise HuiaError(f"output stride must be {', '.join(map(str, head))} or {last}, got {output_stride!r}")
     return int(output_stride)
+
+
+# posenet 1.x's image scale factor, "a number between 0.2 and 1" (the PoseNet article); the CLI shows the same range
+IMAGE_SCALE_FACTOR_RANGE: tuple[float, float] = (0.2, 1.0)
+
+
+def check_scale_factor(factor) -> float:
+    lo, hi = IMAGE_SCALE_FACTOR_RANGE
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not lo <= float(factor) <= hi:
+        raise HuiaError(f"image_scale_factor must be a number within {lo:g}..{hi:g}, got {factor!r}")
+    return float(factor)

@@ -23,7 +23,7 @@ import numpy as np
 
 from huia.errors import HuiaError
 from huia.pose.calculators.image import pad_to_aspect, resize_bilinear
-from huia.pose.posenet._checks import check_stride
+from huia.pose.posenet._checks import check_scale_factor, check_stride
 from huia.pose.posenet.decode_multi import decode_multiple_poses
 from huia.pose.posenet.decode_single import decode_single_pose
 from huia.pose.spec import pose_model_spec
@@ -138,7 +138,9 @@ class PoseNet:
 
     input_resolution (int or (h, w)): the image is padded to that aspect and resized, as posenet 2.x does
     (default 385, the bundled graph's size). image_scale_factor (0.2..1): posenet 1.x's knob instead: each side is
-    scaled by the factor (rounded to a valid size) without padding. Video frames (t given) of a single-pose
+    scaled by the factor (rounded to a valid size) without padding. flip_horizontal: returned x = width - 1 - x
+    (PoseNet's flipHorizontal, for a mirrored webcam view). min_pose_score: poses scoring below it are dropped
+    (default: the spec's min_multi_pose_score for multi-person decoding, 0 for single-person). Video frames (t given) of a single-pose
     estimator are smoothed with the one-euro keypoint filter of web/spec/signals.json unless smoothing=False.
     """
 
@@ -149,9 +151,7 @@ class PoseNet:
                  smoothing: bool = True, model=None):
         self.multi = multi
         self.output_stride = check_stride(int(output_stride))
-        if image_scale_factor is not None and not (0.05 <= float(image_scale_factor) <= 2.0):
-            raise HuiaError(f"image_scale_factor must be within 0.05..2, got {image_scale_factor}")
-        self.image_scale_factor = image_scale_factor
+        self.image_scale_factor = None if image_scale_factor is None else check_scale_factor(image_scale_factor)
         if input_resolution is None:
             input_resolution = DEFAULT_INPUT_RESOLUTION
         if isinstance(input_resolution, (int, float)):
