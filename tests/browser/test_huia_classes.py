@@ -89,10 +89,11 @@ def test_picker_lists_only_pose_classifiers(page, exports_studio):
 
 
 @pytest.mark.parametrize("name", sorted(UNUSABLE))
-def test_url_preselecting_an_unusable_export_says_what_it_is(page, exports_studio, name):
+def test_url_preselecting_an_unusable_export_says_what_it_is(page, exports_studio, name, out_dir):
     what, way_out = UNUSABLE[name]
     open_page(page, f"{exports_studio.url}/huia.html?camera=0&classifier={_url(name)}")
     msg = page.text_content("#errors")
+    (out_dir / "message.txt").write_text(msg)
     assert msg.startswith(f"{name} is {what}") and way_out in msg and "\n" not in msg, msg
     assert page.evaluate("window.__huia.animations()") is None and page.is_hidden("#animations-wrap")
     assert page.input_value("#classifier") == ""

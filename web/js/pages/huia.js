@@ -170,7 +170,8 @@ function poseClassifierProblem(meta, format) {
     const bb = meta.backbone && meta.backbone.bundled_model ? meta.backbone.bundled_model : null;
     const what = input === 'image' ? `an image classifier (camera frames${bb ? ` through ${bb}` : ''})`
       : `an image classifier's head (it reads ${bb || 'image'} features)`;
-    return { what, why: 'it classifies the picture, not your pose: use it on the Gestures page' };
+    return { what, why: 'it classifies the picture, not your pose (use it on the Gestures page; for the bird, train '
+      + 'a keypoints or skeleton classifier)' };
   }
   if (kind === 'skeleton') {
     if (input !== 'image') {
@@ -257,7 +258,7 @@ async function loadClassifier(url) {
   const json = await res.json();
   const meta = json.userDefinedMetadata || {};
   const problem = poseClassifierProblem(meta, json.format);
-  if (problem) throw new Error(`${name} is ${problem.what}, not a pose classifier the bird can use: ${problem.why}`);
+  if (problem) throw new Error(`${name} is ${problem.what}, so it cannot drive the bird: ${problem.why}`);
   const kind = meta.huia && meta.huia.classifier ? meta.huia.classifier : (meta.skeleton ? 'skeleton' : 'keypoints');
   const model = json.format === 'graph-model' ? await tf.loadGraphModel(url) : await tf.loadLayersModel(url);
   const labels = meta.labels.map(String);
