@@ -155,3 +155,48 @@ def test_the_same_picture_again_after_the_webcam_runs_again(page, studio_server,
     page.set_input_files("#file", str(jpg))
     page.wait_for_timeout(1500)
     assert page.evaluate("document.getElementById('video').srcObject === null && document.getElementById('video').hidden")
+
+
+def test_load_errors_name_the_url_and_the_fix(page, studio_server, exports):
+    """A model on another origin that does not allow this page (huia serve without --cors for it) fails in the
+    browser as a bare 'Failed to fetch'; the page names the URL and the --cors to add. A bundled model that is not
+    a huia detector is refused in words a user can act on."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.browser.conftest import free_port
+
+    port = free_port()  # huia serve allowing another origin only: the studio's page is refused by CORS
+    serve = subprocess.Popen([sys.executable, "-m", "huia", "serve", str(exports["people"].parent), "--port",
+                              str(port), "--cors", "http://localhost:3000"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/{exports['people'].name}/model.json"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and serve.poll() is None
+            time.sleep(0.2)
+        _open(page, f"{studio_server.url}/detector.html?backend=wasm&source=none")
+        page.fill("#url", url)
+        page.click("#load")
+        page.wait_for_function("window.__huia.error !== null", timeout=30_000)
+    finally:
+        serve.terminate()
+        serve.wait(10)
+    err = page.evaluate("window.__huia.error")
+    assert err.startswith(f"cannot load {url}: ") and f"add --cors {studio_server.url}" in err, err
+    page.console_errors.clear()  # the refused fetch
+    page.evaluate("window.__huia.error = null")
+    page.fill("#url", "/models/builtin/centernet.json")
+    page.click("#load")
+    page.wait_for_function("window.__huia.error !== null", timeout=60_000)
+    err = page.evaluate("window.__huia.error")
+    assert "not a detector" in err and "huia detect train" in err and "userDefinedMetadata" not in err, err

@@ -14,7 +14,11 @@ const NO_PAD = { top: 0, bottom: 0, left: 0, right: 0 };
 /** Read a detector's userDefinedMetadata.huia (labels, input size, threshold, output name). */
 export function detectorMeta(userDefinedMetadata) {
   const meta = (userDefinedMetadata || {}).huia;
-  if (!meta || meta.task !== 'detect') throw new Error('not a huia detector (userDefinedMetadata.huia.task != "detect")');
+  if (!meta || meta.task !== 'detect') {
+    const what = meta && meta.task ? `a huia ${meta.task} model` : 'not a model huia exported';
+    throw new Error(`this model is ${what}, not a detector: the page runs what \`huia export\` writes for a`
+      + ' `huia detect train` run');
+  }
   return {
     labels: meta.labels,
     inputSize: meta.input_size[0],
@@ -50,7 +54,12 @@ export function rowsToBoxes(rows, width, height, inputSize, labels, threshold = 
  * Returns {meta, detect(source, {threshold}) -> Promise<boxes>, dispose()}.
  */
 export async function loadDetector(tf, url) {
-  const model = await loadGraphModel(tf, url);
+  let model;
+  try {
+    model = await loadGraphModel(tf, url);
+  } catch (e) {
+    throw new Error(explainFetchError(e, url, globalThis.location));
+  }
   const meta = detectorMeta(model.metadata || model.userDefinedMetadata || (model.artifacts || {}).userDefinedMetadata);
   const n = meta.inputSize;
   // The frame's RGBA bytes (a WebCodecs copy for <video>) are stretched to n x n in JS into a reused buffer, with
@@ -69,6 +78,21 @@ export async function loadDetector(tf, url) {
     });
   }
   return { meta, model, detect, dispose: () => model.dispose() };
+}
+
+/**
+ * A failed model fetch in one line that names the URL and the likely fix. A fetch another origin refuses (no CORS
+ * header for this page) fails as a bare "Failed to fetch", which says neither.
+ */
+export function explainFetchError(e, url, here) {
+  const msg = String((e && e.message) || e);
+  let target = null;
+  try { target = new URL(url, here ? here.href : undefined); } catch { /* not a URL: keep the message */ }
+  if (target && here && target.origin !== here.origin && /failed to fetch|networkerror|load failed/i.test(msg)) {
+    return `cannot load ${target.href}: that server is down or does not allow this page's origin (CORS);`
+      + ` with huia serve, add --cors ${here.origin}`;
+  }
+  return msg.includes(url) ? msg : `${url}: ${msg}`;
 }
 
 /** Boxes in the {x1, y1, x2, y2, label, score} form web/js/draw.js drawBoxes() takes. */
