@@ -177,11 +177,14 @@ def test_downloaded_head_is_a_valid_export(page, studio_server, tmp_path):
     try:
         for dl in downloads:   # the json becomes model.json (what the studio lists); the shard keeps its name
             dl.save_as(d / ("model.json" if dl.suggested_filename.endswith(".json") else dl.suggested_filename))
+            dl.save_as(tmp_path / dl.suggested_filename)   # and as downloaded, names unchanged
         doc = json.loads((d / "model.json").read_text())
         assert doc["weightsManifest"][0]["paths"] == ["./huia-gesture-head.weights.bin"]
-        r = subprocess.run([sys.executable, "-m", "huia", "tfjs", "info", str(d)], capture_output=True, text=True,
-                           timeout=120)
-        assert r.returncode == 0, r.stderr
+        for target in (d, tmp_path / "huia-gesture-head.json"):
+            r = subprocess.run([sys.executable, "-m", "huia", "tfjs", "info", str(target)], capture_output=True,
+                               text=True, timeout=120)
+            assert r.returncode == 0, (target, r.stderr)
+            assert "huia-gesture-head.weights.bin" in r.stdout and "Dense" in r.stdout, r.stdout
         entry = next(m for m in studio_server.get_json("/api/models")["models"] if m["name"] == "gx-download")
         assert "problem" not in entry, entry
         assert entry["metadata"]["labels"] == ["0", "2"]
