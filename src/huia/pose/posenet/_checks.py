@@ -36,7 +36,7 @@ def check_stride(output_stride) -> int:
 
 
 # posenet 1.x's image scale factor, "a number between 0.2 and 1" (the PoseNet article); the CLI shows the same range
-IMAGE_SCALE_FACTOR_RANGE: tuple[float, float] = (0.2, 1.0)
+IMAGE_SCALE_FACTOR_RANGE: tuple[float, float] = tuple(pose_model_spec()["posenet"]["image_scale_factor_range"])
 
 
 def check_scale_factor(factor) -> float:
