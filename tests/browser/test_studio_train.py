@@ -51,6 +51,13 @@ def test_train_panel_trains_shows_held_out_result_and_opens_huia(studio_server, 
     # every value the progress bar takes (it must never go backwards)
     page.evaluate("""() => { window.__bar = []; const bar = document.getElementById('train-progress');
         new MutationObserver(() => window.__bar.push(Number(bar.value))).observe(bar, { attributes: true }); }""")
+    # advanced settings: a bad epoch count is refused in the panel, a good one and the weight precision reach the job
+    page.click("#train-advanced summary")
+    page.fill("#train-epochs", "2.5")
+    page.click("#train-start")
+    assert "whole number" in page.inner_text("#train-error")
+    page.fill("#train-epochs", "60")
+    page.select_option("#train-quantize", "float16")
     page.click("#train-start")
     page.wait_for_function("window.__huia.trainJob && window.__huia.trainJob.status === 'running'")
     assert page.is_visible("#train-progress-row") and page.is_visible("#train-cancel")
@@ -78,6 +85,11 @@ def test_train_panel_trains_shows_held_out_result_and_opens_huia(studio_server, 
     assert f"{100 * lo:.1f} %" in acc_text and f"{100 * hi:.1f} %" in acc_text
     assert page.get_attribute("#train-accuracy", "data-n") == str(res["n"])
     ex = res["export_check"]
+    assert res["quantize"] == ex["quantization"] == "float16"
+    run_cfg = json.loads((studio_server.data_dir / "runs" / res["export"] / "config.json").read_text())
+    assert run_cfg["settings"]["epochs"] == 60
+    page.wait_for_function("document.getElementById('train-curves').naturalWidth > 200")  # the curves PNG loaded
+    assert page.get_attribute("#train-curves", "src") == res["curves_url"]
     assert (f"exported model ({ex['quantization']} weights)" in page.inner_text("#train-export-check")
             and f"{100 * ex['accuracy']:.1f} % on the same samples" in page.inner_text("#train-export-check"))
     shown = page.evaluate("""() => [...document.querySelectorAll('#train-confusion tr')].slice(1)

@@ -205,6 +205,11 @@ def test_train_job_equals_the_cli_walk_and_exports_what_predict_says(studio, tmp
     ex = res["export_check"]
     assert ex["quantization"] == "uint16" == want_ex["export"]["quantization"]
     assert ex["accuracy"] == want_ex["accuracy"] and ex["agreement_with_run"] == want_ex["export"]["agreement_with_run"]
+    # the run's training curves, served for the panel (the run's own PNG, byte for byte)
+    png = c.get(res["curves_url"])
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.content == (job_run / "plots" / "curves.png").read_bytes()
+    assert c.get("/api/jobs/nope/curves.png").status_code == 404
     assert snapshot(captures) == before  # the captures were only read
     assert not list((data / "jobs").glob(f"{job['id']}/export"))  # staged export moved, not copied
 

@@ -583,6 +583,17 @@ async function suggestExportName(knownJobs) {
 async function startTraining() {
   trainError('');
   const body = { name: $('train-name').value.trim(), task: $('train-task').value, split: $('train-split').value };
+  const epochs = $('train-epochs').value.trim();
+  if (epochs !== '') {
+    const n = Number(epochs);
+    if (!Number.isInteger(n) || n < 1 || n > 10000) {
+      trainError(`max epochs must be a whole number from 1 to 10000, not "${epochs}"`);
+      return;
+    }
+    body.epochs = n;
+  }
+  const q = $('train-quantize').value;
+  body.quantize = q === 'float32' ? null : q;
   try {
     const job = await api('POST', dsUrl('/train'), body);
     showJob(job);
@@ -692,7 +703,8 @@ function showResult(job) {
     + ` in training (${r.accuracy_ci_method} interval)`
     + (r.split === 'time' ? '' : '; frames captured a second apart may sit on both sides, which flatters the accuracy');
   const ex = r.export_check;  // the exported model (quantized weights) on the same held-out samples
-  $('train-export-check').textContent = ex ? `The exported model (${ex.quantization} weights), as the Huia page runs`
+  $('train-export-check').textContent = ex ? `The exported model (${ex.quantization === 'float32' ? 'float32'
+    : `${ex.quantization} weights`}), as the Huia page runs`
     + ` it: ${pct(ex.accuracy)} on the same samples; it gives the trained model's answer on`
     + ` ${pct(ex.agreement_with_run)} of them.` : '';
   const head = (cells) => el('tr', {}, ...cells.map((c) => el('th', { text: c })));
@@ -703,6 +715,10 @@ function showResult(job) {
     head(['', ...r.labels]),
     ...r.confusion.map((row, i) => el('tr', {}, el('th', { text: r.labels[i] }),
       ...row.map((v, j) => el('td', { class: i === j ? 'hit' : '', text: String(v) })))));
+  if (r.curves_url) {
+    $('train-curves').src = r.curves_url;
+    $('train-curves-fig').hidden = false;
+  } else $('train-curves-fig').hidden = true;
   const link = $('train-open-huia');
   link.href = `/huia.html?classifier=${enc(r.export_url)}`;
   link.textContent = `Open the Huia page with “${r.export}” →`;

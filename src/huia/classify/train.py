@@ -295,7 +295,8 @@ def _plots(run: Path, labels: list[str], confusion: np.ndarray | None) -> list[s
     made = []
     (run / "plots").mkdir(exist_ok=True)
     if (run / "log.csv").is_file():
-        plot_curves(run / "log.csv", run / "plots" / "curves.png", phase_notes=PHASE_NOTES)
+        # one row per epoch, already a mean over the epoch's batches: drawn as is (a moving average only lags)
+        plot_curves(run / "log.csv", run / "plots" / "curves.png", phase_notes=PHASE_NOTES, smooth=False)
         made.append("plots/curves.png")
     if confusion is not None:
         n = int(np.asarray(confusion).sum())

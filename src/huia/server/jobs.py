@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from huia.server.capture import ApiError, CaptureStore, ErrorOut, validate_name
@@ -458,6 +458,17 @@ def build_router(runner: JobRunner) -> APIRouter:
     def get_job(jid: str):
         return runner.get(jid).to_json()
 
+    @r.get("/jobs/{jid}/curves.png", response_class=FileResponse,
+           responses={200: {"content": {"image/png": {}}, "description": "the run's training curves"}})
+    def job_curves(jid: str):
+        """The finished job's training curves (RUN/plots/curves.png: loss and accuracy per epoch, phases marked)."""
+        job = runner.get(jid)
+        png = runner.run_dir(job.spec["name"]) / "plots" / "curves.png"
+        if job.status != "done" or png.is_symlink() or not png.is_file():
+            raise ApiError(404, f"job {jid} has no training curves" + ("" if job.status == "done" else
+                                                                        f" (it is {job.status})"))
+        return FileResponse(png, media_type="image/png", headers={"Cache-Control": "no-cache"})
+
     @r.delete("/jobs/{jid}", response_model=JobOut)
     def cancel_job(jid: str):
         return runner.cancel(jid).to_json()
@@ -564,7 +575,8 @@ def run_job(job_dir: Path) -> dict:
             "train_seconds": round(train_seconds, 2), "best_epoch": metrics.get("best_epoch"),
             "split": spec["split"], "train_fraction": spec["train_fraction"],
             "run": str(run), "export": name, "export_url": f"/models/user/{name}/model.json",
-            "quantize": spec.get("quantize"), "export_check": export_check}
+            "quantize": spec.get("quantize"), "export_check": export_check,
+            "curves_url": f"/api/jobs/{job_dir.name}/curves.png" if (run / "plots" / "curves.png").is_file() else None}
 
 
 def child_main(job_dir: str | Path) -> int:
