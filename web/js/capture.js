@@ -35,7 +35,7 @@ const state = {
   pending: 0,
   skipped: 0,
   timer: null, // {id, nextAt, taken}
-  review: { offset: 0, total: 0, selected: new Set() },
+  review: { offset: 0, total: 0, selected: new Set(), checked: false },
   trash: [], // deleted samples of the current dataset ({id, label, deleted, image_url})
   trashedClasses: [], // deleted classes ({id, label, deleted, count})
   cameraOk: false,
@@ -103,6 +103,8 @@ async function selectDataset(name) {
       + ' not studio captures, so not listed here (the huia commands read them)';
   }
   state.active = null;
+  state.review.checked = false;  // another dataset: its own grid, not the last one's flags
+  $('check-row').hidden = true;
   showTrash(false);
   await refreshClasses();
   await loadReview(true);
@@ -492,6 +494,10 @@ function figureFor(s) {
 
 async function loadReview(reset) {
   if (!state.dataset) return;
+  if (state.review.checked && reset) {  // after a delete or move in the check's view: check again
+    await checkForProblems();
+    return;
+  }
   if (reset) {
     state.review.offset = 0;
     state.review.selected.clear();
@@ -507,6 +513,7 @@ async function loadReview(reset) {
 }
 
 function prependToReview(s) {
+  if (state.review.checked) return;  // the grid shows the check's flags; a new capture is not one of them
   const f = $('review-filter').value;
   if ((f && f !== s.label) || ($('only-nopose').checked && s.has_keypoints)) return;
   $('grid').prepend(figureFor(s));
@@ -521,7 +528,7 @@ function updateReviewHeader() {
   $('review-count').textContent = state.review.total === 0
     ? ($('review-filter').value || $('only-nopose').checked ? 'no samples match the filter' : 'no samples yet: capture some above')
     : `${shown} of ${state.review.total} shown${n ? ` · ${n} selected` : ''}`;
-  $('load-more').hidden = shown >= state.review.total;
+  $('load-more').hidden = state.review.checked || shown >= state.review.total;
   $('delete-selected').disabled = n === 0;
   $('move-selected').disabled = n === 0 || !$('move-to').value;
 }
@@ -541,6 +548,58 @@ async function moveSelected() {
     for (const id of ids) await api('PATCH', dsUrl(`/samples/${id}`), { label });
   } catch (e) { showError(e); }
   await refreshAll();
+}
+
+// -- check: `huia data review` on the dataset, its flagged samples shown in the grid with the reason -------------------
+const FLAG_WORDS = { blank: 'blank', duplicate: 'duplicate', near_duplicate: 'near duplicate', no_pose: 'no person',
+  low_pose: 'weak pose', mislabeled: 'label?', unreadable: 'unreadable' };
+
+async function checkForProblems() {
+  const btn = $('check-review');
+  btn.disabled = true;
+  $('check-row').hidden = false;
+  $('check-summary').textContent = 'checking…';
+  try {
+    const r = await api('GET', dsUrl('/review'));
+    state.review.checked = true;
+    state.review.selected.clear();
+    const figs = r.flags.map((f) => {
+      const fig = figureFor(f.sample);
+      fig.classList.add('flagged');
+      fig.dataset.flag = f.kind;
+      fig.title = f.detail;
+      fig.querySelector('figcaption').append(el('span', { class: 'flag', text: FLAG_WORDS[f.kind] || f.kind }));
+      return fig;
+    });
+    $('grid').replaceChildren(...figs);
+    state.review.total = figs.length;
+    state.review.offset = figs.length;
+    const counts = Object.entries(r.counts).map(([k, n]) => `${n} ${FLAG_WORDS[k] || k}`).join(', ');
+    const space = r.feature_space ? ` (labels compared in ${r.feature_space} space)` : '';
+    $('check-summary').textContent = r.flags.length
+      ? `${r.flags.length} of ${r.samples} samples flagged: ${counts}${space}. Hover one for why; delete or move`
+        + ' what you agree with (near duplicates are fine to keep).'
+      : `nothing flagged in ${r.samples} samples${space}.`;
+    $('check-select').hidden = r.flags.length === 0;
+    updateReviewHeader();
+  } catch (e) {
+    $('check-summary').textContent = '';
+    showError(e);
+  } finally { btn.disabled = false; }
+}
+
+function selectFlagged() {
+  for (const fig of $('grid').querySelectorAll('figure.flagged:not([data-flag="near_duplicate"])')) {
+    state.review.selected.add(fig.dataset.id);
+    fig.classList.add('selected');
+  }
+  updateReviewHeader();
+}
+
+function clearCheck() {
+  state.review.checked = false;
+  $('check-row').hidden = true;
+  loadReview(true);
 }
 
 function selectNoPose() {
@@ -818,6 +877,9 @@ async function main() {
   $('capture-now').addEventListener('click', () => requestCapture('manual').catch(showError));
   $('timer-toggle').addEventListener('click', () => (state.timer ? stopTimer() : startTimer()));
   $('review-filter').addEventListener('change', () => loadReview(true));
+  $('check-review').addEventListener('click', checkForProblems);
+  $('check-select').addEventListener('click', selectFlagged);
+  $('check-clear').addEventListener('click', clearCheck);
   $('only-nopose').addEventListener('change', () => loadReview(true));
   $('load-more').addEventListener('click', () => loadReview(false));
   $('delete-selected').addEventListener('click', deleteSelected);

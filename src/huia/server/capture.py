@@ -894,6 +894,21 @@ class SampleInfo(BaseModel):
     image_url: str
 
 
+class ReviewFlag(BaseModel):
+    sample: SampleInfo
+    kind: str = Field(description="blank | duplicate | near_duplicate | no_pose | low_pose | mislabeled | unreadable")
+    detail: str
+
+
+class ReviewOut(BaseModel):
+    dataset: str
+    samples: int = Field(description="samples checked")
+    feature_space: str | None = Field(description="where the mislabel check compared samples (keypoints, pixels)")
+    mislabel_note: str | None = Field(description="why the mislabel check did not run, when it did not")
+    counts: dict[str, int]
+    flags: list[ReviewFlag]
+
+
 class SamplePage(BaseModel):
     dataset: str
     total: int
@@ -1038,6 +1053,30 @@ def build_router(store: CaptureStore):
         total, samples = ds.list_samples(label, offset, limit, has_keypoints)
         return SamplePage(dataset=ds.name, total=total, offset=offset, limit=limit,
                           samples=[SampleInfo(**s) for s in samples])
+
+    @r.get("/{dataset}/review", response_model=ReviewOut)
+    def review(dataset: str):
+        """`huia data review` on the captures: blank frames, duplicates, frames without a person and samples whose
+        label disagrees with their nearest neighbours (in keypoint space when every capture has keypoints, else
+        pixels). Flags only: nothing is moved; the grid deletes or relabels what the user agrees with."""
+        from huia.data.review import review_dataset
+
+        ds = store.get(dataset, fresh=True)
+        with ds._folders.shared():  # a class rename or delete must not move files away mid-read
+            total, with_kp = ds.list_samples(None, 0, 1)[0], ds.list_samples(None, 0, 1, True)[0]
+            res = review_dataset(ds.root, features="keypoints" if total and with_kp == total else "pixels")
+        flags = []
+        for f in res.flags:
+            try:
+                info = ds.get_sample(Path(f.path).stem)
+            except ApiError:  # a file the index does not know (moved in by hand): the grid cannot show it
+                continue
+            flags.append(ReviewFlag(sample=SampleInfo(**info), kind=f.kind, detail=f.detail))
+        counts: dict[str, int] = {}
+        for f in flags:
+            counts[f.kind] = counts.get(f.kind, 0) + 1
+        return ReviewOut(dataset=ds.name, samples=len(res.samples), feature_space=res.feature_space,
+                         mislabel_note=res.mislabel_note, counts=counts, flags=flags)
 
     @r.get("/{dataset}/samples/{sid}", response_model=SampleInfo)
     def get_sample(dataset: str, sid: str):
