@@ -779,8 +779,13 @@ function showResult(job) {
     $('train-curves-fig').hidden = false;
   } else $('train-curves-fig').hidden = true;
   const link = $('train-open-huia');
-  link.href = `/huia.html?classifier=${enc(r.export_url)}`;
-  link.textContent = `Open the Huia page with “${r.export}” →`;
+  if (job.task === 'image') { // camera frames, not a pose: the Gestures page runs it (the bird needs a pose model)
+    link.href = `/gestures.html?model=${enc(r.export_url)}`;
+    link.textContent = `Open the Gestures page with “${r.export}” →`;
+  } else {
+    link.href = `/huia.html?classifier=${enc(r.export_url)}`;
+    link.textContent = `Open the Huia page with “${r.export}” →`;
+  }
   $('train-where').textContent = ` · model in ${state.dataDir || 'DATA/'}exports/${r.export}, run in ${r.run}`;
   $('train-result').hidden = false;
 }

@@ -854,11 +854,18 @@ async function main() {
     if (i >= 0 && i < classes.length) guard(addSampleFromVideo)(i);
   });
   try { await setClasses($('classNames').value.split(',')); } catch (e) { showError(e); await setClasses(['0', '1']); }
-  listUserModels();
+  const listed = listUserModels();
+  const params = new URLSearchParams(location.search);
   try {
-    tf = await initTF(new URLSearchParams(location.search).get('backend') || 'wasm');
+    tf = await initTF(params.get('backend') || 'wasm');
     await ensureExtractor($('extractor').value);
   } catch (e) { showError(e); setStatus('error'); return; }
+  const wanted = params.get('model'); // ?model=/models/user/NAME/model.json (the Capture page's Train link)
+  if (wanted) {
+    await listed;
+    if ([...$('userModels').options].some((o) => o.value === wanted)) $('userModels').value = wanted;
+    await guard(loadFromUrl)(wanted);
+  }
   try {
     await openCamera(video);
     cameraOk = true;
