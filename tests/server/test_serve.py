@@ -120,3 +120,18 @@ def test_listening_socket_has_nodelay():
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     finally:
         sock.close()
+
+
+def test_root_lists_the_model_urls_unless_there_is_an_index(model_dir):
+    """The root used to answer {"error": "not found: "}; it lists what can be loaded (hidden folders left out), and
+    an index.html there is served instead."""
+    hidden = model_dir / ".trash" / "old"
+    hidden.mkdir(parents=True)
+    (hidden / "model.json").write_text("{}")
+    c = client(model_dir, cors=[ALLOWED])
+    r = c.get("/", headers={"Origin": ALLOWED})
+    assert r.status_code == 200 and r.json() == {"models": ["/detector/model.json"]}
+    assert r.headers["access-control-allow-origin"] == ALLOWED
+    assert c.get(r.json()["models"][0]).json()["format"] == "graph-model"
+    (model_dir / "index.html").write_text("<p>mine</p>")
+    assert client(model_dir).get("/").text == "<p>mine</p>"

@@ -65,7 +65,13 @@ class ModelServer:
                                     status_code=405, headers={**cors, "Allow": ALLOWED_METHODS})
         else:
             path = scope["path"]
-            if path == "/" or path.endswith("/"):
+            if path == "/" and not (self.root / "index.html").is_file():
+                # what http-server's directory page is for: which model.json URLs this server has
+                found = sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("model.json")
+                               if not any(part.startswith(".") for part in p.relative_to(self.root).parts))
+                response = JSONResponse({"models": [f"/{m}" for m in found[:1000]]},
+                                        headers={**cors, "Cache-Control": "no-cache"})
+            elif path == "/" or path.endswith("/"):
                 response = serve_from(self.root, path.lstrip("/"), self.cache, index="index.html",
                                       extra_headers=cors)
             else:
