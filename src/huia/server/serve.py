@@ -66,11 +66,10 @@ class ModelServer:
         else:
             path = scope["path"]
             if path == "/" and not (self.root / "index.html").is_file():
-                # what http-server's directory page is for: which model.json URLs this server has
-                found = sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("model.json")
-                               if not any(part.startswith(".") for part in p.relative_to(self.root).parts))
-                response = JSONResponse({"models": [f"/{m}" for m in found[:1000]]},
-                                        headers={**cors, "Cache-Control": "no-cache"})
+                # no listing (what a folder holds is not for any page to enumerate), but a line that says what to ask
+                response = JSONResponse({"error": "huia serve: no page here; it serves model files: load "
+                                                  "/NAME/model.json (huia serve printed the URLs when it started)"},
+                                        status_code=404, headers={**cors, "Cache-Control": "no-store"})
             elif path == "/" or path.endswith("/"):
                 response = serve_from(self.root, path.lstrip("/"), self.cache, index="index.html",
                                       extra_headers=cors)
