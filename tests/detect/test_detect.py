@@ -219,7 +219,9 @@ def test_eval_json(tiny_run, kangaroo, capsys):
     out, metrics = tiny_run
     assert huia_main(["detect", "eval", str(out), "--data", str(kangaroo), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert set(res) == {"ap", "ap50", "ap75", "ar1", "ar10", "ar100"}
+    assert set(res) == {"ap", "ap50", "ap75", "ar1", "ar10", "ar100", "at_threshold"}  # one class: no per_class
+    at = res.pop("at_threshold")
+    assert at["score_threshold"] == 0.3 and at["iou50"] == metrics["at_threshold"]["iou50"]
     for k in res:
         assert abs(res[k] - metrics[k]) < 1e-5
     # --ci adds the bootstrap intervals, the same as metrics.json's (same images, same default draws)
@@ -287,7 +289,7 @@ def test_run_of_another_kind_and_bad_settings_are_named(tiny_run, kangaroo, tmp_
                                ("--ema", "1.5", "--ema (a decay) must be in [0, 1)"),
                                ("--wise", "5", "--wise must be in [0, 1]"),
                                ("--input-size", "100", "--input-size must be a multiple of 32"),
-                               ("--train-fraction", "1", "--train-fraction must be between 0 and 1")]:
+                               ("--train-fraction", "1.5", "--train-fraction must be in (0, 1]")]:
         run = tmp_path / f"r{flag}"
         assert huia_main(["detect", "train", "--data", str(kangaroo), "--out", str(run), flag, value]) == 2, flag
         err = capsys.readouterr().err
@@ -417,7 +419,8 @@ def test_tail_mode_trains_and_resumes(kangaroo, tmp_path):
 
 def test_ema_resumes_and_validation_split_stays_inside_training(kangaroo, tmp_path):
     """--ema: the weight average is checkpointed, so an interrupted + resumed run ships the same model as an
-    uninterrupted one; --val-fraction: the images evaluated are carved from the training part, never held-out."""
+    uninterrupted one; --val-fraction: the images evaluated are carved from the training part, never held-out, and
+    are recorded as validation images: the run's held-out split stays the plain one, which `detect eval` scores."""
     a, b = _straight_and_resumed(kangaroo, tmp_path, dict(TINY, max_images=4, batch_size=2, mode="tail", views=2,
                                                           ema=0.5, val_fraction=0.25))
     with warnings.catch_warnings():
@@ -428,8 +431,13 @@ def test_ema_resumes_and_validation_split_stays_inside_training(kangaroo, tmp_pa
     from huia.data.split import sample_key
     from huia.tfjs.artifacts import load_artifacts
 
-    assert not set(wa["test_images"]) & {sample_key(s) for s in held_out}
-    assert not set(wa["test_images"]) & set(wa["train_images"])
+    held = {sample_key(s) for s in held_out}
+    assert wa["val_images"] and not set(wa["val_images"]) & held
+    assert not set(wa["val_images"]) & set(wa["train_images"])
+    assert sorted(wa["test_images"]) == sorted(held)  # the held-out split is untouched
+    ma_json = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert ma_json["evaluated_on"] == "validation" and ma_json["val_images"] == len(wa["val_images"])
+    assert "test_images" not in ma_json
     ma, mb = load_artifacts(tmp_path / "a" / "model"), load_artifacts(tmp_path / "b" / "model")
     for k, v in ma.weights.items():
         np.testing.assert_allclose(v, mb.weights[k], rtol=1e-5, atol=1e-6)

@@ -66,8 +66,28 @@ def read_csv(path: str | Path, images_dir: str | Path | None = None,
         raise HuiaError(f"not a UTF-8 text CSV ({exc})", p) from exc
     except csv.Error as exc:
         raise HuiaError(f"malformed CSV ({exc})", p) from exc
+    _warn_case_twins(records.values(), p)
     samples, problems, _ = finalize_detection(list(records.values()), classes)
     return samples, problems
+
+
+def _warn_case_twins(records, path: Path) -> None:
+    """Class names that differ only by case ("Kangaroo" vs "kangaroo") are two classes, which is almost always a
+    typo: warn naming both (with their box counts) instead of silently training a class with one box."""
+    import warnings
+
+    counts: dict[str, int] = {}
+    for rec in records:
+        for b in rec.boxes:
+            counts[b.name] = counts.get(b.name, 0) + 1
+    by_fold: dict[str, list[str]] = {}
+    for name in sorted(counts):
+        by_fold.setdefault(name.casefold(), []).append(name)
+    for names in by_fold.values():
+        if len(names) > 1:
+            listed = " and ".join(f"{n!r} ({counts[n]} box{'' if counts[n] == 1 else 'es'})" for n in names)
+            warnings.warn(f"{path}: class names {listed} differ only by case and count as "
+                          f"{len(names)} classes; rename them if they are the same class", stacklevel=3)
 
 
 def _add_row(records: dict[str, RawImage], row: dict, where: str, images_dir: Path) -> None:

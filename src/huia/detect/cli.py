@@ -8,6 +8,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from huia.errors import HuiaError
 
 
@@ -41,7 +43,9 @@ def register(sub) -> None:
     t.add_argument("--batch-size", type=int, default=8, help="images per step (default 8)")
     t.add_argument("--lr", type=float, default=6e-4, help="Adam learning rate (cosine decay, warm-up; default 6e-4)")
     t.add_argument("--train-fraction", type=float, default=0.8,
-                   help="share of images used for training (default 0.8; the rest is the held-out split)")
+                   help="share of images used for training (default 0.8; the rest is the held-out split). 1: the "
+                        "data set is already split, train on all of it and evaluate with huia detect eval RUN "
+                        "--data TEST (images the run trained on are refused there, by content)")
     t.add_argument("--mode", choices=("head", "tail"), default=None,
                    help="head (default): train on images augmented every step (the whole graph unless "
                         "--freeze-backbone); tail: cache the "
@@ -65,7 +69,8 @@ def register(sub) -> None:
                         "last weights (0..1; default 0 = off)")
     t.add_argument("--val-fraction", type=float, default=0.0,
                    help="carve this share of the TRAINING part off as a validation split and report metrics on it "
-                        "(default 0: none; for choosing settings without touching the held-out split)")
+                        "(default 0: none; for choosing settings without touching the held-out split, which stays "
+                        "what huia detect eval scores)")
     t.add_argument("--members", type=int, default=None,
                    help="train this many runs with different augmentation draws and ship the average of their "
                         "weights (a model soup: one model's inference cost, K times the training time; default "
@@ -77,14 +82,26 @@ def register(sub) -> None:
 
     e = dsub.add_parser("eval", help="COCO metrics of a run on images it did not train on",
                         description="AP@[.5:.95], AP50, AP75, AR@1/10/100 (COCO definitions, equal to pycocotools) "
-                                    "on images the run did NOT train on. --data the run was trained on: its "
-                                    "held-out split (the same split as training). Any other data set (e.g. the "
-                                    "test/ part of `huia data split`): all of its images except any the run "
-                                    "trained on, recognised by content, whatever their names.")
+                                    "on images the run did NOT train on, per class too for several classes, and "
+                                    "TP/FP/FN, precision and recall at the score threshold the model ships with "
+                                    "(what the Detector page shows), at IoU 0.50 and 0.75. --data the run was "
+                                    "trained on: its held-out split (the same split as training). Any other data "
+                                    "set (e.g. the test/ part of `huia data split`): all of its images except any "
+                                    "the run trained on, recognised by content, whatever their names.")
     e.add_argument("run", help="run folder made by `huia detect train`")
     e.add_argument("--data", required=True,
                    help="the data set the run was trained on, or another data set with the same classes")
-    e.add_argument("--json", action="store_true", help="print {ap, ap50, ap75, ar1, ar10, ar100} as JSON")
+    e.add_argument("--threshold", type=float, default=None,
+                   help="score threshold for TP/FP/FN, precision and recall (default: the model's own, 0.3); "
+                        "AP always uses every detection, as COCO does")
+    e.add_argument("--overlay", default=None, metavar="DIR",
+                   help="write one picture per evaluated image here with the ground truth and the predictions "
+                        "kept at the threshold (matching at IoU 0.50): " + EVAL_LEGEND_HELP)
+    e.add_argument("--export", default=None, metavar="DIR",
+                   help="also score this export of the run (a `huia export` folder, quantized or not) on the same "
+                        "images, as the browser runs it, and say how far its figures are from the run's model")
+    e.add_argument("--json", action="store_true",
+                   help="print {ap, ap50, ap75, ar1, ar10, ar100, at_threshold, [per_class], [export]} as JSON")
     e.add_argument("--ci", action="store_true",
                    help='with --json: add "ci", 95 %% bootstrap intervals of those figures over the held-out images '
                         "(the text output always shows them)")
@@ -104,6 +121,11 @@ def register(sub) -> None:
     r.set_defaults(func=_cmd_predict)
 
 
+EVAL_LEGEND_HELP = ("green = a prediction that matches a ground-truth box (TP), red = a prediction that matches "
+                    "none (FP), thick yellow = a ground-truth box no prediction found (FN), thin white = a "
+                    "ground-truth box that was found; a legend strip on top of each picture says the same")
+
+
 def _default_members() -> int:
     from huia.detect.train import TrainConfig
 
@@ -114,7 +136,10 @@ def _cmd_train(args) -> int:
     from huia.detect.model import DEFAULT_INPUT_SIZE
     from huia.detect.train import TrainConfig, train
 
+    from huia.detect.dataset import check_detection_folder
+
     out = Path(args.out)
+    check_detection_folder(args.data)  # before anything is written or printed
     if (out / "model.json").is_file() and not (out / "config.json").is_file():
         raise HuiaError("holds an exported model, not a training run; choose a new --out", out)
     size = args.input_size
@@ -147,15 +172,46 @@ def _cmd_train(args) -> int:
     else:
         from huia.eval.coco import describe_intervals, format_with_intervals
 
-        ci = metrics.get("ci") or {}
-        print(f"held-out ({metrics['test_images']} images): {format_with_intervals(metrics, ci)}  "
-              f"({metrics['train_seconds']:.0f} s)")
-        print(f"  ({describe_intervals(ci, metrics['test_images'])}{' in brackets' if ci.get('resamples') else ''})")
-        print(f"run: {out}  (export: huia export {out} --out DIR)")
+        print_train_summary(metrics, out)
     return 0
 
 
-def eval_run(run: str | Path, data: str | Path) -> dict:
+def _images(n: int) -> str:
+    return f"{n} image{'' if n == 1 else 's'}"
+
+
+def print_train_summary(metrics: dict, out: Path) -> None:
+    """What `detect train` prints at the end: the held-out (or validation) figures, or where to evaluate."""
+    from huia.eval.coco import describe_intervals, format_threshold_counts, format_with_intervals
+
+    where = metrics.get("evaluated_on", "held-out")
+    if where == "none":
+        print(f"trained on every image ({metrics['train_seconds']:.0f} s); nothing held out (--train-fraction 1): "
+              f"evaluate with huia detect eval {out} --data TEST_DATA")
+    else:
+        n = metrics["val_images"] if where == "validation" else metrics["test_images"]
+        ci = metrics.get("ci") or {}
+        label = (f"validation ({_images(n)} carved from the training part; the held-out split is untouched)"
+                 if where == "validation" else f"held-out ({_images(n)})")
+        print(f"{label}: {format_with_intervals(metrics, ci)}  ({metrics['train_seconds']:.0f} s)")
+        what = describe_intervals(ci, n)
+        if where == "validation":
+            what = what.replace("held-out images", "validation images")
+        print(f"  ({what}{' in brackets' if ci.get('resamples') else ''})")
+        if metrics.get("at_threshold"):
+            print("  " + format_threshold_counts(metrics["at_threshold"]).replace("\n", "\n  "))
+        for name, m in (metrics.get("per_class") or {}).items():
+            print(f"  class {name}: AP {m['ap']:.3f}  AP50 {m['ap50']:.3f}")
+        loss = metrics.get("held_out_loss")
+        if loss:
+            last = loss.get("last_training_step") or {}
+            print(f"  {where} loss: " + "  ".join(
+                f"{k.split('_')[0]} {loss[k]:.3f}" + (f" (train {last[k]:.3f})" if k in last else "")
+                for k in ("classification_loss", "localization_loss", "regularization_loss", "total_loss")))
+    print(f"run: {out}  (export: huia export {out} --out DIR)")
+
+
+def eval_run(run: str | Path, data: str | Path, *, export: str | Path | None = None) -> dict:
     """Held-out COCO metrics of a run. ``data`` the run trained on: its split, recomputed from the run's
     seed/fraction and checked against the stored list. Another data set: every image in it except those the run
     trained on (by content). The result's ``evaluated_on`` says which images were used."""
@@ -171,6 +227,9 @@ def eval_run(run: str | Path, data: str | Path) -> dict:
                         "eval", rd.config_path)
     classes = cfg.get("class_names") or None
     if Path(data).resolve() == Path(cfg.get("data", "")).resolve():
+        if float(cfg.get("train_fraction", 0.8)) >= 1.0:
+            raise HuiaError("the run trained on every image of this data set (--train-fraction 1); evaluate it on "
+                            "other data (e.g. the test CSV or the test/ part of a split)", data)
         _, test, _ = load_split(data, seed=int(cfg["seed"]), train=float(cfg.get("train_fraction", 0.8)),
                                 classes=classes)
         keys = [sample_key(s) for s in test]
@@ -186,6 +245,9 @@ def eval_run(run: str | Path, data: str | Path) -> dict:
         if not seen:
             raise HuiaError("this run does not record what it trained on by content (made by an older huia); "
                             f"evaluate it on the data set it trained on: --data {cfg.get('data')}", rd.config_path)
+        from huia.detect.dataset import check_detection_folder
+
+        check_detection_folder(data)
         samples = [s for s in load_dataset(data, classes=classes) if s.boxes is not None]
         originals = originals_by_group(samples)
         test = [s for s in samples if not shares_source(s, seen, originals)]
@@ -194,31 +256,128 @@ def eval_run(run: str | Path, data: str | Path) -> dict:
             raise HuiaError(f"the run trained on every image here ({skipped}); nothing held out to evaluate", data)
         note = f"{len(test)} images" + (f" ({skipped} the run trained on, or copies of them, were left out)"
                                         if skipped else "")
-    res = evaluate_samples(Detector.from_dir(rd.path), test)
+    det = Detector.from_dir(rd.path)
+    res = evaluate_samples(det, test)
     res["evaluated_on"] = note
+    res["score_threshold"] = det.score_threshold
+    if export is not None:
+        res["export"] = eval_export(det, export, test, res)
     return res
 
 
-def _cmd_eval(args) -> int:
-    from huia.eval.coco import (bootstrap_intervals, describe_intervals, format_summary, format_with_intervals,
-                                summary)
+def eval_export(run_det, export: str | Path, samples, run_res: dict) -> dict:
+    """The export's COCO metrics on the run's evaluation images (huia's graph executor on the dequantized weights,
+    which is what TF.js computes), next to the run's float model's: the AP the chosen compression costs."""
+    from huia.detect.predict import Detector, evaluate_samples
+    from huia.eval.coco import HEADLINE_KEYS
+    from huia.tfjs.artifacts import load_artifacts
 
+    p = Path(export)
+    if (p / "config.json").is_file():
+        raise HuiaError("this is a run folder; --export wants a folder written by `huia export RUN --out DIR`", p)
+    det = Detector.from_dir(p)
+    if det.class_names != run_det.class_names or det.input_size != run_det.input_size:
+        raise HuiaError(f"exported from another model (classes {det.class_names}, input {det.input_size}; the run "
+                        f"has {run_det.class_names}, input {run_det.input_size})", p)
+    res = evaluate_samples(det, samples)
+    meta = (load_artifacts(det.path).user_defined_metadata or {}).get("huia") or {}
+    files = list(det.path.glob("*")) if det.path.is_dir() else [det.path]
+    out = {"path": str(p), "quantization": str(meta.get("quantization") or "float32"),
+           "bytes": sum(f.stat().st_size for f in files if f.is_file())}
+    out.update({k: round(float(res[k]), 6) for k in HEADLINE_KEYS})
+    out["minus_run"] = {k: round(float(res[k]) - float(run_res[k]), 6) for k in HEADLINE_KEYS}
+    out["_res"] = res
+    return out
+
+
+def _cmd_eval(args) -> int:
+    from huia.eval.coco import (bootstrap_intervals, describe_intervals, format_summary, format_threshold_counts,
+                                format_with_intervals, per_class_metrics, summary, threshold_counts)
+
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise HuiaError(f"--threshold must be in [0, 1], got {args.threshold}")
+    overlay = Path(args.overlay) if args.overlay else None
+    if overlay is not None and overlay.exists() and not overlay.is_dir():
+        raise HuiaError("--overlay must be a folder (one picture per image goes in it); this is a file", overlay)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # truncated-image warnings already shown at training time
-        res = eval_run(args.run, args.data)
+        res = eval_run(args.run, args.data, export=args.export)
+    thr = res["score_threshold"] if args.threshold is None else args.threshold
+    counts = threshold_counts(res["_gts"], res["_dets"], thr, class_names=res["class_names"])
+    multi = len(res["class_names"]) > 1
+    per_class = per_class_metrics(res) if multi else None
+    exp = res.get("export")
+    if overlay is not None:
+        write_eval_overlays(res, thr, overlay)
     if args.json:
         out = summary(res)
         if args.ci:
             out["ci"] = bootstrap_intervals(res)
+        out["at_threshold"] = counts if multi else {k: v for k, v in counts.items() if k != "per_class"}
+        if per_class:
+            out["per_class"] = per_class
+        if exp:
+            out["export"] = {k: v for k, v in exp.items() if not k.startswith("_")}
+            out["export"]["at_threshold"] = {k: v for k, v in threshold_counts(
+                exp["_res"]["_gts"], exp["_res"]["_dets"], thr).items() if k != "per_class"}
         print(f"evaluated on {res['evaluated_on']}", file=sys.stderr)
         print(json.dumps(out))
-    else:
-        ci = bootstrap_intervals(res)
-        n = len(res["_per_image"])
-        print(f"evaluated on {res['evaluated_on']}")
-        print(format_summary(res))
-        print("\n" + describe_intervals(ci, n) + f":\n  {format_with_intervals(res, ci)}")
+        return 0
+    ci = bootstrap_intervals(res)
+    n = len(res["_per_image"])
+    print(f"evaluated on {res['evaluated_on']}")
+    print(format_summary(res))
+    print("\n" + describe_intervals(ci, n) + f":\n  {format_with_intervals(res, ci)}")
+    own = "the model's own threshold" if args.threshold is None else "--threshold"
+    print(f"\nkept detections (score >= {thr:.2f}, {own}; COCO's greedy matching by score):")
+    print("  " + format_threshold_counts(counts).replace("\n", "\n  "))
+    if per_class:
+        print("\nper class:")
+        width = max(len(c) for c in per_class)
+        for name, m in per_class.items():
+            c = counts["per_class"][name]["iou50"]
+            pr = "n/a" if c["precision"] is None else f"{c['precision']:.3f}"
+            rc = "n/a" if c["recall"] is None else f"{c['recall']:.3f}"
+            if m["ap"] == -1.0:
+                print(f"  {name:<{width}}  no ground-truth box here (AP undefined)  FP {c['fp']}")
+                continue
+            print(f"  {name:<{width}}  AP {m['ap']:.3f}  AP50 {m['ap50']:.3f}  AP75 {m['ap75']:.3f}  "
+                  f"at {thr:.2f}, IoU 0.50: TP {c['tp']} FP {c['fp']} FN {c['fn']} precision {pr} recall {rc}")
+    if exp:
+        d = exp["minus_run"]
+        print(f"\nexport {exp['path']} ({exp['quantization']}, {exp['bytes'] / 1e6:.2f} MB), as the browser runs it:")
+        print("  " + "  ".join(f"{k.upper()} {exp[k]:.3f} ({d[k]:+.3f})" for k in ("ap", "ap50", "ap75", "ar100"))
+              + "  (difference from the run's model in brackets)")
+    if overlay is not None:
+        print(f"\npictures: {overlay} ({_images(n)}; {EVAL_LEGEND_HELP.split(';')[0]})")
     return 0
+
+
+def write_eval_overlays(res: dict, threshold: float, out_dir: Path) -> list[Path]:
+    """One picture per evaluated image: ground truth and the predictions kept at ``threshold``, matched at IoU 0.5
+    by huia.eval.coco.match_detections (the matching the counts use); drawing is huia.detect.predict's."""
+    from huia.data.images import load_image, save_image
+    from huia.detect.predict import draw_eval_overlay
+    from huia.eval.coco import match_detections
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written, used = [], set()
+    for s, g, d in zip(res["_samples"], res["_gts"], res["_dets"]):
+        kept = d[np.asarray(d.scores) >= threshold]
+        dt_tp, gt_found = match_detections(g, kept, (0.5,))
+        tp = int(dt_tp[0].sum())
+        caption = (f"{Path(s.image_path).name}  score >= {threshold:.2f}, IoU 0.50: TP {tp}  "
+                   f"FP {len(kept) - tp}  FN {len(g) - int(gt_found[0].sum())}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = load_image(s.image_path)
+        name = Path(s.image_path).stem
+        while name in used:  # same-named images from different folders
+            name += "_"
+        used.add(name)
+        written.append(save_image(draw_eval_overlay(img, g, kept, dt_tp[0], gt_found[0], caption=caption),
+                                  out_dir / f"{name}.jpg"))
+    return written
 
 
 def _cmd_predict(args) -> int:

@@ -32,15 +32,34 @@ def load_split(data: str | Path, *, seed: int, train: float = 0.8, classes: list
     from huia.data import load_dataset, split_samples
     from huia.data.base import dataset_class_names
 
+    check_detection_folder(data)
     samples = load_dataset(data, classes=classes)
     samples = [s for s in samples if s.boxes is not None]
     if not samples:
         raise HuiaError("no images with boxes in the data set", data)
     names = classes or dataset_class_names(samples)
+    if train >= 1.0:  # already split elsewhere: train on everything, evaluate on other data
+        return samples, [], list(names)
     tr, te = split_samples(samples, train=train, seed=seed)
     if not tr or not te:
         raise HuiaError(f"need at least 2 annotated images to split train/test, got {len(samples)}", data)
     return tr, te, list(names)
+
+
+def check_detection_folder(data: str | Path) -> None:
+    """A folder holding several annotation CSV files (the article's Kaggle layout: images/ + train_labels.csv +
+    test_labels.csv) is ambiguous: say which file to pass instead of reading it as something else."""
+    p = Path(data)
+    if not p.is_dir() or (p / "labels.csv").is_file() or (p / "annots").is_dir():
+        return
+    csvs = sorted(x.name for x in p.glob("*.csv") if x.is_file())
+    if len(csvs) < 2:
+        return
+    train = [c for c in csvs if "train" in c.lower()]
+    test = [c for c in csvs if "test" in c.lower() or "val" in c.lower()]
+    hint = (f"e.g. --data {p / train[0]} --train-fraction 1 to train on it, then huia detect eval RUN --data "
+            f"{p / test[0]}" if train and test else f"e.g. --data {p / csvs[0]}")
+    raise HuiaError(f"{len(csvs)} annotation CSV files here ({', '.join(csvs)}); pass one of them: {hint}", p)
 
 
 def load_images(samples: list[Sample]) -> list[np.ndarray]:

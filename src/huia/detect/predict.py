@@ -115,6 +115,8 @@ def evaluate_samples(det: Detector, samples: list[Sample], *, score_threshold: f
 
     res = coco_evaluate(gts, dets, class_names=det.class_names)
     res["_groups"] = sample_groups(samples)  # an original and its augmented copies: one unit for the intervals
+    # kept for the operating point (huia.eval.coco.threshold_counts) and the eval overlays: no second inference
+    res["_gts"], res["_dets"], res["_samples"] = gts, dets, list(samples)
     return res
 
 
@@ -146,3 +148,49 @@ def draw_overlay(image: np.ndarray, dets: Detections) -> np.ndarray:
         cv2.rectangle(out, (p1[0], ty - th - 4), (p1[0] + tw + 4, ty), (255, 64, 32), -1)
         cv2.putText(out, text, (p1[0] + 2, ty - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return out
+
+
+# colours of the eval overlays (RGB), also stated in `huia detect eval --help`
+EVAL_COLOURS = {"tp": (0, 200, 0), "fp": (230, 30, 30), "missed": (255, 200, 0), "found": (255, 255, 255)}
+
+
+def draw_eval_overlay(image: np.ndarray, gt: Detections, dets: Detections, dt_tp: np.ndarray, gt_found: np.ndarray,
+                      *, caption: str = "") -> np.ndarray:
+    """A copy of ``image`` with ground truth and predictions told apart (:data:`EVAL_COLOURS`): ``dets`` are the
+    predictions kept at the threshold, ``dt_tp`` / ``gt_found`` their matching (huia.eval.coco.match_detections).
+    A legend strip on top says which colour is which, and ``caption`` (e.g. the file and the counts)."""
+    import cv2
+
+    out = np.ascontiguousarray(image.copy())
+    h, w = out.shape[:2]
+    lw = max(1, int(round(max(h, w) / 300)))
+
+    def box(b, colour, width):
+        p1 = (int(round(b[0])), int(round(b[1])))
+        p2 = (int(round(b[2])), int(round(b[3])))
+        cv2.rectangle(out, p1, p2, colour, width, cv2.LINE_AA)
+        return p1, p2
+
+    for b, found in zip(gt.xyxy, gt_found):
+        if found:
+            box(b, EVAL_COLOURS["found"], lw)
+        else:
+            box(b, EVAL_COLOURS["missed"], 3 * lw)
+    for b, lab, s, tp in zip(dets.xyxy, dets.labels, dets.scores, dt_tp):
+        colour = EVAL_COLOURS["tp" if tp else "fp"]
+        p1, p2 = box(b, colour, 2 * lw)
+        text = f"{lab} {s:.2f}"
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        ty = min(max(p2[1], th + 4), h - 1)
+        cv2.rectangle(out, (p1[0], ty - th - 4), (p1[0] + tw + 4, ty), colour, -1)
+        cv2.putText(out, text, (p1[0] + 2, ty - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    # legend strip above the picture (never covering it)
+    strip = np.full((44, w, 3), 32, np.uint8)
+    x = 6
+    for key, name in (("tp", "TP"), ("fp", "FP"), ("missed", "missed (FN)"), ("found", "found GT")):
+        cv2.rectangle(strip, (x, 6), (x + 14, 18), EVAL_COLOURS[key], -1)
+        cv2.putText(strip, name, (x + 18, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        x += 26 + cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0]
+    if caption:
+        cv2.putText(strip, caption, (6, 38), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([strip, out], axis=0)

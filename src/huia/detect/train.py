@@ -61,6 +61,7 @@ class TrainConfig:
     wise: float = 1.0  # ship start + wise * (trained - start) (WiSE-FT weight interpolation toward COCO; 1: off)
     ema: float = 0.0  # decay of an exponential moving average of the trained weights (0: off); the EMA is shipped
     val_fraction: float = 0.0  # >0: carve a validation split from the training part and report metrics on IT
+    # (metrics.json then says "evaluated_on": "validation"; the held-out split stays what `detect eval` scores)
     members: int = 3  # a uniform model soup of this many runs (see train_soup); 1: a single run
     member: int = 0  # which soup member this run is (its augmentation and batch-order draws; the split stays)
     max_images: int | None = None  # use only the first N training images (tests, smoke runs)
@@ -75,8 +76,8 @@ class TrainConfig:
             (self.epochs >= 1, "--epochs must be at least 1", self.epochs),
             (self.batch_size >= 1, "--batch-size must be at least 1", self.batch_size),
             (math.isfinite(self.lr) and self.lr > 0, "--lr must be a positive number", self.lr),
-            (0.0 < self.train_fraction < 1.0, "--train-fraction must be between 0 and 1 (exclusive)",
-             self.train_fraction),
+            (0.0 < self.train_fraction <= 1.0, "--train-fraction must be in (0, 1] (1: train on every image and "
+                                               "evaluate on other data)", self.train_fraction),
             (self.input_size % 32 == 0 and 64 <= self.input_size <= 1024,
              "--input-size must be a multiple of 32 between 64 and 1024", self.input_size),
             (0.0 < self.backbone_lr <= 1.0, "--backbone-lr (the backbone's share of the learning rate) must be in "
@@ -215,15 +216,19 @@ def param_groups(model: CenterNetDetector, params: list[torch.Tensor], cfg: Trai
 
 
 def run_split(cfg: TrainConfig, classes: list[str] | None):
-    """(train samples, evaluated samples, class names) of a run: the deterministic held-out split of ``cfg.seed``,
-    or with ``val_fraction`` a validation part carved from the training part (choices such as recipes and defaults
-    are made on that, never on the held-out split)."""
+    """(train samples, validation samples, held-out samples, class names) of a run: the deterministic held-out split
+    of ``cfg.seed`` (empty with ``train_fraction`` 1), and with ``val_fraction`` a validation part carved from the
+    training part (choices such as recipes and defaults are made on that, never on the held-out split, which stays
+    the run's test split whatever ``val_fraction`` is)."""
     train_s, test_s, names = D.load_split(cfg.data, seed=cfg.seed, train=cfg.train_fraction, classes=classes)
+    val_s: list = []
     if cfg.val_fraction:
         from huia.data import split_samples
 
-        train_s, test_s = split_samples(train_s, train=1.0 - cfg.val_fraction, seed=cfg.seed + 1)
-    return train_s, test_s, names
+        if len(train_s) < 2:
+            raise HuiaError(f"--val-fraction needs at least 2 training images, got {len(train_s)}", cfg.data)
+        train_s, val_s = split_samples(train_s, train=1.0 - cfg.val_fraction, seed=cfg.seed + 1)
+    return train_s, val_s, test_s, names
 
 
 def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_after_epochs: int | None = None,
@@ -240,7 +245,7 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     run = RunDir(cfg.out)
     seed_everything(cfg.draw_seed)
-    train_s, test_s, names = run_split(cfg, cfg.class_names or None)
+    train_s, val_s, test_s, names = run_split(cfg, cfg.class_names or None)
     if cfg.max_images:
         train_s = train_s[:cfg.max_images]
     cfg.class_names = names
@@ -261,10 +266,11 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
         chans = class_channels or pick_class_channels(base, images, boxes, len(names), cfg.input_size)
     config["class_channels"] = chans
     config["train_images"] = [sample_key(s) for s in train_s]
+    config["val_images"] = [sample_key(s) for s in val_s]
     config["test_images"] = [sample_key(s) for s in test_s]
     # content fingerprints of every file the run saw (its own and, for augmented copies, its original's):
     # `huia detect eval --data OTHER` leaves out those images and their copies, whatever their names
-    config["train_seen_sha1"] = sorted(seen_hashes(train_s, train_s + test_s))
+    config["train_seen_sha1"] = sorted(seen_hashes(train_s, train_s + val_s + test_s))
     run.save_config(config)
 
     if cfg.mode not in ("head", "tail"):
@@ -358,7 +364,7 @@ def train(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, stop_aft
                 p.copy_(p0 + cfg.wise * (p - p0))
     net.write_back()
     elapsed = float(run.load_config().get("_elapsed", time.time() - t_start))
-    return finish(run, model, test_s, names, cfg, train_seconds=elapsed)
+    return finish(run, model, val_s if cfg.val_fraction else test_s, names, cfg, train_seconds=elapsed)
 
 
 class HeadTrainer:
@@ -485,42 +491,93 @@ def train_soup(cfg: TrainConfig, *, log_every: int = 1, quiet: bool = False, sto
             weights[name] = v
     mcfg0 = RunDir(run.path / "members" / "0", create=False).load_config()
     names = list(mcfg0["class_names"])
-    _, test_s, _ = run_split(cfg, names)
+    _, val_s, test_s, _ = run_split(cfg, names)
     config.update(class_names=names, class_channels=mcfg0.get("class_channels"),
-                  train_images=mcfg0.get("train_images"), test_images=mcfg0.get("test_images"),
-                  train_seen_sha1=mcfg0.get("train_seen_sha1"))
+                  train_images=mcfg0.get("train_images"), val_images=mcfg0.get("val_images") or [],
+                  test_images=mcfg0.get("test_images"), train_seen_sha1=mcfg0.get("train_seen_sha1"))
     run.save_config(config)
     model = CenterNetDetector(dataclasses.replace(first, weights=weights), names, cfg.input_size)
     seconds = sum(float(m.get("train_seconds", 0.0)) for m in member_metrics)
-    return finish(run, model, test_s, names, cfg, train_seconds=seconds,
+    return finish(run, model, val_s if cfg.val_fraction else test_s, names, cfg, train_seconds=seconds,
                   logs=[RunDir(run.path / "members" / str(k), create=False).read_log() for k in range(cfg.members)],
                   extra={"members": [{k: m[k] for k in ("ap", "ap50", "ap75", "ar100")} for m in member_metrics]})
 
 
 def finish(run, model: CenterNetDetector, test_s, names, cfg: TrainConfig, *, train_seconds: float,
            logs: list[list[dict]] | None = None, extra: dict | None = None) -> dict:
-    """Save the TF.js model, evaluate on the held-out split, write metrics.json (plus ``extra``) and the plots."""
+    """Save the TF.js model, evaluate on ``test_s`` (the held-out split, or the validation images with
+    ``cfg.val_fraction``; none with ``train_fraction`` 1), write metrics.json (plus ``extra``) and the plots.
+
+    metrics.json says which: ``evaluated_on`` is "held-out", "validation" or "none", with ``test_images`` /
+    ``val_images`` the number of images; ``at_threshold`` holds TP/FP/FN, precision and recall at the model's score
+    threshold; ``held_out_loss`` the four training losses on those images (no augmentation)."""
     from huia.detect.predict import Detector, evaluate_samples
 
     model.eval()
     meta = model_metadata(names, cfg.input_size, cfg.score_threshold)
     from huia.tfjs.artifacts import save_artifacts
     save_artifacts(model.to_artifacts(meta), run.path / "model", quantize="float32")
-    det = Detector.from_dir(run.path / "model")
-    res = evaluate_samples(det, test_s)
-    from huia.eval.coco import HEADLINE_KEYS, bootstrap_intervals
+    from huia.eval.coco import HEADLINE_KEYS, bootstrap_intervals, per_class_metrics, threshold_counts
 
-    metrics = {k: res[k] for k in HEADLINE_KEYS}
-    metrics["ci"] = bootstrap_intervals(res)  # which images were held out moves these figures: say by how much
     import resource
 
-    metrics.update({"train_seconds": round(train_seconds, 1), "test_images": len(test_s), "epochs": cfg.epochs,
+    where = "validation" if cfg.val_fraction else ("held-out" if test_s else "none")
+    metrics: dict = {"evaluated_on": where}
+    res = None
+    if test_s:
+        det = Detector.from_dir(run.path / "model")
+        res = evaluate_samples(det, test_s)
+        metrics.update({k: res[k] for k in HEADLINE_KEYS})
+        metrics["ci"] = bootstrap_intervals(res)  # which images were held out moves these figures: say by how much
+        if len(names) > 1:
+            metrics["per_class"] = per_class_metrics(res)
+        metrics["at_threshold"] = threshold_counts(res["_gts"], res["_dets"], cfg.score_threshold,
+                                                   class_names=names)
+        metrics["held_out_loss"] = held_out_loss(model, test_s, names, cfg.input_size, logs or [run.read_log()])
+    metrics.update({"train_seconds": round(train_seconds, 1), "epochs": cfg.epochs,
                     "input_size": cfg.input_size, "cpu_seconds": round(time.process_time(), 1),
                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
                     **(extra or {})})
-    run.save_metrics(metrics)
-    write_plots(run, res, logs)
+    metrics["val_images" if cfg.val_fraction else "test_images"] = len(test_s)
+    run.save_metrics(metrics, merge=False)
+    write_plots(run, res, logs, operating=metrics.get("at_threshold"),
+                title="validation precision-recall" if cfg.val_fraction else "held-out precision-recall")
     return metrics
+
+
+def held_out_loss(model: CenterNetDetector, samples, names: list[str], input_size: int,
+                  logs: list[list[dict]]) -> dict:
+    """The four losses of the training log on ``samples`` (plain resize, no augmentation), so over-fitting shows as
+    a held-out loss above the last training losses (the TF Object Detection API's evaluation loss).
+    Classification and localization are measured on the images; regularization (L2-SP distance from the COCO
+    start) depends on the weights only, so it is the last training step's (the mean over soup members)."""
+    import warnings
+
+    images = D.load_images(samples)
+    boxes = [D.remap_classes(s.boxes, names) for s in samples]
+    logits, ltrbs, heats, tboxes, wgts = [], [], [], [], []
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(0, len(images), 8):
+            x, bxs = D.resize_batch(images[i:i + 8], boxes[i:i + 8], input_size)
+            lg, lt = model(torch.from_numpy(x))
+            logits.append(lg)
+            ltrbs.append(lt)
+            tg = [D.make_targets(b, len(names), input_size) for b in bxs]
+            heats += [t.heat for t in tg]
+            tboxes += [t.boxes for t in tg]
+            wgts += [t.weight for t in tg]
+        l_cls = float(focal_loss(torch.cat(logits), torch.from_numpy(np.stack(heats))))
+        l_loc = float(LOC_WEIGHT * box_loss(torch.cat(ltrbs), torch.from_numpy(np.stack(tboxes)),
+                                            torch.from_numpy(np.stack(wgts))))
+    last = [rows[-1] for rows in logs if rows]
+    l_reg = float(np.mean([r["regularization_loss"] for r in last])) if last else 0.0
+    out = {"classification_loss": l_cls, "localization_loss": l_loc, "regularization_loss": l_reg,
+           "total_loss": l_cls + l_loc + l_reg}
+    if last:  # the training losses they compare with: the last step's (mean over soup members)
+        out["last_training_step"] = {k: float(np.mean([r[k] for r in last])) for k in out}
+    return {k: (round(v, 6) if isinstance(v, float) else {kk: round(vv, 6) for kk, vv in v.items()})
+            for k, v in out.items()}
 
 
 def model_metadata(names: list[str], input_size: int, score_threshold: float) -> dict:
@@ -537,9 +594,11 @@ def model_metadata(names: list[str], input_size: int, score_threshold: float) ->
                                         "peaks": "3x3 max-pool, top 100", "nms": "none (CenterNet peaks)"}}}
 
 
-def write_plots(run, res: dict, logs: list[list[dict]] | None = None) -> None:
+def write_plots(run, res: dict | None, logs: list[list[dict]] | None = None, *, operating: dict | None = None,
+                title: str = "held-out precision-recall") -> None:
     """Loss curves (one set per soup member when ``logs`` has several) and the held-out precision-recall curve
-    (IoU .5 and .75) as PNG."""
+    (IoU .5 and .75) as PNG, with the model's operating point (``operating``: a threshold_counts dict) marked on
+    each curve: the precision and recall the Detector page gives at its score threshold. No ``res``: no curve."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -561,17 +620,23 @@ def write_plots(run, res: dict, logs: list[list[dict]] | None = None) -> None:
         fig.tight_layout()
         fig.savefig(run.plot_path("loss.png"), dpi=90)
         plt.close(fig)
+    if res is None:
+        return
+    from huia.eval.plots import mark_operating_point
+
     prec, rec = res["precision"], res["recall_thresholds"]
     fig, ax = plt.subplots(figsize=(5, 5))
-    for t, lab in ((0, "IoU 0.50"), (5, "IoU 0.75")):
+    for t, lab, key in ((0, "IoU 0.50", "iou50"), (5, "IoU 0.75", "iou75")):
         p = prec[t, :, 0]
-        ax.plot(rec, np.where(p < 0, np.nan, p), label=f"{lab} (AP {np.mean(np.clip(p, 0, None)):.3f})")
+        line, = ax.plot(rec, np.where(p < 0, np.nan, p), label=f"{lab} (AP {np.mean(np.clip(p, 0, None)):.3f})")
+        if operating and key in operating:
+            mark_operating_point(ax, operating[key], operating["score_threshold"], color=line.get_color())
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower left")
-    ax.set_title("held-out precision-recall")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(run.plot_path("pr_curve.png"), dpi=90)
     plt.close(fig)

@@ -381,8 +381,14 @@ def format_summary(result: dict) -> str:
             ("Average Recall", "AR", "0.50:0.95", "small", 100, "ar_small"),
             ("Average Recall", "AR", "0.50:0.95", "medium", 100, "ar_medium"),
             ("Average Recall", "AR", "0.50:0.95", "large", 100, "ar_large")]
-    return "\n".join(f" {title:<18} ({short}) @[ IoU={iou:<9} | area={area:>6} | maxDets={md:>3} ] = {result[key]:0.3f}"
-                     for title, short, iou, area, md, key in rows)
+    text = "\n".join(f" {title:<18} ({short}) @[ IoU={iou:<9} | area={area:>6} | maxDets={md:>3} ] = {result[key]:0.3f}"
+                      for title, short, iou, area, md, key in rows)
+    empty = [area for _, _, _, area, _, key in rows if result[key] == -1.0 and area != "all"]
+    if empty:
+        # COCO's -1 means "nothing to measure", not a score: say so instead of leaving a negative AP unexplained
+        text += (f"\n (-1.000 = no ground-truth box in that size range here: {', '.join(sorted(set(empty)))}; "
+                 "small < 32x32, medium 32x32 to 96x96, large > 96x96 pixels of box area)")
+    return text
 
 
 def format_with_intervals(result: dict, ci: dict, keys=("ap", "ap50", "ap75", "ar100")) -> str:
@@ -400,3 +406,105 @@ def describe_intervals(ci: dict, images: int) -> str:
     what = f"{images} held-out images" if units == images else \
         f"{images} held-out images = {units} source images with their augmented copies, resampled together"
     return f"{100 * ci['level']:.0f} % bootstrap intervals over the {what} ({ci['resamples']} resamples)"
+
+
+# --- the operating point: what a user sees at one score threshold --------------------------------------------------
+
+OPERATING_IOUS = (0.5, 0.75)
+
+
+def match_detections(gt: Detections, dt: Detections, iou_thresholds=OPERATING_IOUS) -> tuple[np.ndarray, np.ndarray]:
+    """COCO's greedy matching of one image (area all, no crowd): per class, detections in score order (stable, cut
+    to 100) each take the unmatched ground truth of highest IoU >= the threshold. Returns ``dt_tp`` [T, N] (which
+    detection, in ``dt``'s own order, is a true positive at each IoU threshold) and ``gt_found`` [T, G].
+
+    Greedy by score means a detection's fate depends only on higher-scored ones, so cutting the detections at a
+    score threshold afterwards gives exactly the matching COCO would make on the cut list (what the browser keeps)."""
+    thrs = np.asarray(iou_thresholds, np.float64).reshape(-1)
+    T = len(thrs)
+    dt_tp = np.zeros((T, len(dt)), bool)
+    gt_found = np.zeros((T, len(gt)), bool)
+    if len(dt) == 0 or len(gt) == 0:
+        return dt_tp, gt_found
+    g_xywh, d_xywh = _xywh(gt.xyxy), _xywh(dt.xyxy)
+    scores = np.ones(len(dt)) if dt.scores is None else np.asarray(dt.scores, np.float64)
+    for k in np.intersect1d(np.asarray(gt.class_ids), np.asarray(dt.class_ids)):
+        gi = np.flatnonzero(gt.class_ids == k)
+        di = np.flatnonzero(dt.class_ids == k)
+        di = di[np.argsort(-scores[di], kind="mergesort")][:MAX_DETS[-1]]
+        no = np.zeros(len(gi), bool)
+        dtm, _, gtm = _match(box_iou_xywh(d_xywh[di], g_xywh[gi], no), no, no, thrs)
+        dt_tp[:, di] = dtm
+        gt_found[:, gi] = gtm
+    return dt_tp, gt_found
+
+
+def _rates(tp: int, fp: int, fn: int) -> dict:
+    return {"tp": int(tp), "fp": int(fp), "fn": int(fn),
+            "precision": round(tp / (tp + fp), 6) if tp + fp else None,  # no detection kept: undefined, not 0
+            "recall": round(tp / (tp + fn), 6) if tp + fn else None}
+
+
+def iou_key(iou: float) -> str:
+    """``0.5 -> "iou50"``, ``0.75 -> "iou75"`` (the JSON keys of :func:`threshold_counts`)."""
+    return f"iou{int(round(100 * iou))}"
+
+
+def threshold_counts(gts: list[Detections], dets: list[Detections], score_threshold: float, *,
+                     iou_thresholds=OPERATING_IOUS, class_names: list[str] | None = None) -> dict:
+    """TP / FP / FN, precision and recall over all images when only detections scoring >= ``score_threshold`` are
+    kept (what the Detector page shows at that threshold), at each IoU threshold, overall and per class.
+
+    A kept detection is a TP if COCO's greedy matching (:func:`match_detections`) pairs it with a ground truth of its
+    class, else an FP; each ground truth not paired with a kept detection is an FN. Precision with no kept detection
+    and recall with no ground truth are None. Returns ``{"score_threshold", "iou50": {tp, fp, fn, precision,
+    recall}, "iou75": ..., "per_class": {name: {"iou50": ..., ...}}}``."""
+    thrs = np.asarray(iou_thresholds, np.float64).reshape(-1)
+    names = list(class_names or [])
+    for d in list(gts) + list(dets):
+        if len(d.class_names) > len(names):
+            names = list(d.class_names)
+    K = max([len(names)] + [int(d.class_ids.max()) + 1 for d in list(gts) + list(dets) if len(d)])
+    names = names + [str(i) for i in range(len(names), K)]
+    tp = np.zeros((len(thrs), K), np.int64)
+    fp = np.zeros((len(thrs), K), np.int64)
+    ngt = np.zeros(K, np.int64)
+    for g, d in zip(gts, dets):
+        dt_tp, _ = match_detections(g, d, thrs)
+        keep = (np.ones(len(d), bool) if d.scores is None else np.asarray(d.scores) >= score_threshold)
+        ids = np.asarray(d.class_ids, np.int64)
+        for t in range(len(thrs)):
+            np.add.at(tp[t], ids[keep & dt_tp[t]], 1)
+            np.add.at(fp[t], ids[keep & ~dt_tp[t]], 1)
+        np.add.at(ngt, np.asarray(g.class_ids, np.int64), 1)
+    out: dict = {"score_threshold": float(score_threshold)}
+    for t, iou in enumerate(thrs):
+        out[iou_key(iou)] = _rates(tp[t].sum(), fp[t].sum(), ngt.sum() - tp[t].sum())
+    out["per_class"] = {names[k]: {iou_key(iou): _rates(tp[t, k], fp[t, k], ngt[k] - tp[t, k])
+                                   for t, iou in enumerate(thrs)} for k in range(K)}
+    return out
+
+
+def per_class_metrics(result: dict) -> dict:
+    """{class name: {ap, ap50, ap75}} of a :func:`coco_evaluate` result: each equal to COCOeval with
+    ``params.catIds`` restricted to that class (-1 for a class without ground truth)."""
+    prec = result["_precision_full"]
+    a_all, m100 = list(AREA_RNGS).index("all"), MAX_DETS.index(100)
+    t50, t75 = np.where(IOU_THRS == 0.5)[0], np.where(IOU_THRS == 0.75)[0]
+    return {name: {"ap": round(_mean(prec[:, :, k, a_all, m100]), 6),
+                   "ap50": round(_mean(prec[t50][:, :, k, a_all, m100]), 6),
+                   "ap75": round(_mean(prec[t75][:, :, k, a_all, m100]), 6)}
+            for k, name in enumerate(result["class_names"])}
+
+
+def format_threshold_counts(counts: dict) -> str:
+    """Lines like ``at score >= 0.30, IoU 0.50: TP 21  FP 4  FN 6  precision 0.840  recall 0.778``."""
+    def f(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
+    lines = []
+    for key in [k for k in counts if k.startswith("iou")]:
+        c = counts[key]
+        lines.append(f"at score >= {counts['score_threshold']:.2f}, IoU 0.{key[3:]}: TP {c['tp']}  FP {c['fp']}  "
+                     f"FN {c['fn']}  precision {f(c['precision'])}  recall {f(c['recall'])}")
+    return "\n".join(lines)

@@ -213,3 +213,15 @@ def plot_pr_curve(result, out_png, *, labels: list[str] | None = None, rec_thres
     ax.legend(fontsize=8, loc="lower left")
     ax.set_title(title or "precision-recall")
     return _save(fig, out_png)
+
+
+def mark_operating_point(ax, counts: dict, score_threshold: float, *, color=None) -> None:
+    """Mark on a PR axis where one score threshold sits: ``counts`` is one IoU entry of
+    :func:`huia.eval.coco.threshold_counts` ({tp, fp, fn, precision, recall}); nothing is drawn when precision or
+    recall is undefined (no detection kept, no ground truth)."""
+    p, r = counts.get("precision"), counts.get("recall")
+    if p is None or r is None:
+        return
+    ax.plot([r], [p], marker="o", markersize=8, markerfacecolor="none", markeredgewidth=2, color=color,
+            linestyle="none", label=f"score >= {score_threshold:.2f}: P {p:.2f} R {r:.2f} "
+                                    f"(TP {counts['tp']}, FP {counts['fp']}, FN {counts['fn']})")
