@@ -760,7 +760,8 @@ function showResult(job) {
   const heldOut = r.split === 'time' ? 'the latest captures of each class' : 'a seeded random share of each class';
   $('train-accuracy-note').textContent = `trained on ${r.train_samples} samples; held out: ${heldOut}, never seen`
     + ` in training (${r.accuracy_ci_method} interval)`
-    + (r.split === 'time' ? '' : '; frames captured a second apart may sit on both sides, which flatters the accuracy');
+    + (r.split === 'time' ? '' : '; frames captured a second apart may sit on both sides, which flatters the accuracy')
+    + '. The held-out captures are from the same person, room and session: expect less with other people or light.';
   const ex = r.export_check;  // the exported model (quantized weights) on the same held-out samples
   $('train-export-check').textContent = ex ? `The exported model (${ex.quantization === 'float32' ? 'float32'
     : `${ex.quantization} weights`}), as the Huia page runs`
