@@ -14,11 +14,13 @@ function byName(pose) {
 }
 
 /**
- * Draw poses ({keypoints: [{name, x, y, score}]}) with coloured limbs.
- * `scale` maps source pixels to canvas pixels (canvas may be displayed at another size).
+ * Draw poses ({keypoints: [{name, x, y, score}], label?}) with coloured limbs.
+ * `scale` maps source pixels to canvas pixels (canvas may be displayed at another size). `mirror`: the picture under
+ * the canvas is shown flipped left-right, so the skeletons are placed flipped too. A pose's optional `label` (e.g.
+ * its score) is written above its highest drawn keypoint, readable even when mirrored.
  */
 export function drawPoses(ctx, poses, {
-  minScore = SPEC.draw_min_score, lineWidth = 3, radius = 4, scale = 1, mirror = false,
+  minScore = SPEC.draw_min_score, lineWidth = 3, radius = 4, scale = 1, mirror = false, font = '14px sans-serif',
 } = {}) {
   const W = ctx.canvas.width;
   const px = (k) => (mirror ? W - k.x * scale : k.x * scale);
@@ -37,14 +39,33 @@ export function drawPoses(ctx, poses, {
       ctx.stroke();
     });
     ctx.fillStyle = JOINT;
+    let top = null;
     for (const name of NAMES) {
       const k = kp[name];
       if (!k || k.score < minScore) continue;
+      if (!top || k.y < top.y) top = k;
       ctx.beginPath();
       ctx.arc(px(k), k.y * scale, radius, 0, 2 * Math.PI);
       ctx.fill();
     }
+    if (pose.label != null && top) drawTag(ctx, String(pose.label), px(top), top.y * scale - radius - 4, font);
   }
+  ctx.restore();
+}
+
+/** A small dark tag with white text, centred on x, its bottom at y (kept inside the canvas). */
+function drawTag(ctx, text, x, y, font) {
+  ctx.save();
+  ctx.font = font;
+  ctx.textBaseline = 'bottom';
+  const w = ctx.measureText(text).width + 8;
+  const h = parseInt(font, 10) + 6;
+  const left = Math.min(Math.max(0, x - w / 2), ctx.canvas.width - w);
+  const bottom = Math.min(Math.max(h, y), ctx.canvas.height);
+  ctx.fillStyle = 'rgba(0,0,0,.65)';
+  ctx.fillRect(left, bottom - h, w, h);
+  ctx.fillStyle = '#fff';
+  ctx.fillText(text, left + 4, bottom - 3);
   ctx.restore();
 }
 
