@@ -315,6 +315,8 @@ async function main() {
   readThresholds();
   for (const id of ['minScore', 'minPoseScore']) $(id).addEventListener('change', readThresholds);
   $('tablePose').addEventListener('change', () => renderKeypointTable(lastPoses));
+  // a video smoother holding the other orientation's keypoints would glide the skeleton across the frame
+  $('flip').addEventListener('change', () => { if (estimator) estimator.reset(); });
   for (const id of ['model', 'backend', 'multi', 'stride', 'res', 'maxPoses', 'scoreThreshold', 'nmsRadius']) {
     $(id).addEventListener('change', configure);
   }
