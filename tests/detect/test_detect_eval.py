@@ -220,9 +220,10 @@ def test_held_out_loss_is_recorded(two_run):
     assert loss["last_training_step"]["total_loss"] == pytest.approx(float(last["total_loss"]), abs=1e-5)
 
 
-def test_validation_split_is_labelled_and_eval_still_works(two_class, tmp_path, capsys):
+def test_validation_split_is_labelled_and_eval_still_works(two_class, two_run, tmp_path, capsys):
     """Finding 2: --val-fraction reports validation figures as such, and `detect eval` on the same data then
-    scores the untouched held-out split (it refused the run before)."""
+    scores the untouched held-out split (it refused the run before). (Also: this run's export, same classes and
+    size, is not taken for an export of the other run.)"""
     data, _ = two_class
     run = tmp_path / "v"
     assert huia_main(["detect", "train", "--data", str(data), "--out", str(run), *TINY_ARGS,
@@ -235,6 +236,12 @@ def test_validation_split_is_labelled_and_eval_still_works(two_class, tmp_path, 
     assert not set(cfg["val_images"]) & set(cfg["test_images"])
     err = _eval(run, data, capsys, "--json").err
     assert "evaluated on the run's held-out split: 8 images" in err
+    from huia.detect.export import export_run
+
+    export_run(run, tmp_path / "v_export", quantize="uint8")
+    assert huia_main(["detect", "eval", str(two_run[0]), "--data", str(data),
+                      "--export", str(tmp_path / "v_export")]) == 2
+    assert "not an export of this run" in capsys.readouterr().err
 
 
 def test_already_split_data_and_the_kaggle_layout(two_class, tmp_path, capsys):
@@ -275,3 +282,20 @@ def test_plural_of_one_image():
     from huia.detect.cli import _images
 
     assert _images(1) == "1 image" and _images(27) == "27 images"
+
+
+def test_csv_classes_differing_only_by_case_are_warned(tmp_path):
+    from huia.data.csv_format import read_csv
+
+    (tmp_path / "images").mkdir()
+    rows = [HEADER, ["a.jpg", 100, 80, "Kangaroo", 1, 1, 50, 50, ""], ["b.jpg", 100, 80, "kangaroo", 1, 1, 50, 50, ""],
+            ["b.jpg", 100, 80, "kangaroo", 5, 5, 60, 60, ""], ["c.jpg", 100, 80, "wallaby", 1, 1, 50, 50, ""]]
+    with open(tmp_path / "labels.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_csv(tmp_path / "labels.csv")
+    msgs = [str(w.message) for w in caught if "differ only by case" in str(w.message)]
+    assert len(msgs) == 1
+    assert "'Kangaroo' (1 box) and 'kangaroo' (2 boxes) differ only by case and count as 2 classes" in msgs[0]
+    assert "wallaby" not in msgs[0]

@@ -279,8 +279,10 @@ def eval_export(run_det, export: str | Path, samples, run_res: dict) -> dict:
     if det.class_names != run_det.class_names or det.input_size != run_det.input_size:
         raise HuiaError(f"exported from another model (classes {det.class_names}, input {det.input_size}; the run "
                         f"has {run_det.class_names}, input {run_det.input_size})", p)
+    exp_art = load_artifacts(det.path)
+    _check_same_weights(load_artifacts(run_det.path), exp_art, p)
     res = evaluate_samples(det, samples)
-    meta = (load_artifacts(det.path).user_defined_metadata or {}).get("huia") or {}
+    meta = (exp_art.user_defined_metadata or {}).get("huia") or {}
     files = list(det.path.glob("*")) if det.path.is_dir() else [det.path]
     out = {"path": str(p), "quantization": str(meta.get("quantization") or "float32"),
            "bytes": sum(f.stat().st_size for f in files if f.is_file())}
@@ -288,6 +290,23 @@ def eval_export(run_det, export: str | Path, samples, run_res: dict) -> dict:
     out["minus_run"] = {k: round(float(res[k]) - float(run_res[k]), 6) for k in HEADLINE_KEYS}
     out["_res"] = res
     return out
+
+
+def _check_same_weights(run_art, exp_art, path: Path) -> None:
+    """An export of this run has the run's weights up to quantization: per-tensor affine uint8 moves a value by at
+    most half a step, (max - min) / 510 with the range stretched to hold 0; a full step is allowed. Another run with the same classes is refused
+    rather than compared with the wrong model."""
+    if set(run_art.weights) != set(exp_art.weights):
+        raise HuiaError("not an export of this run (its graph has other weights)", path)
+    for name, r in run_art.weights.items():
+        if r.dtype.kind != "f" or r.size == 0:
+            continue
+        e = np.asarray(exp_art.weights[name], np.float64)
+        r = np.asarray(r, np.float64)
+        span = max(float(r.max()), 0.0) - min(float(r.min()), 0.0)  # the converter keeps 0 exact: range holds 0
+        if e.shape != r.shape or np.abs(e - r).max() > span / 255.0 + 1e-6 * (1 + np.abs(r).max()):
+            raise HuiaError(f"not an export of this run: weight {name} differs beyond quantization (exported from "
+                            "another run?)", path)
 
 
 def _cmd_eval(args) -> int:
