@@ -236,6 +236,11 @@ def test_validation_split_is_labelled_and_eval_still_works(two_class, two_run, t
     assert not set(cfg["val_images"]) & set(cfg["test_images"])
     err = _eval(run, data, capsys, "--json").err
     assert "evaluated on the run's held-out split: 8 images" in err
+    # a run made before the fix stored its validation images as "test_images": it is evaluated too
+    old = dict(cfg, test_images=cfg["val_images"])
+    del old["val_images"]
+    (run / "config.json").write_text(json.dumps(old))
+    assert "evaluated on the run's held-out split: 8 images" in _eval(run, data, capsys, "--json").err
     from huia.detect.export import export_run
 
     export_run(run, tmp_path / "v_export", quantize="uint8")

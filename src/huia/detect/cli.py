@@ -233,7 +233,12 @@ def eval_run(run: str | Path, data: str | Path, *, export: str | Path | None = N
         _, test, _ = load_split(data, seed=int(cfg["seed"]), train=float(cfg.get("train_fraction", 0.8)),
                                 classes=classes)
         keys = [sample_key(s) for s in test]
-        if cfg.get("test_images") and sorted(keys) != sorted(cfg["test_images"]):
+        stored = cfg.get("test_images")
+        if float(cfg.get("val_fraction") or 0) and "val_images" not in cfg:
+            # made before validation images were recorded apart: "test_images" lists the validation images, so
+            # check the held-out split against what the run trained on instead
+            stored = None if not set(keys) & set(cfg.get("train_images") or []) else ["(trained on)"]
+        if stored and sorted(keys) != sorted(stored):
             raise HuiaError("this data set no longer gives the run's held-out images (were files added, removed or "
                             "renamed?); refusing to evaluate on images the model may have trained on", data)
         note = f"the run's held-out split: {len(test)} images"
