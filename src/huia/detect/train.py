@@ -626,16 +626,20 @@ def write_plots(run, res: dict | None, logs: list[list[dict]] | None = None, *, 
 
     prec, rec = res["precision"], res["recall_thresholds"]
     fig, ax = plt.subplots(figsize=(5, 5))
+    valid = [k for k in range(prec.shape[2]) if (prec[:, :, k] > -1).any()]  # classes with ground truth
     for t, lab, key in ((0, "IoU 0.50", "iou50"), (5, "IoU 0.75", "iou75")):
-        p = prec[t, :, 0]
-        line, = ax.plot(rec, np.where(p < 0, np.nan, p), label=f"{lab} (AP {np.mean(np.clip(p, 0, None)):.3f})")
+        # several classes: the mean curve over classes (its mean is COCO's AP, a mean of per-class APs)
+        p = prec[t][:, valid].mean(axis=1) if valid else np.full(prec.shape[1], np.nan)
+        if len(valid) > 1:
+            lab += f", mean of {len(valid)} classes"
+        line, = ax.plot(rec, p, label=f"{lab} (AP {np.nanmean(p) if valid else -1:.3f})")
         if operating and key in operating:
             mark_operating_point(ax, operating[key], operating["score_threshold"], color=line.get_color())
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(run.plot_path("pr_curve.png"), dpi=90)
