@@ -133,10 +133,9 @@ def _default_members() -> int:
 
 
 def _cmd_train(args) -> int:
+    from huia.detect.dataset import check_detection_folder
     from huia.detect.model import DEFAULT_INPUT_SIZE
     from huia.detect.train import TrainConfig, train
-
-    from huia.detect.dataset import check_detection_folder
 
     out = Path(args.out)
     check_detection_folder(args.data)  # before anything is written or printed
@@ -170,8 +169,6 @@ def _cmd_train(args) -> int:
     if args.json:
         print(json.dumps(metrics))
     else:
-        from huia.eval.coco import describe_intervals, format_with_intervals
-
         print_train_summary(metrics, out)
     return 0
 
@@ -299,8 +296,8 @@ def eval_export(run_det, export: str | Path, samples, run_res: dict) -> dict:
 
 def _check_same_weights(run_art, exp_art, path: Path) -> None:
     """An export of this run has the run's weights up to quantization: per-tensor affine uint8 moves a value by at
-    most half a step, (max - min) / 510 with the range stretched to hold 0; a full step is allowed. Another run with the same classes is refused
-    rather than compared with the wrong model."""
+    most half a step, (max - min) / 510 with the range stretched to hold 0; a full step is allowed. Another run
+    with the same classes is refused rather than compared with the wrong model."""
     if set(run_art.weights) != set(exp_art.weights):
         raise HuiaError("not an export of this run (its graph has other weights)", path)
     for name, r in run_art.weights.items():
