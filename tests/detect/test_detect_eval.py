@@ -198,7 +198,8 @@ def test_export_is_scored_like_the_browser_runs_it(two_run, two_class, tmp_path,
         assert u8[k] == pytest.approx(own[k], abs=1e-6)
         assert u8["minus_run"][k] == pytest.approx(own[k] - run_js[k], abs=1e-5)
     text = _eval(out, data, capsys, "--export", str(tmp_path / "u8")).out
-    assert f"export {tmp_path / 'u8'} (uint8" in text and f"AP {u8['ap']:.3f} ({u8['minus_run']['ap']:+.3f})" in text
+    assert f"export {tmp_path / 'u8'} (uint8" in text and f"AP {u8['ap']:.3f} ({round(u8['minus_run']['ap'], 3) + 0.0:+.3f})" in text
+    assert "(the run's model: TP " in text
     doc = json.loads((tmp_path / "f32" / "model.json").read_text())
     doc["userDefinedMetadata"]["huia"]["labels"] = ["a", "b"]
     (tmp_path / "f32" / "model.json").write_text(json.dumps(doc))

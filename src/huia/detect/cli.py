@@ -367,8 +367,12 @@ def _cmd_eval(args) -> int:
     if exp:
         d = exp["minus_run"]
         print(f"\nexport {exp['path']} ({exp['quantization']}, {exp['bytes'] / 1e6:.2f} MB), as the browser runs it:")
-        print("  " + "  ".join(f"{k.upper()} {exp[k]:.3f} ({d[k]:+.3f})" for k in ("ap", "ap50", "ap75", "ar100"))
+        print("  " + "  ".join(f"{k.upper()} {exp[k]:.3f} ({round(d[k], 3) + 0.0:+.3f})" for k in ("ap", "ap50", "ap75", "ar100"))
               + "  (difference from the run's model in brackets)")
+        ec = threshold_counts(exp["_res"]["_gts"], exp["_res"]["_dets"], thr)["iou50"]
+        rc = counts["iou50"]
+        print(f"  at score >= {thr:.2f}, IoU 0.50: TP {ec['tp']}  FP {ec['fp']}  FN {ec['fn']}  "
+              f"(the run's model: TP {rc['tp']}  FP {rc['fp']}  FN {rc['fn']})")
     if overlay is not None:
         print(f"\npictures: {overlay} ({_images(n)}; {EVAL_LEGEND_HELP.split(';')[0]})")
     return 0
