@@ -174,6 +174,26 @@ def test_csv_article_format_and_negative_images(tmp_path):
         read_csv(d / "bad.csv")
 
 
+def test_kaggle_layout_two_csvs_is_one_line_and_case_twins_count_as_warnings(tmp_path, capsys):
+    """The article's Kaggle folder (images/ + train_labels.csv + test_labels.csv) is ambiguous: `data check` said
+    'folders, images=135' (a one-class classification set named 'images'); it now names both files. Class names
+    differing only by case are a warning that the summary counts."""
+    d = tmp_path / "kaggle"
+    (d / "images").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg"):
+        save_image(np.zeros((40, 50, 3), np.uint8), d / "images" / name)
+    head = "filename,width,height,class,xmin,ymin,xmax,ymax,source\n"
+    (d / "train_labels.csv").write_text(head + "a.jpg,50,40,Kangaroo,1,2,30,39,k\nb.jpg,50,40,kangaroo,1,2,30,39,k\n")
+    (d / "test_labels.csv").write_text(head + "b.jpg,50,40,kangaroo,1,2,30,39,k\n")
+    assert main(["data", "check", str(d)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"huia: error: {d}: 2 annotation CSV files here (test_labels.csv, train_labels.csv); pass one "
+                   f"of them, e.g. {d / 'test_labels.csv'}"]
+    assert main(["data", "check", str(d / "train_labels.csv")]) == 0
+    out = capsys.readouterr()
+    assert "differ only by case" in out.err and "0 problem(s), 1 warning(s)" in out.out
+
+
 def test_coco_problems(tmp_path):
     d = tmp_path / "coco"
     (d / "images").mkdir(parents=True)

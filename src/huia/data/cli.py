@@ -119,9 +119,13 @@ def _read(args, *, verify: bool = True):
     from huia.data.images import check_image
     from huia.train.common import progress
 
+    import warnings as pywarnings
+
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    samples, problems, fmt = read_dataset(args.src, args.fmt, classes)
-    warnings: list[str] = []
+    with pywarnings.catch_warnings(record=True) as caught:  # the readers' warnings (e.g. CSV case twins) count too
+        pywarnings.simplefilter("always")
+        samples, problems, fmt = read_dataset(args.src, args.fmt, classes)
+    warnings: list[str] = [str(w.message) for w in caught]
     if verify and not getattr(args, "no_verify", False):
         good = []
         for s in progress(samples, desc="checking images"):

@@ -23,7 +23,8 @@ CSV_NAME = "labels.csv"
 
 
 def find_csv(root: str | Path) -> Path | None:
-    """The annotation CSV of a folder (``labels.csv``, else the only ``*.csv`` with the article's header)."""
+    """The annotation CSV of a folder (``labels.csv``, else the only ``*.csv`` with the article's header; several
+    such files are ambiguous: a HuiaError naming them rather than reading the folder as something else)."""
     root = Path(root)
     if root.is_file():
         return root if root.suffix.lower() == ".csv" else None
@@ -32,7 +33,10 @@ def find_csv(root: str | Path) -> Path | None:
     if (root / CSV_NAME).is_file():
         return root / CSV_NAME
     cands = [p for p in sorted(root.glob("*.csv")) if _has_header(p)]
-    return cands[0] if len(cands) == 1 else None
+    if len(cands) > 1:  # e.g. the article's Kaggle layout: images/ + train_labels.csv + test_labels.csv
+        raise HuiaError(f"{len(cands)} annotation CSV files here ({', '.join(c.name for c in cands)}); pass one "
+                        f"of them, e.g. {cands[0]}", root)
+    return cands[0] if cands else None
 
 
 def _has_header(p: Path) -> bool:
