@@ -586,7 +586,9 @@ def model_metadata(names: list[str], input_size: int, score_threshold: float) ->
     return {"task": "detect", "labels": list(names),
             "huia": {"task": "detect", "architecture": "centernet-mobilenetv3", "labels": list(names),
                      "input_size": [input_size, input_size], "input_name": INPUT,
-                     "normalization": {"range": [0, 255], "channels": "RGB", "resize": "stretch-bilinear"},
+                     "normalization": {"range": [0, 255], "channels": "RGB", "resize": "stretch-bilinear",
+                                       "half_pixel_centers": True,  # tf.image.resizeBilinear(x, [n, n], false, true)
+                                       "rounded": False},
                      "score_threshold": score_threshold,
                      "postprocessing": {"output": "tower_0/detections",
                                         "row": ["xmin", "ymin", "xmax", "ymax", "score", "class"],
