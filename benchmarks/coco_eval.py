@@ -10,8 +10,6 @@ pycocotools is only a benchmark/test dependency.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import statistics
 import sys
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.oracles (pycocotools, the peer)
 
 from huia.eval.coco import coco_evaluate  # noqa: E402
 from huia.types import Detections  # noqa: E402
@@ -50,27 +49,9 @@ def make_case(n_images: int, K: int, seed: int):
 
 
 def run_pycocotools(gts, dets, K):
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+    from tests.oracles.pycocotools_oracle import cocoeval
 
-    images = [{"id": i + 1, "width": 800, "height": 800} for i in range(len(gts))]
-    anns = []
-    for i, g in enumerate(gts):
-        for b, c in zip(g.xyxy.astype(np.float64), g.class_ids):
-            w, h = b[2] - b[0], b[3] - b[1]
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(c) + 1,
-                         "bbox": [b[0], b[1], w, h], "area": w * h, "iscrowd": 0})
-    res = [{"image_id": i + 1, "category_id": int(c) + 1, "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
-            "score": float(s)}
-           for i, d in enumerate(dets) for b, s, c in zip(d.xyxy.astype(np.float64), d.scores, d.class_ids)]
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO()
-        gt.dataset = {"images": images, "annotations": anns, "categories": [{"id": k + 1} for k in range(K)]}
-        gt.createIndex()
-        ev = COCOeval(gt, gt.loadRes(res), "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
+    ev = cocoeval(gts, dets, K)
     return np.array(ev.stats), ev.eval["precision"]
 
 

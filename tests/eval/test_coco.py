@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 
 import numpy as np
 import pytest
@@ -12,8 +10,7 @@ from huia.eval.coco import coco_evaluate, format_summary
 from huia.types import Detections
 
 pycocotools = pytest.importorskip("pycocotools")
-from pycocotools.coco import COCO  # noqa: E402
-from pycocotools.cocoeval import COCOeval  # noqa: E402
+from tests.oracles.pycocotools_oracle import cocoeval  # noqa: E402
 
 KEYS = ["ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large",
         "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large"]
@@ -21,34 +18,7 @@ KEYS = ["ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large",
 
 def pycoco(gts: list[Detections], dets: list[Detections], K: int, crowd=None):
     """Run COCOeval on the same boxes; returns (stats [12], eval dict)."""
-    images = [{"id": i + 1, "width": 1000, "height": 1000, "file_name": f"{i}.jpg"} for i in range(len(gts))]
-    anns = []
-    for i, g in enumerate(gts):
-        for j, (b, c) in enumerate(zip(g.xyxy.astype(np.float64), g.class_ids)):
-            w, h = b[2] - b[0], b[3] - b[1]
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(c) + 1,
-                         "bbox": [b[0], b[1], w, h], "area": w * h,
-                         "iscrowd": int(crowd[i][j]) if crowd is not None else 0})
-    cats = [{"id": k + 1, "name": str(k)} for k in range(K)]
-    res = []
-    for i, d in enumerate(dets):
-        for b, s, c in zip(d.xyxy.astype(np.float64), d.scores, d.class_ids):
-            res.append({"image_id": i + 1, "category_id": int(c) + 1, "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
-                        "score": float(s)})
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO()
-        gt.dataset = {"images": images, "annotations": anns, "categories": cats}
-        gt.createIndex()
-        if res:
-            dt = gt.loadRes(res)
-        else:  # loadRes cannot take an empty list
-            dt = COCO()
-            dt.dataset = {"images": images, "annotations": [], "categories": cats}
-            dt.createIndex()
-        ev = COCOeval(gt, dt, "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
+    ev = cocoeval(gts, dets, K, crowd=crowd)
     return np.array(ev.stats), ev.eval
 
 

@@ -3,8 +3,6 @@ cases and pycocotools' own matching (COCOeval.evalImgs dtMatches / gtMatches) an
 
 from __future__ import annotations
 
-import contextlib
-import io
 
 import numpy as np
 import pytest
@@ -15,33 +13,11 @@ from huia.types import Detections
 from tests.eval.test_coco import random_case
 
 pycocotools = pytest.importorskip("pycocotools")
-from pycocotools.coco import COCO  # noqa: E402
-from pycocotools.cocoeval import COCOeval  # noqa: E402
+from tests.oracles.pycocotools_oracle import cocoeval  # noqa: E402
 
 
-def _cocoeval(gts: list[Detections], dets: list[Detections], K: int, cat_ids=None) -> COCOeval:
-    images = [{"id": i + 1, "width": 1000, "height": 1000, "file_name": f"{i}.jpg"} for i in range(len(gts))]
-    anns = []
-    for i, g in enumerate(gts):
-        for b, c in zip(g.xyxy.astype(np.float64), g.class_ids):
-            w, h = b[2] - b[0], b[3] - b[1]
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(c) + 1,
-                         "bbox": [b[0], b[1], w, h], "area": w * h, "iscrowd": 0})
-    res = [{"image_id": i + 1, "category_id": int(c) + 1, "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
-            "score": float(s)}
-           for i, d in enumerate(dets) for b, s, c in zip(d.xyxy.astype(np.float64), d.scores, d.class_ids)]
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO()
-        gt.dataset = {"images": images, "annotations": anns,
-                      "categories": [{"id": k + 1, "name": str(k)} for k in range(K)]}
-        gt.createIndex()
-        ev = COCOeval(gt, gt.loadRes(res), "bbox")
-        if cat_ids is not None:
-            ev.params.catIds = list(cat_ids)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return ev
+def _cocoeval(gts: list[Detections], dets: list[Detections], K: int, cat_ids=None):
+    return cocoeval(gts, dets, K, cat_ids=cat_ids)
 
 
 def pycoco_counts(gts: list[Detections], dets: list[Detections], K: int, score_threshold: float) -> dict:
