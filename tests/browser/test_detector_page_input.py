@@ -200,3 +200,38 @@ def test_load_errors_name_the_url_and_the_fix(page, studio_server, exports):
     page.wait_for_function("window.__huia.error !== null", timeout=60_000)
     err = page.evaluate("window.__huia.error")
     assert "not a detector" in err and "huia detect train" in err and "userDefinedMetadata" not in err, err
+
+
+def test_threshold_shows_the_models_held_out_precision_and_recall(page, studio_server, exports):
+    """An export's operating curve (TP/FP/FN per threshold on its held-out images, checked against `detect eval
+    --threshold` in tests/detect/test_detect_eval.py) is what the page shows next to the slider."""
+    import json
+    import shutil
+
+    src = exports["people"]
+    dst = src.parent / "person-curve"
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    doc = json.loads((dst / "model.json").read_text())
+    curve = [[round(k / 100, 2), 40 - k // 4, 60 - k // 2, 10 + k // 4] for k in range(1, 100)]
+    doc["userDefinedMetadata"]["huia"]["operating_curve"] = {"evaluated_on": "held-out", "images": 27, "iou": 0.5,
+                                                             "curve": curve}
+    (dst / "model.json").write_text(json.dumps(doc))
+    try:
+        _open(page, f"{studio_server.url}/detector.html?backend=wasm&source=none&threshold=0.5"
+                    "&model=/models/user/person-curve/model.json")
+        for t in ("0.5", "0.05", "0.95"):
+            page.evaluate("""(t) => { const s = document.getElementById('threshold'); s.value = t;
+                                      s.dispatchEvent(new Event('input')); }""", t)
+            k = round(float(t) * 100)
+            tp, fp, fn = 40 - k // 4, 60 - k // 2, 10 + k // 4
+            text = page.inner_text("#operating")
+            assert text.startswith(f"On its 27 held-out images at ≥ {float(t):.2f}: "), text
+            assert f"precision {round(100 * tp / (tp + fp))} % ({tp} of {tp + fp} boxes right)" in text, text
+            assert f"recall {round(100 * tp / (tp + fn))} % ({tp} of {tp + fn} objects found)" in text, text
+        # a model without a curve (the bundled COCO person channel) shows nothing rather than a made-up figure
+        page.fill("#url", "/models/user/person-detector/model.json")
+        page.click("#load")
+        page.wait_for_function("document.getElementById('operating').textContent === ''", timeout=60_000)
+    finally:
+        shutil.rmtree(dst, ignore_errors=True)

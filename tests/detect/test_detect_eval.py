@@ -305,3 +305,22 @@ def test_csv_classes_differing_only_by_case_are_warned(tmp_path):
     assert len(msgs) == 1
     assert "'Kangaroo' (1 box) and 'kangaroo' (2 boxes) differ only by case and count as 2 classes" in msgs[0]
     assert "wallaby" not in msgs[0]
+
+
+def test_export_carries_the_held_out_operating_curve(two_run, two_class, tmp_path, capsys):
+    """The export's metadata holds TP/FP/FN per score threshold on the run's held-out images (the Detector page
+    shows precision and recall next to its slider from it): each row equals `detect eval --threshold T`."""
+    from huia.detect.export import export_run
+
+    out, _ = two_run
+    data, _ = two_class
+    mj = export_run(out, tmp_path / "exp")
+    oc = json.loads(mj.read_text())["userDefinedMetadata"]["huia"]["operating_curve"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert oc["evaluated_on"] == "held-out" and oc["images"] == metrics["test_images"] and oc["iou"] == 0.5
+    rows = {round(r[0], 2): r[1:] for r in oc["curve"]}
+    assert sorted(rows) == [round(k / 100, 2) for k in range(1, 100)]
+    for t in (0.05, 0.3, 0.55):
+        got = json.loads(_eval(out, data, capsys, "--json", "--threshold", str(t)).out)["at_threshold"]["iou50"]
+        assert rows[t] == [got["tp"], got["fp"], got["fn"]], t
+    assert all(a[1] >= b[1] and a[2] >= b[2] for a, b in zip(oc["curve"], oc["curve"][1:]))  # fewer kept as t rises

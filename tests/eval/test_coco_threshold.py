@@ -133,3 +133,15 @@ def test_minus_one_is_explained():
     both = coco_evaluate([_det([[0, 0, 20, 20], [0, 0, 50, 50], [0, 0, 200, 200]])],
                          [_det([[0, 0, 200, 200]], [0.9])])
     assert "-1.000" not in format_summary(both)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_operating_curve_equals_threshold_counts_at_every_threshold(seed):
+    from huia.eval.coco import operating_curve
+
+    gts, dets, _ = random_case(np.random.default_rng(seed), 12, 3, 5, 9)
+    curve = operating_curve(gts, dets)
+    assert [r[0] for r in curve] == [round(k / 100, 2) for k in range(1, 100)]
+    for t, tp, fp, fn in curve:
+        want = threshold_counts(gts, dets, t)["iou50"]
+        assert (tp, fp, fn) == (want["tp"], want["fp"], want["fn"]), t

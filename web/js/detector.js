@@ -25,6 +25,8 @@ export function detectorMeta(userDefinedMetadata) {
     inputName: meta.input_name || 'tower_0/images',
     output: (meta.postprocessing || {}).output || 'tower_0/detections',
     scoreThreshold: meta.score_threshold ?? 0.3,
+    // {evaluated_on, images, iou, curve: [[threshold, TP, FP, FN], ...]} from `huia detect train`'s evaluation
+    operatingCurve: meta.operating_curve && Array.isArray(meta.operating_curve.curve) ? meta.operating_curve : null,
   };
 }
 
@@ -93,6 +95,20 @@ export function explainFetchError(e, url, here) {
       + ` with huia serve, add --cors ${here.origin}`;
   }
   return msg.includes(url) ? msg : `${url}: ${msg}`;
+}
+
+/**
+ * What a score threshold gave on the images the model was evaluated on (its operating curve): the row with the
+ * largest threshold <= t. Returns {threshold, tp, fp, fn, precision, recall, images, evaluatedOn, iou} or null.
+ */
+export function operatingPoint(curve, t) {
+  if (!curve || !curve.curve.length) return null;
+  let row = null;
+  for (const r of curve.curve) if (r[0] <= t + 1e-9 && (!row || r[0] > row[0])) row = r;
+  if (!row) return null;
+  const [threshold, tp, fp, fn] = row;
+  return { threshold, tp, fp, fn, precision: tp + fp ? tp / (tp + fp) : null, recall: tp + fn ? tp / (tp + fn) : null,
+    images: curve.images, evaluatedOn: curve.evaluated_on, iou: curve.iou };
 }
 
 /** Boxes in the {x1, y1, x2, y2, label, score} form web/js/draw.js drawBoxes() takes. */

@@ -8,6 +8,7 @@ post-processing) in ``userDefinedMetadata``. The graph itself is untouched, so w
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from huia.errors import HuiaError
@@ -38,6 +39,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None
     if score_threshold is not None:
         huia["score_threshold"] = float(score_threshold)
     huia["quantization"] = quantize or "float32"
+    curve = _operating_curve(run)
+    if curve:
+        huia["operating_curve"] = curve
     meta["huia"] = huia
     art.user_defined_metadata = meta
     # the in-graph decoding constants (grid size, class count ...) are int32 and stay exact
@@ -57,6 +61,21 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, quantize: str | None
     # float32 (with uint8 they cost the kangaroo run AP 0.32 -> 0.12; float32 costs +0.25 MB and no AP)
     return save_artifacts(art, out_dir, quantize=quantize or "float32", shard_bytes=DEFAULT_SHARD_BYTES,
                           quantize_min_size=min_quant_size(quantize))
+
+
+def _operating_curve(run: Path) -> dict | None:
+    """The run's held-out (or validation) TP/FP/FN per score threshold from metrics.json, for the Detector page to
+    show precision and recall next to its threshold slider (measured with the run's float model)."""
+    try:
+        m = json.loads((run / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    curve = m.get("operating_curve")
+    if not isinstance(curve, list) or not curve or m.get("evaluated_on") not in ("held-out", "validation"):
+        return None
+    images = m.get("val_images" if m["evaluated_on"] == "validation" else "test_images")
+    return {"evaluated_on": m["evaluated_on"], "images": images, "iou": 0.5,
+            "rows": "score threshold, TP, FP, FN", "curve": curve}
 
 
 def calibration_fn(run: Path, art, n: int = 6):

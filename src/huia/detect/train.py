@@ -517,7 +517,7 @@ def finish(run, model: CenterNetDetector, test_s, names, cfg: TrainConfig, *, tr
     meta = model_metadata(names, cfg.input_size, cfg.score_threshold)
     from huia.tfjs.artifacts import save_artifacts
     save_artifacts(model.to_artifacts(meta), run.path / "model", quantize="float32")
-    from huia.eval.coco import HEADLINE_KEYS, bootstrap_intervals, per_class_metrics, threshold_counts
+    from huia.eval.coco import HEADLINE_KEYS, bootstrap_intervals, operating_curve, per_class_metrics, threshold_counts
 
     import resource
 
@@ -533,6 +533,7 @@ def finish(run, model: CenterNetDetector, test_s, names, cfg: TrainConfig, *, tr
             metrics["per_class"] = per_class_metrics(res)
         metrics["at_threshold"] = threshold_counts(res["_gts"], res["_dets"], cfg.score_threshold,
                                                    class_names=names)
+        metrics["operating_curve"] = operating_curve(res["_gts"], res["_dets"])  # [threshold, TP, FP, FN] at IoU .5
         metrics["held_out_loss"] = held_out_loss(model, test_s, names, cfg.input_size, logs or [run.read_log()])
     metrics.update({"train_seconds": round(train_seconds, 1), "epochs": cfg.epochs,
                     "input_size": cfg.input_size, "cpu_seconds": round(time.process_time(), 1),

@@ -485,6 +485,29 @@ def threshold_counts(gts: list[Detections], dets: list[Detections], score_thresh
     return out
 
 
+def operating_curve(gts: list[Detections], dets: list[Detections], thresholds=None, *, iou: float = 0.5) -> list:
+    """``[[score threshold, TP, FP, FN], ...]`` over all images and classes at IoU ``iou``, for each threshold
+    (default 0.01 ... 0.99): what the Detector page's slider would keep, from one matching (greedy by score, so
+    cutting after matching equals :func:`threshold_counts` at every threshold). Small enough for a model's
+    metadata: the page shows precision and recall next to its threshold."""
+    thresholds = np.round(np.arange(1, 100) / 100.0, 2) if thresholds is None else np.asarray(thresholds, float)
+    scores, hits = [], []
+    n_gt = 0
+    for g, d in zip(gts, dets):
+        dt_tp, _ = match_detections(g, d, (iou,))
+        scores.append(np.ones(len(d)) if d.scores is None else np.asarray(d.scores, np.float64))
+        hits.append(dt_tp[0])
+        n_gt += len(g)
+    s = np.concatenate(scores) if scores else np.zeros(0)
+    h = np.concatenate(hits) if hits else np.zeros(0, bool)
+    out = []
+    for t in thresholds:
+        keep = s >= t
+        tp = int((keep & h).sum())
+        out.append([float(t), tp, int((keep & ~h).sum()), n_gt - tp])
+    return out
+
+
 def per_class_metrics(result: dict) -> dict:
     """{class name: {ap, ap50, ap75}} of a :func:`coco_evaluate` result: each equal to COCOeval with
     ``params.catIds`` restricted to that class (-1 for a class without ground truth)."""

@@ -6,7 +6,7 @@ import { initTF, yieldToBrowser } from '../tfjs.js';
 import { openCamera, closeCamera } from '../camera.js';
 import { FpsMeter } from '../draw.js';
 import { createOverlay } from '../overlay.js';
-import { loadDetector, toDrawBoxes } from '../detector.js';
+import { loadDetector, operatingPoint, toDrawBoxes } from '../detector.js';
 import { dataDir, fillDataPaths } from '../datapath.js';
 
 const $ = (id) => document.getElementById(id);
@@ -224,6 +224,7 @@ async function loadModel(url) {
       $('threshold').value = String(d.meta.scoreThreshold);
       $('thresholdValue').textContent = Number(d.meta.scoreThreshold).toFixed(2);
     }
+    showOperatingPoint();
     setStatus(`${url.split('/').slice(-2, -1)[0] || 'model'} · ${tf.getBackend()}`);
     hook.ready = true;
     if (source === 'camera') useCamera(); else redetectPicture().catch(showError);
@@ -233,9 +234,21 @@ async function loadModel(url) {
   }
 }
 
+/** Precision and recall the model had at this threshold on its held-out images (from its metadata). */
+function showOperatingPoint() {
+  const p = detector ? operatingPoint(detector.meta.operatingCurve, threshold()) : null;
+  const pct = (x) => (x === null ? 'n/a' : `${Math.round(100 * x)} %`);
+  $('operating').textContent = p ? `On its ${p.images} ${p.evaluatedOn} image${p.images === 1 ? '' : 's'} at ≥ `
+    + `${p.threshold.toFixed(2)}: precision ${pct(p.precision)} (${p.tp} of ${p.tp + p.fp} boxes right), recall `
+    + `${pct(p.recall)} (${p.tp} of ${p.tp + p.fn} objects found); a box counts when it overlaps one by IoU ≥ ${p.iou}.`
+    : '';
+  hook.operating = p;
+}
+
 $('threshold').addEventListener('input', () => {
   $('threshold').dataset.touched = '1';
   $('thresholdValue').textContent = threshold().toFixed(2);
+  showOperatingPoint();
   if (source === 'picture') redetectPicture().catch(showError);
 });
 $('load').addEventListener('click', () => loadModel($('url').value.trim() || $('model').value));
