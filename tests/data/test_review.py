@@ -185,3 +185,44 @@ def test_pose_estimator_flags_photos_without_a_person(shared_data, tmp_path):
     flagged = {f.path.name: f.kind for f in res.flags}
     assert "person.jpg" not in flagged
     assert flagged.get("hand_only.jpg") in ("low_pose", "no_pose"), res.flags
+
+
+def test_restore_works_from_any_folder_and_after_the_data_set_moved(planted, tmp_path, monkeypatch, capsys):
+    """The manifest held paths as typed (relative to the shell's folder): --restore from elsewhere moved nothing.
+    Records are now relative to the data set; older records are found again from their tails."""
+    root, _ = planted
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(root, tmp_path / "d1")
+    before = _tree(tmp_path / "d1")
+    assert main(["data", "review", "d1", "--features", "none", "--quarantine", "all"]) == 0  # a relative DIR
+    capsys.readouterr()
+    recs = [json.loads(x) for x in (tmp_path / "d1" / QUARANTINE / "manifest.jsonl").read_text().splitlines()]
+    assert recs and all(r["to"].startswith(QUARANTINE + "/") and not Path(r["from"]).is_absolute() for r in recs)
+    (tmp_path / "d1").rename(tmp_path / "moved")  # the data set moves; restore runs from another folder
+    monkeypatch.chdir("/")
+    assert main(["data", "review", str(tmp_path / "moved"), "--restore"]) == 0
+    assert _tree(tmp_path / "moved") == before
+    # an older manifest, written with paths relative to the shell's folder at the time
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "review", "moved", "--features", "none", "--quarantine", "blank"]) == 0
+    capsys.readouterr()
+    man = tmp_path / "moved" / QUARANTINE / "manifest.jsonl"
+    old = [json.loads(x) for x in man.read_text().splitlines()]
+    man.write_text("".join(json.dumps({**r, "from": f"moved/{r['from']}", "to": f"moved/{r['to']}"}) + "\n"
+                           for r in old))
+    monkeypatch.chdir("/")
+    assert main(["data", "review", str(tmp_path / "moved"), "--restore"]) == 0
+    assert _tree(tmp_path / "moved") == before
+    assert main(["data", "review", str(tmp_path / "moved"), "--restore", "--quarantine"]) == 2
+    assert "opposite ways" in capsys.readouterr().err
+
+
+def test_report_paths_that_cannot_take_it_are_one_line(tmp_path, capsys):
+    (tmp_path / "d" / "a").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "d" / "a" / "x.png")
+    (tmp_path / "afile").write_text("x")
+    for report, why in ((tmp_path / "afile" / "r.html", "cannot write the report there"),
+                        (tmp_path, "is a folder")):
+        assert main(["data", "review", str(tmp_path / "d"), "--features", "none", "--report", str(report)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and why in err[0], err

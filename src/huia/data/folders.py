@@ -77,21 +77,25 @@ def parse_keypoints_json(data: dict, where: str | Path) -> tuple[np.ndarray | No
     return arr, (list(names) if names is not None else None), extra
 
 
-def read_class_folders(path: str | Path, classes: list[str] | None = None) -> tuple[list[Sample], list[str]]:
+def read_class_folders(path: str | Path, classes: list[str] | None = None, *,
+                       follow_links: bool = True) -> tuple[list[Sample], list[str]]:
     """Read ``DIR/<label>/*`` -> ``(samples, problems)`` with ``sample.label`` the folder name and, when a sidecar
     JSON exists, ``sample.keypoints`` [K,3] + ``keypoint_names``. ``classes`` restricts/fixes the labels: a folder
-    not in it is a problem. Samples are sorted by (label, file name)."""
+    not in it is a problem. Samples are sorted by (label, file name). ``follow_links=False`` (the studio, which
+    never reads outside its data folder) skips class folders and files that are symbolic links."""
     root = Path(path)
     if not root.is_dir():
         raise HuiaError("dataset folder not found", root)
-    dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
+                  and (follow_links or not d.is_symlink()))
     if not dirs:
         raise HuiaError("no class folders (expected DIR/<label>/<image>)", root)
     samples: list[Sample] = []
     problems: list[str] = []
     for d in dirs:
         label = d.name
-        files = sorted(f for f in d.iterdir() if not f.name.startswith(".") and f.name not in IGNORED_NAMES)
+        files = sorted(f for f in d.iterdir() if not f.name.startswith(".") and f.name not in IGNORED_NAMES
+                       and (follow_links or not f.is_symlink()))
         if classes is not None and label not in classes:
             if any(is_image_file(f) for f in files):
                 problems.append(f"{d}: unknown class {label!r} (known: {', '.join(classes)})")

@@ -175,16 +175,18 @@ def _features(samples, images, space: str) -> tuple[np.ndarray, str]:
 # -------------------------------------------------------------------------------------------------------------
 
 
-def _unreadable_files(root: Path, seen: set[Path]) -> list[Flag]:
+def _unreadable_files(root: Path, seen: set[Path], follow_links: bool = True) -> list[Flag]:
     """Image files in class folders that the reader left out because they do not decode (empty, garbage): flagged
     so that the text output lists them and --quarantine moves them (their reading problem stays in problems)."""
     from huia.data.folders import IGNORED_NAMES
     from huia.data.images import image_size, is_image_file
 
     out = []
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                    and (follow_links or not p.is_symlink())):
         for f in sorted(d.iterdir()):
-            if f in seen or f.name in IGNORED_NAMES or not f.is_file() or not is_image_file(f):
+            if (f in seen or f.name in IGNORED_NAMES or not f.is_file() or not is_image_file(f)
+                    or (not follow_links and f.is_symlink())):
                 continue
             try:
                 image_size(f)
@@ -197,12 +199,12 @@ def review_dataset(root: str | Path, *, blank_threshold: float = 6.0, near_dup_b
                    near_dup_corr: float = 0.97, near_dup_pose: float = 0.03,
                    pose_min_score: float = 0.3, pose_min_visible: float = 0.5, features: str = "auto",
                    k: int = 5, mislabel_share: float = 0.6, pose_model: str | None = None,
-                   quiet: bool = True) -> ReviewResult:
+                   quiet: bool = True, follow_links: bool = True) -> ReviewResult:
     from huia.data.folders import read_class_folders
     from huia.data.images import load_image
 
     root = Path(root)
-    samples, problems = read_class_folders(root)
+    samples, problems = read_class_folders(root, follow_links=follow_links)
     flags: list[Flag] = []
     images, kept = [], []
     from huia.train.common import progress
@@ -214,7 +216,8 @@ def review_dataset(root: str | Path, *, blank_threshold: float = 6.0, near_dup_b
         except HuiaError as exc:
             flags.append(Flag(s.image_path, s.label, "unreadable", str(exc)))
     samples = kept
-    flags.extend(_unreadable_files(root, {Path(s.image_path) for s in samples} | {f.path for f in flags}))
+    flags.extend(_unreadable_files(root, {Path(s.image_path) for s in samples} | {f.path for f in flags},
+                                   follow_links))
     # blanks
     blank = set()
     for i, (s, im) in enumerate(zip(samples, images)):
@@ -415,9 +418,33 @@ def quarantine(result: ReviewResult, kinds: tuple[str, ...] | None = None) -> li
         if side.is_file():
             shutil.move(str(side), str(dest.with_suffix(".json")))
         with (qroot / "manifest.jsonl").open("a") as m:
-            m.write(json.dumps({"from": str(f.path), "to": str(dest), **f.to_json()}) + "\n")
+            # "from"/"to" relative to the data set: restore works from any folder, and after the data set moved
+            m.write(json.dumps({**f.to_json(), "from": _rel(f.path, result.root), "to": _rel(dest, result.root)})
+                    + "\n")
         done.add(f.path)
     return moved
+
+
+def _rel(p: Path, root: Path) -> str:
+    try:
+        return Path(p).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def _record_paths(rec: dict, root: Path) -> tuple[Path, Path]:
+    """(quarantined file, where it came from) of a manifest record. New records are relative to the data set.
+    Older ones held the paths as typed then (relative to that shell's folder, or absolute): when those do not lead
+    to the file, it is found again from the paths' tails, which follow the data set's own layout
+    (``.quarantine/<kind>/<label>/<file>`` and ``<label>/<file>``)."""
+    src, dst = Path(rec["to"]), Path(rec["from"])
+    if src.parts[:1] == (QUARANTINE,):
+        return root / src, root / dst
+    if src.is_absolute() and src.exists():
+        return src, dst
+    if QUARANTINE in src.parts:
+        src = root / Path(*src.parts[src.parts.index(QUARANTINE):])
+    return src, root / Path(*dst.parts[-2:])
 
 
 def restore(root: str | Path) -> tuple[list[tuple[Path, Path]], list[str]]:
@@ -434,8 +461,7 @@ def restore(root: str | Path) -> tuple[list[tuple[Path, Path]], list[str]]:
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
-            src, dst = Path(rec["to"]), Path(rec["from"])
+            src, dst = _record_paths(json.loads(line), root)
         except (ValueError, KeyError, TypeError):
             problems.append(f"{manifest}:{n}: not a quarantine record, left as is")
             keep.append(line)
@@ -477,6 +503,8 @@ def _inside(p: Path, folder: Path) -> bool:
 
 
 def _cmd_review(args) -> int:
+    if args.restore and args.quarantine is not False:
+        raise HuiaError("--restore and --quarantine go the opposite ways; use one of them")
     if args.restore:
         back, problems = restore(args.dir)
         for prob in problems:
@@ -484,14 +512,26 @@ def _cmd_review(args) -> int:
         if args.json:
             print(json.dumps({"restored": [[str(a), str(b)] for a, b in back], "problems": problems}))
         else:
-            print(f"moved {len(back)} files back from {Path(args.dir) / QUARANTINE}")
+            print(f"moved {len(back)} sample(s) back from {Path(args.dir) / QUARANTINE} (with their keypoints "
+                  "JSON where they had one)")
         return 1 if problems else 0
     kinds = parse_kinds(args.quarantine) if args.quarantine is not False else ()
+    if args.report:  # before the review: a path that cannot take the report must not cost the user the review
+        rep = Path(args.report)
+        try:
+            rep.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HuiaError(f"cannot write the report there: {exc.strerror or exc}", rep.parent) from None
+        if rep.is_dir():
+            raise HuiaError("is a folder; give the report a file name (e.g. review.html)", rep)
     result = review_dataset(args.dir, blank_threshold=args.blank_threshold, near_dup_bits=args.near_dup_bits,
                             near_dup_pose=args.near_dup_pose,
                             features=args.features, k=args.k, pose_model=args.pose, quiet=args.json)
     if args.report:
-        write_report(result, args.report)
+        try:
+            write_report(result, args.report)
+        except OSError as exc:  # a folder in the way, a file where a folder should be, no permission
+            raise HuiaError(f"cannot write the report: {exc.strerror or exc}", args.report) from None
     moved = quarantine(result, kinds) if kinds else []
     if args.json:
         doc = result.to_json()
@@ -508,7 +548,8 @@ def _cmd_review(args) -> int:
         if args.report:
             print(f"report: {args.report}")
         if moved:
-            print(f"moved {len(moved)} files to {Path(args.dir) / QUARANTINE}")
+            print(f"moved {len(moved)} sample(s) to {Path(args.dir) / QUARANTINE} (with their keypoints JSON where "
+                  "they had one)")
     # flags are judgments (exit 0); a file that does not decode is an error, as in `data check`, unless
     # --quarantine just moved it out of the data set
     return 1 if result.problems and "unreadable" not in kinds else 0
