@@ -116,4 +116,4 @@ def test_json_says_why_mislabel_check_ran_or_not(session, capsys):
     assert doc["feature_space"] == "keypoints" and doc["mislabel_note"] is None
     assert main(["data", "review", str(root), "--k", "50"]) == 0
     out = capsys.readouterr().out
-    assert "mislabel check: not run:" in out and "need more than --k + 1 = 51" in out
+    assert "mislabel check: not run:" in out and "need more than 51 (the 50 neighbours compared, plus one)" in out

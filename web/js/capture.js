@@ -563,24 +563,27 @@ async function checkForProblems() {
     const r = await api('GET', dsUrl('/review'));
     state.review.checked = true;
     state.review.selected.clear();
-    const figs = r.flags.map((f) => {
+    const figs = r.flagged.map((f) => { // one thumbnail per sample, with every reason it was flagged
       const fig = figureFor(f.sample);
+      const kinds = f.flags.map((x) => x.kind);
       fig.classList.add('flagged');
-      fig.dataset.flag = f.kind;
-      fig.title = f.detail;
-      fig.querySelector('figcaption').append(el('span', { class: 'flag', text: FLAG_WORDS[f.kind] || f.kind }));
+      fig.dataset.flag = kinds.join(' ');
+      fig.title = f.flags.map((x) => x.detail).join('\n');
+      fig.querySelector('figcaption').append(el('span', { class: 'flag',
+        text: kinds.map((k) => FLAG_WORDS[k] || k).join(', ') }));
       return fig;
     });
     $('grid').replaceChildren(...figs);
     state.review.total = figs.length;
     state.review.offset = figs.length;
     const counts = Object.entries(r.counts).map(([k, n]) => `${n} ${FLAG_WORDS[k] || k}`).join(', ');
-    const space = r.feature_space ? ` (labels compared in ${r.feature_space} space)` : '';
-    $('check-summary').textContent = r.flags.length
-      ? `${r.flags.length} of ${r.samples} samples flagged: ${counts}${space}. Hover one for why; delete or move`
+    const space = r.feature_space ? ` (labels compared in ${r.feature_space} space)`
+      : r.mislabel_note ? ` (${r.mislabel_note})` : '';
+    $('check-summary').textContent = r.flagged.length
+      ? `${r.flagged.length} of ${r.samples} samples flagged: ${counts}${space}. Hover one for why; delete or move`
         + ' what you agree with (near duplicates are fine to keep).'
       : `nothing flagged in ${r.samples} samples${space}.`;
-    $('check-select').hidden = r.flags.length === 0;
+    $('check-select').hidden = r.flagged.length === 0;
     updateReviewHeader();
   } catch (e) {
     $('check-summary').textContent = '';
@@ -589,7 +592,8 @@ async function checkForProblems() {
 }
 
 function selectFlagged() {
-  for (const fig of $('grid').querySelectorAll('figure.flagged:not([data-flag="near_duplicate"])')) {
+  for (const fig of $('grid').querySelectorAll('figure.flagged')) {
+    if (fig.dataset.flag === 'near_duplicate') continue; // flagged only as a near twin: a valid sample
     state.review.selected.add(fig.dataset.id);
     fig.classList.add('selected');
   }

@@ -304,7 +304,7 @@ def review_dataset(root: str | Path, *, blank_threshold: float = 6.0, near_dup_b
         note = "not run (--features none)"
     elif len(pool) <= k + 1:
         note = (f"not run: {len(pool)} usable sample(s) left after blanks, duplicates"
-                + (" and pose-less captures" if use_kps else "") + f", need more than --k + 1 = {k + 1}")
+                + (" and pose-less captures" if use_kps else "") + f", need more than {k + 1} (the {k} neighbours compared, plus one)")
     elif len(labels_present) < 2:
         note = f"not run: one class only ({', '.join(sorted(map(str, labels_present)))})"
     else:

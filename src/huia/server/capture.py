@@ -895,18 +895,22 @@ class SampleInfo(BaseModel):
 
 
 class ReviewFlag(BaseModel):
-    sample: SampleInfo
     kind: str = Field(description="blank | duplicate | near_duplicate | no_pose | low_pose | mislabeled | unreadable")
     detail: str
+
+
+class FlaggedSample(BaseModel):
+    sample: SampleInfo
+    flags: list[ReviewFlag] = Field(description="every reason this sample was flagged (one sample, one entry)")
 
 
 class ReviewOut(BaseModel):
     dataset: str
     samples: int = Field(description="samples checked")
-    feature_space: str | None = Field(description="where the mislabel check compared samples (keypoints, pixels)")
-    mislabel_note: str | None = Field(description="why the mislabel check did not run, when it did not")
-    counts: dict[str, int]
-    flags: list[ReviewFlag]
+    feature_space: str | None = Field(description="where the label check compared samples (keypoints), or null")
+    mislabel_note: str | None = Field(description="why the label check did not run, when it did not")
+    counts: dict[str, int] = Field(description="flags per kind (a sample may have several)")
+    flagged: list[FlaggedSample]
 
 
 class SamplePage(BaseModel):
@@ -1056,27 +1060,47 @@ def build_router(store: CaptureStore):
 
     @r.get("/{dataset}/review", response_model=ReviewOut)
     def review(dataset: str):
-        """`huia data review` on the captures: blank frames, duplicates, frames without a person and samples whose
-        label disagrees with their nearest neighbours (in keypoint space when every capture has keypoints, else
-        pixels). Flags only: nothing is moved; the grid deletes or relabels what the user agrees with."""
+        """`huia data review` on the captures: blank frames, duplicates, frames without a person and, when every
+        capture has keypoints, samples whose label disagrees with their nearest neighbours in keypoint space.
+        Flags only: nothing is moved; the grid deletes or relabels what the user agrees with. Links in the
+        dataset's folders are not followed (the studio never reads outside its data folder)."""
         from huia.data.review import review_dataset
+        from huia.errors import HuiaError
 
         ds = store.get(dataset, fresh=True)
+        total, with_kp = ds.list_samples(None, 0, 1)[0], ds.list_samples(None, 0, 1, True)[0]
+        if total == 0:
+            return ReviewOut(dataset=ds.name, samples=0, feature_space=None, counts={}, flagged=[],
+                             mislabel_note="no samples yet: capture some first")
+        # labels are compared in keypoint space only: on photos, raw pixels flag a third of a clean set (the CLI's
+        # `--features handlandmark-full` is the tool for photos of hands)
+        all_kp = with_kp == total
         with ds._folders.shared():  # a class rename or delete must not move files away mid-read
-            total, with_kp = ds.list_samples(None, 0, 1)[0], ds.list_samples(None, 0, 1, True)[0]
-            res = review_dataset(ds.root, features="keypoints" if total and with_kp == total else "pixels")
-        flags = []
-        for f in res.flags:
             try:
-                info = ds.get_sample(Path(f.path).stem)
-            except ApiError:  # a file the index does not know (moved in by hand): the grid cannot show it
-                continue
-            flags.append(ReviewFlag(sample=SampleInfo(**info), kind=f.kind, detail=f.detail))
+                res = review_dataset(ds.root, features="keypoints" if all_kp else "none", follow_links=False)
+            except HuiaError as exc:
+                raise ApiError(409, f"cannot check this dataset now: {exc}") from None
+        note = res.mislabel_note
+        if not all_kp:
+            note = ("labels not compared: not every capture has keypoints (`huia data review --features "
+                    "handlandmark-full` compares photos)")
+        by_id: dict[str, FlaggedSample] = {}
+        for f in res.flags:
+            if with_kp == 0 and f.kind in ("no_pose", "low_pose"):
+                continue  # captured without a pose model (the camera-image task): "no person" says nothing here
+            sid = Path(f.path).stem
+            if sid not in by_id:
+                try:
+                    by_id[sid] = FlaggedSample(sample=SampleInfo(**ds.get_sample(sid)), flags=[])
+                except ApiError:  # a file the index does not know (moved in by hand): the grid cannot show it
+                    continue
+            by_id[sid].flags.append(ReviewFlag(kind=f.kind, detail=f.detail))
         counts: dict[str, int] = {}
-        for f in flags:
-            counts[f.kind] = counts.get(f.kind, 0) + 1
+        for fs in by_id.values():
+            for f in fs.flags:
+                counts[f.kind] = counts.get(f.kind, 0) + 1
         return ReviewOut(dataset=ds.name, samples=len(res.samples), feature_space=res.feature_space,
-                         mislabel_note=res.mislabel_note, counts=counts, flags=flags)
+                         mislabel_note=note, counts=counts, flagged=list(by_id.values()))
 
     @r.get("/{dataset}/samples/{sid}", response_model=SampleInfo)
     def get_sample(dataset: str, sid: str):
