@@ -39,3 +39,6 @@ def test_image_task_result_links_to_the_gestures_page(studio_server, page, pose_
     assert page.evaluate("window.__huia.headLabels") == job["result"]["labels"]
     assert page.input_value("#userModels") == url
     assert page.inner_text("#errors") == ""
+    # the held-out check the job measured travels with the export and is shown there
+    n, acc = job["result"]["n"], job["result"]["accuracy"]
+    assert page.inner_text("#heldout").startswith(f"When it was trained: {round(acc * n)} of {n} held-out samples")

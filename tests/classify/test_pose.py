@@ -84,7 +84,11 @@ def test_pose_classifier_on_held_out_frames(task, min_acc, pose_dataset, feature
     assert rep16["samples"] == len(ds.samples) and rep16["accuracy"] == pytest.approx(oracle, abs=1e-12)
     assert rep16["export"]["quantization"] == "uint16" and rep16["export"]["run_accuracy"] == rep["accuracy"]
     assert 0.9 <= rep16["export"]["agreement_with_run"] <= 1.0
-    # another run's export is refused in one line naming it
+    # the export carries the run's held-out evaluation (RUN/eval.json of the last `classify eval`)
+    ev = json.loads(q16.read_text())["userDefinedMetadata"]["evaluation"]
+    assert ev["held_out"] == rep["samples"] and ev["accuracy"] == rep["accuracy"]
+    assert ev["correct"] == round(rep["accuracy"] * rep["samples"])
+    # another run's export is refused in one line naming it: other labels, or the same labels but other weights
     other = tmp_path / "other"
     export_run(run, other)
     doc = json.loads((other / "model.json").read_text())
@@ -92,6 +96,13 @@ def test_pose_classifier_on_held_out_frames(task, min_acc, pose_dataset, feature
     (other / "model.json").write_text(json.dumps(doc))
     assert main(["classify", "eval", str(run), "--data", str(pose_dataset / "test"), "--export", str(other)]) == 2
     assert "exported from another run" in capsys.readouterr().err
+    if task == "keypoints":  # (seconds to train)
+        run2 = tmp_path / "seed1"
+        train_run(pose_dataset / "train", run2, task=task, views=2, epochs=150, seed=1, quiet=True)
+        export_run(run2, tmp_path / "seed1-export")
+        assert main(["classify", "eval", str(run), "--data", str(pose_dataset / "test"), "--export",
+                     str(tmp_path / "seed1-export")]) == 2
+        assert "its weights are not this run's model.pt" in capsys.readouterr().err
 
 
 @pytest.mark.slow

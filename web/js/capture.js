@@ -767,8 +767,9 @@ function showResult(job) {
     + (r.split === 'time' ? '' : '; frames captured a second apart may sit on both sides, which flatters the accuracy')
     + '. The held-out captures are from the same person, room and session: expect less with other people or light.';
   const ex = r.export_check;  // the exported model (quantized weights) on the same held-out samples
+  const runsOn = job.task === 'image' ? 'the Gestures page' : 'the Huia page';
   $('train-export-check').textContent = ex ? `The exported model (${ex.quantization === 'float32' ? 'float32'
-    : `${ex.quantization} weights`}), as the Huia page runs`
+    : `${ex.quantization} weights`}), as ${runsOn} runs`
     + ` it: ${pct(ex.accuracy)} on the same samples; it gives the trained model's answer on`
     + ` ${pct(ex.agreement_with_run)} of them.` : '';
   const head = (cells) => el('tr', {}, ...cells.map((c) => el('th', { text: c })));

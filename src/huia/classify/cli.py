@@ -26,13 +26,11 @@ def _train(args) -> int:
 
 
 def _eval(args) -> int:
-    from huia.classify.evaluate import evaluate_run
+    from huia.classify.evaluate import EVAL_KEYS, evaluate_run
 
     rep = evaluate_run(args.run, args.data, export=args.export)
     if args.json:
-        print(json.dumps({k: rep[k] for k in ("accuracy", "accuracy_ci", "accuracy_ci_method", "per_class",
-                                              "confusion", "samples", "skipped_reasons", "skipped_trained_on",
-                                              "labels", "export")}))
+        print(json.dumps({k: rep[k] for k in (*EVAL_KEYS, "export")}))
     else:
         lo, hi = rep["accuracy_ci"]
         how = "" if rep.get("accuracy_ci_method", "wilson") == "wilson" else f", {rep['accuracy_ci_method']}"

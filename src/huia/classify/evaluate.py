@@ -48,6 +48,10 @@ def held_out_with_reasons(config: dict, ds: D.Dataset) -> tuple[list, dict[str, 
     return keep, reasons
 
 
+EVAL_KEYS = ("accuracy", "accuracy_ci", "accuracy_ci_method", "per_class", "confusion", "samples", "skipped_reasons",
+             "skipped_trained_on", "labels")
+
+
 def export_proba(run, export_dir: str | Path, samples: list, batch: int = 32) -> tuple[np.ndarray, str]:
     """Probabilities of RUN's TF.js graph export (quantized or not) on ``samples``, run by huia's graph executor
     (which matches TF.js to ~1e-5): what the browser will compute. Returns (probs, quantization)."""
@@ -72,6 +76,15 @@ def export_proba(run, export_dir: str | Path, samples: list, batch: int = 32) ->
     if huia_meta.get("classifier") != run.task or meta.get("labels") != run.labels:
         raise HuiaError(f"exported from another run (a {huia_meta.get('classifier')!r} classifier of "
                         f"{meta.get('labels')}, the run is a {run.task!r} classifier of {run.labels})", mj)
+    from huia.classify.export import run_fingerprint
+
+    made_from = huia_meta.get("model_sha1")
+    if made_from is None:
+        raise HuiaError("this export does not say which run made it (exported before huia recorded it); export "
+                        "the run again to evaluate it", mj)
+    if made_from != run_fingerprint(run):
+        raise HuiaError("exported from another run (or from this run before it was trained again): its weights "
+                        "are not this run's model.pt", mj)
     feed = INPUT_NAME if get_task(run.task).has_backbone else "features"
     g = GraphModel(art)
     out = []
@@ -122,6 +135,10 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, *, plot: bool = True
                 "errors": [{"file": str(s.image_path), "label": s.label, "predicted": run.labels[int(p)]}
                            for s, p, t in zip(samples, pred, y) if p != t][:50]})
     rep["export"] = exported
+    if exported is None:  # the run's own last evaluation: `huia export` carries it into the model's metadata
+        from huia.train.common import write_json
+
+        write_json(Path(run_dir) / "eval.json", {**{k: rep[k] for k in EVAL_KEYS}, "data": str(Path(data_dir))})
     if plot:
         from huia.eval.plots import plot_confusion
 

@@ -136,9 +136,38 @@ def build_head_layers(run, metadata: dict, input_dim: int) -> ModelArtifacts:
     return art
 
 
+def run_fingerprint(run) -> str | None:
+    """SHA-1 of the run's model.pt: the weights an export was made from."""
+    from huia.data.provenance import file_sha1
+
+    p = Path(run.path) / "model.pt"
+    return file_sha1(p) if p.is_file() else None
+
+
+def run_evaluation(run) -> dict | None:
+    """The run's last held-out evaluation (RUN/eval.json, written by `classify eval` and the studio's jobs), in the
+    form the Gestures page reads from a head's metadata (held_out, correct, trained_on, split) plus its interval:
+    the page can say how the model did when it was trained."""
+    try:
+        ev = json.loads((Path(run.path) / "eval.json").read_text())
+        n = int(ev["samples"])
+        acc = float(ev["accuracy"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    out = {"held_out": n, "correct": int(round(acc * n)), "accuracy": acc,
+           "accuracy_ci": ev.get("accuracy_ci"), "trained_on": len(run.config.get("trained_on") or []),
+           "split": ev.get("data") or "held-out samples"}
+    return out
+
+
 def export_metadata(run, fmt: str, quantize: str | None) -> dict:
-    meta = {"huia": {"task": "classify", "classifier": run.task, "format": fmt, "quantization": quantize or "float32"},
+    meta = {"huia": {"task": "classify", "classifier": run.task, "format": fmt, "quantization": quantize or "float32",
+                     # which trained model this is: `classify eval RUN --export` refuses another run's export
+                     "model_sha1": run_fingerprint(run)},
             "labels": run.labels, "output": OUTPUT_NAME}
+    ev = run_evaluation(run)
+    if ev is not None:
+        meta["evaluation"] = ev
     task = get_task(run.task)
     if task.has_backbone:
         spec = run.model.backbone.spec

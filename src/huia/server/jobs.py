@@ -555,10 +555,7 @@ def run_job(job_dir: Path) -> dict:
     train_seconds = time.time() - t0
 
     state.stage("eval")  # huia classify eval RUN --data RUN/split/test --json
-    rep = evaluate_run(run, split / "test", quiet=True)
-    keys = ("accuracy", "accuracy_ci", "accuracy_ci_method", "per_class", "confusion", "samples",
-            "skipped_reasons", "skipped_trained_on", "labels")
-    (run / "eval.json").write_text(json.dumps({k: rep[k] for k in keys}, indent=1))
+    rep = evaluate_run(run, split / "test", quiet=True)  # (writes RUN/eval.json, which the export carries)
 
     state.stage("export")  # huia export RUN --out DATA/exports/NAME --quantize Q, staged; the studio moves it
     export_run(run, job_dir / "export", quantize=spec.get("quantize"))
