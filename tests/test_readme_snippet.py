@@ -29,7 +29,10 @@ const pixels = tf.tensor3d(new Uint8Array(fs.readFileSync(rgbFile)), [Number(h),
 // ---- the README's function ----
 SNIPPET
 // -------------------------------
-console.log(JSON.stringify(await detect(model, pixels, 0.1)));
+const before = tf.memory().numTensors;
+const low = await detect(model, pixels, 0.1);
+const atDefault = await detect(model, pixels);  // the model's own score_threshold
+console.log(JSON.stringify({ low, atDefault, leaked: tf.memory().numTensors - before }));
 """
 
 
@@ -64,8 +67,14 @@ def test_readme_detector_snippet_matches_huia_predict(shared_data, node_modules,
                         str(img.shape[0]), str(img.shape[1])], capture_output=True, text=True, timeout=300,
                        env={"WEB_DIR": str(REPO_ROOT / "web"), "PATH": __import__("os").environ["PATH"]})
     assert r.returncode == 0, r.stderr[-2000:]
-    got = json.loads(r.stdout.strip().splitlines()[-1])
-    want = Detector.from_dir(export).predict(img, 0.1)  # (unrounded; to_json rounds scores to 3 decimals)
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["leaked"] == 0  # the snippet frees what it makes (the caller frees its pixels)
+    got = out["low"]
+    det = Detector.from_dir(export)
+    at_default = det.predict(img)
+    assert len(at_default.scores) >= 1
+    assert [b["score"] for b in out["atDefault"]] == pytest.approx(list(at_default.scores), abs=1e-3)
+    want = det.predict(img, 0.1)  # (unrounded; to_json rounds scores to 3 decimals)
     assert len(want.scores) >= 3  # three people at least: the comparison means something
     assert len(got) == len(want.scores), (got, want.to_json())
     for g, box, score, cid in zip(sorted(got, key=lambda b: -b["score"]), want.xyxy, want.scores, want.class_ids):

@@ -90,3 +90,23 @@ def test_cert_without_key_is_one_line(tmp_path):
                        cwd=REPO_ROOT, timeout=60)
     assert r.returncode == 2 and r.stderr.strip() == "huia: error: --cert and --key go together (the certificate " \
         "and its private key, PEM files)"
+
+
+def test_a_bad_certificate_or_key_is_one_line_before_anything_starts(tmp_path):
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    for n in ("a", "b"):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={n}",
+                        "-keyout", str(tmp_path / f"{n}.key"), "-out", str(tmp_path / f"{n}.crt")],
+                       check=True, capture_output=True)
+    (tmp_path / "junk.pem").write_text("hello")
+    for cert, key, why in (("junk.pem", "junk.pem", "not a PEM certificate and its private key"),
+                           ("a.crt", "b.key", "the key does not belong to this certificate")):
+        r = subprocess.run([sys.executable, "-m", "huia", "studio", "--data", str(tmp_path / "d"), "--no-browser",
+                            "--port", "0", "--cert", str(tmp_path / cert), "--key", str(tmp_path / key)],
+                           capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+        assert r.returncode == 2 and r.stdout == "", (r.stdout, r.stderr)
+        assert r.stderr.strip() == f"huia: error: {tmp_path / cert}: {why}" + (
+            " (--cert and --key take PEM files)" if cert == "junk.pem" else "")

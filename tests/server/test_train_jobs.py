@@ -210,6 +210,17 @@ def test_train_job_equals_the_cli_walk_and_exports_what_predict_says(studio, tmp
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert png.content == (job_run / "plots" / "curves.png").read_bytes()
     assert c.get("/api/jobs/nope/curves.png").status_code == 404
+    # the run folder (or its plots/) turned into a link to somewhere else: nothing outside the data folder is served
+    plots = job_run / "plots"
+    elsewhere = tmp_path / "elsewhere"
+    plots.rename(elsewhere)
+    try:
+        plots.symlink_to(elsewhere, target_is_directory=True)
+        assert c.get(res["curves_url"]).status_code == 404
+    finally:
+        plots.unlink()
+        elsewhere.rename(plots)
+    assert c.get(res["curves_url"]).status_code == 200
     assert snapshot(captures) == before  # the captures were only read
     assert not list((data / "jobs").glob(f"{job['id']}/export"))  # staged export moved, not copied
 

@@ -296,7 +296,8 @@ def _plots(run: Path, labels: list[str], confusion: np.ndarray | None) -> list[s
     (run / "plots").mkdir(exist_ok=True)
     if (run / "log.csv").is_file():
         # one row per epoch, already a mean over the epoch's batches: drawn as is (a moving average only lags)
-        plot_curves(run / "log.csv", run / "plots" / "curves.png", phase_notes=PHASE_NOTES, smooth=False)
+        plot_curves(run / "log.csv", run / "plots" / "curves.png", phase_notes=PHASE_NOTES, smooth=False,
+                    x_label="epoch (the phases one after another)")
         made.append("plots/curves.png")
     if confusion is not None:
         n = int(np.asarray(confusion).sum())

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from huia.errors import HuiaError
+from huia.train.common import prepare_output
 
 
 def register(sub) -> None:
@@ -95,8 +96,10 @@ def register(sub) -> None:
                    help="score threshold for TP/FP/FN, precision and recall (default: the model's own, 0.3); "
                         "AP always uses every detection, as COCO does")
     e.add_argument("--overlay", default=None, metavar="DIR",
-                   help="write one picture per evaluated image here with the ground truth and the predictions "
-                        "kept at the threshold (matching at IoU 0.50): " + EVAL_LEGEND_HELP)
+                   help="write one picture per evaluated image (NAME.jpg) here with the ground truth and the "
+                        "predictions kept at the threshold (matching at IoU 0.50): " + EVAL_LEGEND_HELP + ". DIR must "
+                        "be a folder of its own: one inside the data set or holding its images is refused before "
+                        "anything is written; pictures of an earlier run in DIR with the same names are replaced")
     e.add_argument("--export", default=None, metavar="DIR",
                    help="also score this export of the run (a `huia export` folder, quantized or not) on the same "
                         "images, as the browser runs it, and say how far its figures are from the run's model")
@@ -116,7 +119,11 @@ def register(sub) -> None:
     r.add_argument("run", help="run folder (or an exported model folder)")
     r.add_argument("images", help="an image file or a folder of images")
     r.add_argument("--threshold", type=float, default=None, help="minimum score in [0, 1] (default: the model's, 0.3)")
-    r.add_argument("--overlay", default=None, help="also write copies of the images with the boxes drawn here")
+    r.add_argument("--overlay", default=None, metavar="DIR",
+                   help="also write copies of the images with the boxes drawn here (NAME.jpg, a folder's layout "
+                        "kept). DIR must be a folder of its own: the input folder (or the input image's folder) or "
+                        "one inside it is refused before anything is written; pictures of an earlier run in DIR with "
+                        "the same names are replaced")
     r.add_argument("--json", action="store_true", help="print JSON (default: one line per box)")
     r.set_defaults(func=_cmd_predict)
 
@@ -179,6 +186,7 @@ def _images(n: int) -> str:
 
 def print_train_summary(metrics: dict, out: Path) -> None:
     """What `detect train` prints at the end: the held-out (or validation) figures, or where to evaluate."""
+    from huia.detect.train import loss_key
     from huia.eval.coco import describe_intervals, format_threshold_counts, format_with_intervals
 
     where = metrics.get("evaluated_on", "held-out")
@@ -199,7 +207,7 @@ def print_train_summary(metrics: dict, out: Path) -> None:
             print("  " + format_threshold_counts(metrics["at_threshold"]).replace("\n", "\n  "))
         for name, m in (metrics.get("per_class") or {}).items():
             print(f"  class {name}: AP {m['ap']:.3f}  AP50 {m['ap50']:.3f}")
-        loss = metrics.get("held_out_loss")
+        loss = metrics.get(loss_key(where)) or metrics.get("held_out_loss")  # runs before val_loss had its name
         if loss:
             last = loss.get("last_training_step") or {}
             print(f"  {where} loss: " + "  ".join(
@@ -318,8 +326,9 @@ def _cmd_eval(args) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise HuiaError(f"--threshold must be in [0, 1], got {args.threshold}")
     overlay = Path(args.overlay) if args.overlay else None
-    if overlay is not None and overlay.exists() and not overlay.is_dir():
-        raise HuiaError("--overlay must be a folder (one picture per image goes in it); this is a file", overlay)
+    if overlay is not None:  # before the evaluation: never onto the data set, and a bad place is one line
+        prepare_output(overlay, flag="--overlay", folder=True,
+                       inputs=[args.data] if Path(args.data).is_dir() else [])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # truncated-image warnings already shown at training time
         res = eval_run(args.run, args.data, export=args.export)
@@ -329,7 +338,7 @@ def _cmd_eval(args) -> int:
     per_class = per_class_metrics(res) if multi else None
     exp = res.get("export")
     if overlay is not None:
-        write_eval_overlays(res, thr, overlay)
+        write_eval_overlays(res, thr, overlay)  # refuses before writing if a picture would land on an input
     if args.json:
         out = summary(res)
         if args.ci:
@@ -381,13 +390,24 @@ def _cmd_eval(args) -> int:
 def write_eval_overlays(res: dict, threshold: float, out_dir: Path) -> list[Path]:
     """One picture per evaluated image: ground truth and the predictions kept at ``threshold``, matched at IoU 0.5
     by huia.eval.coco.match_detections (the matching the counts use); drawing is huia.detect.predict's."""
-    from huia.data.images import load_image, save_image
+    from huia.data.images import load_image
     from huia.detect.predict import draw_eval_overlay
     from huia.eval.coco import match_detections
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written, used = [], set()
-    for s, g, d in zip(res["_samples"], res["_gts"], res["_dets"]):
+    names, used = [], set()
+    for s in res["_samples"]:
+        name = Path(s.image_path).stem
+        while name in used:  # same-named images from different folders
+            name += "_"
+        used.add(name)
+        names.append(out_dir / f"{name}.jpg")
+    # the images' own folders (a CSV data set's images/ too) and the images themselves are never written to
+    sources = [Path(s.image_path) for s in res["_samples"]]
+    folders = sorted({p.parent for p in sources})
+    prepare_output(out_dir, flag="--overlay", folder=True, inputs=folders)
+    refuse_overwriting(names, sources, folders, out_dir, flag="--overlay")
+    written = []
+    for s, g, d, dest in zip(res["_samples"], res["_gts"], res["_dets"], names):
         kept = d[np.asarray(d.scores) >= threshold]
         dt_tp, gt_found = match_detections(g, kept, (0.5,))
         tp = int(dt_tp[0].sum())
@@ -396,17 +416,39 @@ def write_eval_overlays(res: dict, threshold: float, out_dir: Path) -> list[Path
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             img = load_image(s.image_path)
-        name = Path(s.image_path).stem
-        while name in used:  # same-named images from different folders
-            name += "_"
-        used.add(name)
-        written.append(save_image(draw_eval_overlay(img, g, kept, dt_tp[0], gt_found[0], caption=caption),
-                                  out_dir / f"{name}.jpg"))
+        written.append(_save(draw_eval_overlay(img, g, kept, dt_tp[0], gt_found[0], caption=caption), dest))
     return written
 
 
+def refuse_overwriting(outputs: list[Path], inputs: list[Path], trees: list[Path], where: Path, *,
+                       flag: str) -> None:
+    """One line naming ``where`` if a planned output file would be one of the input files or land inside one of the
+    input folders ``trees`` (an --overlay that is an ancestor of the inputs can still reach them through a
+    sub-folder's name); checked before anything is written."""
+    real_in = {p.resolve(): p for p in inputs}
+    real_trees = {t.resolve(): t for t in trees}
+    for out in outputs:
+        real = out.resolve()
+        hit = real_in.get(real)
+        if hit is not None:
+            raise HuiaError(f"{flag} would overwrite the input image {hit}; give a separate folder", where)
+        for parent in real.parents:
+            if parent in real_trees:
+                raise HuiaError(f"{flag} would write {out.relative_to(where)} inside the input folder "
+                                f"{real_trees[parent]}; give a separate folder", where)
+
+
+def _save(image: np.ndarray, dest: Path) -> Path:
+    from huia.data.images import save_image
+
+    try:
+        return save_image(image, dest)
+    except OSError as e:
+        raise HuiaError(f"cannot write the overlay picture ({e.strerror or e})", dest) from None
+
+
 def _cmd_predict(args) -> int:
-    from huia.data.images import load_image, save_image
+    from huia.data.images import load_image
     from huia.detect.predict import Detector, draw_overlay, list_images
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
@@ -416,10 +458,12 @@ def _cmd_predict(args) -> int:
     root = Path(args.images) if Path(args.images).is_dir() else None
     result = {}
     overlay = Path(args.overlay) if args.overlay else None
-    if overlay:
-        if overlay.exists() and not overlay.is_dir():
-            raise HuiaError("--overlay must be a folder (the drawn copies go in it); this is a file", overlay)
-        overlay.mkdir(parents=True, exist_ok=True)
+    keys = {f: f.relative_to(root).as_posix() if root is not None else f.name for f in files}
+    if overlay:  # checked before any image is read: never onto the inputs, a bad place is one line
+        tree = root if root is not None else files[0].parent  # a single image: its folder is off limits too
+        prepare_output(overlay, flag="--overlay", folder=True, inputs=[tree])
+        refuse_overwriting([overlay / Path(k).with_suffix(".jpg") for k in keys.values()], files, [tree], overlay,
+                           flag="--overlay")
     failed = 0
     for f in files:
         try:
@@ -431,12 +475,10 @@ def _cmd_predict(args) -> int:
             warnings.warn(str(e), stacklevel=1)
             continue
         d = det.predict(img, args.threshold)
-        key = f.relative_to(root).as_posix() if root is not None else f.name
+        key = keys[f]
         result[key] = d.to_json()
         if overlay:  # mirrors the folder's layout, so same-named images in two sub-folders stay apart
-            drawn = overlay / Path(key).with_suffix(".jpg")
-            drawn.parent.mkdir(parents=True, exist_ok=True)
-            save_image(draw_overlay(img, d), drawn)
+            _save(draw_overlay(img, d), overlay / Path(key).with_suffix(".jpg"))
     if args.json:
         print(json.dumps(result))
     else:

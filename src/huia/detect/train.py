@@ -510,7 +510,8 @@ def finish(run, model: CenterNetDetector, test_s, names, cfg: TrainConfig, *, tr
 
     metrics.json says which: ``evaluated_on`` is "held-out", "validation" or "none", with ``test_images`` /
     ``val_images`` the number of images; ``at_threshold`` holds TP/FP/FN, precision and recall at the model's score
-    threshold; ``held_out_loss`` the four training losses on those images (no augmentation)."""
+    threshold; ``held_out_loss`` (``val_loss`` with ``cfg.val_fraction``, so a validation figure is never read as a
+    held-out one) the four training losses on those images (no augmentation)."""
     from huia.detect.predict import Detector, evaluate_samples
 
     model.eval()
@@ -534,7 +535,7 @@ def finish(run, model: CenterNetDetector, test_s, names, cfg: TrainConfig, *, tr
         metrics["at_threshold"] = threshold_counts(res["_gts"], res["_dets"], cfg.score_threshold,
                                                    class_names=names)
         metrics["operating_curve"] = operating_curve(res["_gts"], res["_dets"])  # [threshold, TP, FP, FN] at IoU .5
-        metrics["held_out_loss"] = held_out_loss(model, test_s, names, cfg.input_size, logs or [run.read_log()])
+        metrics[loss_key(where)] = held_out_loss(model, test_s, names, cfg.input_size, logs or [run.read_log()])
     metrics.update({"train_seconds": round(train_seconds, 1), "epochs": cfg.epochs,
                     "input_size": cfg.input_size, "cpu_seconds": round(time.process_time(), 1),
                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
@@ -544,6 +545,12 @@ def finish(run, model: CenterNetDetector, test_s, names, cfg: TrainConfig, *, tr
     write_plots(run, res, logs, operating=metrics.get("at_threshold"),
                 title="validation precision-recall" if cfg.val_fraction else "held-out precision-recall")
     return metrics
+
+
+def loss_key(evaluated_on: str) -> str:
+    """metrics.json's key for the losses on the evaluated images: ``val_loss`` on validation images (--val-fraction),
+    ``held_out_loss`` on the held-out split."""
+    return "val_loss" if evaluated_on == "validation" else "held_out_loss"
 
 
 def held_out_loss(model: CenterNetDetector, samples, names: list[str], input_size: int,

@@ -75,7 +75,7 @@ def _group(name: str) -> str:
 
 
 def plot_curves(log, out_png, *, x: str | None = None, title: str | None = None, smooth: bool = True,
-                phase_notes: dict[str, str] | None = None) -> Path:
+                phase_notes: dict[str, str] | None = None, x_label: str | None = None) -> Path:
     """Training curves from ``log.csv`` (or rows/columns): one panel for losses, one for metrics (accuracy, AP,
     ...), one for the learning rate; x is ``step`` (else ``epoch``, else the row number). Noisy per-step series
     (> 50 points) are drawn faint with a moving average on top, labelled as such. A ``phase`` column (e.g. head,
@@ -129,8 +129,8 @@ def plot_curves(log, out_png, *, x: str | None = None, title: str | None = None,
             ax.axvline(at, color="0.4", linestyle="--", linewidth=0.9)
             ax.annotate((phase_notes or {}).get(phase, phase), (at, 1.0), xycoords=("data", "axes fraction"),
                         xytext=(3, -3), textcoords="offset points", va="top", fontsize=7, color="0.3", rotation=90)
-        ax.set_xlabel(x or "row")
-        ax.set_title(g)
+        ax.set_xlabel(x_label or x or "row")
+        ax.set_title("accuracy" if g == "metric" and groups[g] and all("acc" in k for k in groups[g]) else g)
         if g == "learning rate":
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)

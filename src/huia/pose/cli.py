@@ -13,6 +13,7 @@ from huia.cli import float_range, int_range, positive_float, positive_int, proba
 from huia.errors import HuiaError
 from huia.pose.posenet._checks import IMAGE_SCALE_FACTOR_RANGE
 from huia.pose.spec import keypoint_spec, pose_model_spec
+from huia.train.common import prepare_output
 
 # what cv2.imwrite / our VideoWriter can write, per input kind
 OVERLAY_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -131,9 +132,10 @@ def check_options(args) -> None:
 
 
 def check_outputs(path: Path, kind: str, overlay: Path | None, json_out: Path | None) -> None:
-    """Check --overlay/--json before any work: the right kind of output for the input, never onto the input."""
-    if json_out is not None and json_out.is_dir():
-        raise HuiaError("--json needs a file name, this is a folder", json_out)
+    """Check --overlay/--json before any work: the right kind of output for the input, never onto the input, and a
+    place that can be written (else one line, not a traceback at the end); their folders are created."""
+    if json_out is not None:  # next to a folder's images is fine (not an image); onto the input file is not
+        prepare_output(json_out, flag="--json", folder=False, inputs=[] if kind == "folder" else [path])
     if overlay is None:
         return
     suffix = overlay.suffix.lower()
@@ -142,8 +144,8 @@ def check_outputs(path: Path, kind: str, overlay: Path | None, json_out: Path | 
             raise HuiaError("--overlay for a folder must be a folder, this is a file", overlay)
         if suffix in OVERLAY_IMAGE_SUFFIXES | OVERLAY_VIDEO_SUFFIXES:
             raise HuiaError(f"--overlay for a folder must be a folder, not a {suffix} file name", overlay)
-        if overlay.resolve() == path.resolve():
-            raise HuiaError("--overlay is the input folder; its images would be overwritten", overlay)
+        # inside the input folder, the drawn PNGs would be read as inputs by the next run
+        prepare_output(overlay, flag="--overlay", folder=True, inputs=[path])
         return
     if overlay.is_dir():
         raise HuiaError(f"--overlay for {'a video' if kind == 'video' else 'an image'} must be a file name, "
@@ -152,8 +154,7 @@ def check_outputs(path: Path, kind: str, overlay: Path | None, json_out: Path | 
     if suffix not in allowed:
         raise HuiaError(f"--overlay for {'a video' if kind == 'video' else 'an image'} must end in "
                         f"{'/'.join(sorted(allowed))}, not {suffix or 'no extension'!r}", overlay)
-    if overlay.resolve() == path.resolve():
-        raise HuiaError("--overlay is the input file; it would be overwritten", overlay)
+    prepare_output(overlay, flag="--overlay", folder=False, inputs=[path])
 
 
 def run(args) -> int:
@@ -224,7 +225,7 @@ def run(args) -> int:
                 args.overlay.parent.mkdir(parents=True, exist_ok=True)
                 out = draw_poses(shown(img), poses, min_score=args.min_score)
                 if not cv2.imwrite(str(args.overlay), cv2.cvtColor(out, cv2.COLOR_RGB2BGR)):
-                    raise HuiaError("cannot write an image here (use .png or .jpg)", args.overlay)
+                    raise HuiaError("cannot write the overlay image here", args.overlay)
         doc = [[p.to_json() for p in poses] for poses in results]
         frames, n_poses = len(results), sum(len(f) for f in results)
     if args.json_out:

@@ -130,7 +130,28 @@ def _pick(model: str, opts: dict, *names: str) -> dict:
     unknown = sorted(set(opts) - set(names))
     if unknown:
         raise HuiaError(f"{model} has no option {', '.join(map(repr, unknown))} (its options: {', '.join(names)})")
-    return {k: opts[k] for k in names if k in opts and opts[k] is not None}
+    picked = {k: opts[k] for k in names if k in opts and opts[k] is not None}
+    _check_values(model, picked)
+    return picked
+
+
+# the ranges `huia pose` holds its flags to, so the Python API refuses what the CLI refuses (a min_pose_score of 5
+# would otherwise hide every pose without a word)
+_SCORES = ("min_pose_score", "score_threshold", "min_detection_score")
+
+
+def _check_values(model: str, opts: dict) -> None:
+    def number(v) -> bool:
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and v == v
+
+    for k in _SCORES:
+        if k in opts and not (number(opts[k]) and 0.0 <= float(opts[k]) <= 1.0):
+            raise HuiaError(f"{model}: {k} is a score, it must be a number in [0, 1], got {opts[k]!r}")
+    if "max_poses" in opts and not (number(opts["max_poses"]) and float(opts["max_poses"]).is_integer()
+                                    and opts["max_poses"] >= 1):
+        raise HuiaError(f"{model}: max_poses must be a whole number of at least 1, got {opts['max_poses']!r}")
+    if "nms_radius" in opts and not (number(opts["nms_radius"]) and 0 < float(opts["nms_radius"]) < float("inf")):
+        raise HuiaError(f"{model}: nms_radius must be a positive number of pixels, got {opts['nms_radius']!r}")
 
 
 def create_estimator(model: str = "movenet-lightning", multi: bool = False, **opts):

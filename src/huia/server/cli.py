@@ -74,6 +74,7 @@ def tls_files(args: argparse.Namespace, data: Path) -> tuple[str | None, str | N
         for f in (args.cert, args.key):
             if not Path(f).is_file():
                 raise HuiaError("no such file", f)
+        check_tls_pair(args.cert, args.key)
         return str(args.cert), str(args.key)
     if not args.https:
         return None, None
@@ -82,6 +83,21 @@ def tls_files(args: argparse.Namespace, data: Path) -> tuple[str | None, str | N
     if cert.is_file() and key.is_file():
         return str(cert), str(key)
     return self_signed_certificate(folder, [args.host, "127.0.0.1", "localhost", *lan_addresses()])
+
+
+def check_tls_pair(cert: str | Path, key: str | Path) -> None:
+    """Load the pair the way the server will, before anything is printed or bound: a file that is not PEM, or a key
+    that does not belong to the certificate, is one line instead of a traceback after the URL."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(cert), str(key))
+    except ssl.SSLError as exc:
+        why = ("the key does not belong to this certificate" if exc.reason == "KEY_VALUES_MISMATCH"
+               else "not a PEM certificate and its private key (--cert and --key take PEM files)")
+        raise HuiaError(why, cert) from None
+    except OSError as exc:
+        raise HuiaError(f"cannot read the certificate or key: {exc.strerror or exc}", cert) from None
 
 
 def self_signed_certificate(folder: Path, hosts: list[str]) -> tuple[str, str]:

@@ -464,7 +464,8 @@ def build_router(runner: JobRunner) -> APIRouter:
         """The finished job's training curves (RUN/plots/curves.png: loss and accuracy per epoch, phases marked)."""
         job = runner.get(jid)
         png = runner.run_dir(job.spec["name"]) / "plots" / "curves.png"
-        if job.status != "done" or png.is_symlink() or not png.is_file():
+        inside = png.is_file() and png.resolve().is_relative_to(runner.data_dir.resolve() / "runs")
+        if job.status != "done" or not inside or any(p.is_symlink() for p in (png, png.parent, png.parent.parent)):
             raise ApiError(404, f"job {jid} has no training curves" + ("" if job.status == "done" else
                                                                         f" (it is {job.status})"))
         return FileResponse(png, media_type="image/png", headers={"Cache-Control": "no-cache"})

@@ -367,3 +367,42 @@ def progress(iterable=None, total: int | None = None, desc: str | None = None, *
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("leave", True)
     return tqdm(iterable, total=total, desc=desc, **kwargs)
+
+
+def prepare_output(path: str | Path, *, flag: str, folder: bool, inputs: Iterable[str | Path] = (),
+                   create: bool = True) -> Path:
+    """Check an output place before any work, so a bad one is one line (``PATH: problem``) and not a traceback
+    after minutes of work, and so the output can never land on the inputs.
+
+    ``folder=True``: PATH is a folder the outputs go in (created); ``False``: PATH is a file (its folder is created).
+    Refused, naming PATH and ``flag`` (e.g. "--overlay"): a file where a folder is needed or the reverse, a file in
+    the way of a parent folder (``afile/sub``), a folder that cannot be created or written (``/proc/x``), and PATH
+    being or lying inside one of ``inputs`` (input files or folders: writing there would overwrite them, or mix the
+    outputs into the data a later run reads). Returns PATH as a Path."""
+    out = Path(path)
+    kind = "a folder" if folder else "a file name"
+    if out.exists() and out.is_dir() != folder:
+        raise HuiaError(f"{flag} must be {kind}; this is {'a folder' if out.is_dir() else 'a file'}", out)
+    real = out.resolve()
+    for inp in inputs:
+        r = Path(inp).resolve()
+        if real == r or r in real.parents:
+            if not r.is_dir():
+                raise HuiaError(f"{flag} is the input file {inp}; it would be overwritten", out)
+            where = "is" if real == r else "is inside"
+            raise HuiaError(f"{flag} {where} the input folder {inp}: writing there would overwrite or mix with its "
+                            "files; give a separate folder", out)
+    target = out if folder else out.parent
+    anc = target
+    while not anc.exists() and anc != anc.parent:  # the first existing ancestor must be a folder
+        anc = anc.parent
+    if anc.exists() and not anc.is_dir():
+        raise HuiaError(f"{flag}: {anc} is a file, not a folder", out)
+    if create:
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise HuiaError(f"{flag}: cannot create the folder {target} ({e.strerror or e})", out) from None
+    if target.exists() and not os.access(target, os.W_OK):
+        raise HuiaError(f"{flag}: cannot write in the folder {target} (permission denied)", out)
+    return out
