@@ -47,6 +47,16 @@ function counts() {
   return c;
 }
 
+/** `text` as text nodes with a line-break chance after each _ - . / (so "arms_down" wraps as "arms_ / down",
+ * not mid-word); the CSS still breaks anywhere when one part is wider than its box. textContent stays `text`. */
+function setBreakableText(el, text) {
+  el.textContent = '';
+  String(text).split(/(?<=[_\-./])/).forEach((part, i) => {
+    if (i > 0) el.appendChild(document.createElement('wbr'));
+    el.appendChild(document.createTextNode(part));
+  });
+}
+
 function renderLabels() {
   const box = $('labels');
   const c = counts();
@@ -56,7 +66,7 @@ function renderLabels() {
     b.type = 'button';
     b.dataset.label = String(i);
     const span = document.createElement('span');
-    span.textContent = name;   // as typed: text, never HTML
+    setBreakableText(span, name);   // as typed: text, never HTML
     const n = document.createElement('span');
     n.className = 'n';
     n.textContent = String(c[i]);
@@ -455,7 +465,7 @@ function showPrediction(p) {
   let best = 0;
   for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
   lastPrediction = { index: best, label: labels[best], confidence: p[best], probs: Array.from(p) };
-  $('prediction').textContent = labels[best] != null ? labels[best] : String(best);
+  setPredictionText(labels[best] != null ? labels[best] : String(best));
   $('confidence').textContent = `${(100 * p[best]).toFixed(0)}% confident`;
   const bars = $('bars');
   const key = JSON.stringify(labels);
@@ -464,7 +474,9 @@ function showPrediction(p) {
     bars.dataset.labels = key;
     for (const c of labels) {
       const name = document.createElement('span');
+      name.className = 'name';
       name.textContent = c;
+      name.title = c;   // the whole name when the column cuts it to "…"
       const bar = document.createElement('div');
       bar.className = 'bar';
       bar.appendChild(document.createElement('div'));
@@ -480,6 +492,37 @@ function showPrediction(p) {
   const shown = classes.indexOf(labels[best]);
   for (const b of $('labels').children) b.classList.toggle('pred', Number(b.dataset.label) === shown);
   return lastPrediction;
+}
+
+const PREDICTION_MIN_PX = 24;
+
+/** The predicted class in the big label, shrunk to fit its box when the name is long (a 64 px "hands_chest" is
+ * 446 px wide, the box 246 px at 1280x800); below 24 px it wraps instead. Only measured when the text changes. */
+function setPredictionText(text) {
+  const el = $('prediction');
+  if (el.textContent === text && el.dataset.fitWidth === String(el.clientWidth)) return;
+  el.textContent = text;
+  fitPrediction();
+}
+
+function fitPrediction() {
+  const el = $('prediction');
+  const text = el.textContent;
+  el.textContent = text;   // one text node: Chromium still breaks at <wbr> under nowrap
+  el.style.fontSize = '';
+  el.style.whiteSpace = 'nowrap';   // measure the name on one line
+  const full = parseFloat(getComputedStyle(el).fontSize);
+  const box = el.clientWidth;
+  const need = el.scrollWidth;
+  if (box > 0 && need > box) {
+    let px = Math.max(PREDICTION_MIN_PX, Math.floor((full * box) / need));
+    el.style.fontSize = `${px}px`;
+    // widths scale with the font size only nearly linearly (hinting): step down until it fits
+    while (px > PREDICTION_MIN_PX && el.scrollWidth > box) el.style.fontSize = `${--px}px`;
+  }
+  el.style.whiteSpace = '';
+  setBreakableText(el, text);   // too long even at the smallest size: it wraps after a _ rather than mid-word
+  el.dataset.fitWidth = String(box);
 }
 
 async function predictLoop() {
@@ -523,7 +566,7 @@ function stopPredicting() {
 
 function clearPrediction() {
   lastPrediction = null;
-  $('prediction').textContent = '–';
+  setPredictionText('–');
   $('confidence').innerHTML = '&nbsp;';
   $('bars').innerHTML = '';
   delete $('bars').dataset.labels;
@@ -768,6 +811,8 @@ window.__huia = {
   addSamplesFromFiles,
   async addSampleFromImage(label, url) { await addFeature(label, await imageFromUrl(url)); updateCounts(); return counts(); },
   async predictImage(url) { return showPrediction(await probabilities(await imageFromUrl(url))); },
+  /** Show probabilities `p` (one per head output, or per class with no head) as a predicted frame does. */
+  showProbabilities(p) { return showPrediction(Float32Array.from(p)); },
   train,
   startPredicting,
   stopPredicting,
@@ -840,6 +885,7 @@ async function main() {
     $('fileMsg').textContent = '';
     try { await addSamplesFromFiles($('sampleFiles').files, Number($('fileClass').value)); } finally { $('sampleFiles').value = ''; }
   }));
+  window.addEventListener('resize', () => fitPrediction());   // the box's width changed: refit the class name
   // samples live in this tab only: ask before a reload or close throws away ones no saved head learned from
   window.addEventListener('beforeunload', (e) => {
     if (!unsavedSamples()) return;
