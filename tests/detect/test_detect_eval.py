@@ -13,6 +13,7 @@ import csv
 import json
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,6 +172,52 @@ def test_overlay_pictures_show_tp_fp_and_missed(two_run, two_class, tmp_path, ca
     assert "thick yellow = a ground-truth box no prediction found (FN)" in " ".join(capsys.readouterr().out.split())
 
 
+def _md5s(folder):
+    import hashlib
+
+    return {p.relative_to(folder).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _one_line(capsys, expected):
+    err = capsys.readouterr().err.strip()
+    assert err == expected, err
+
+
+def test_overlay_never_lands_on_the_data_and_bad_places_are_one_line(two_run, two_class, tmp_path, capsys):
+    """Re-audit 10 findings 3 and 7: `--overlay DATA/images` replaced the held-out photos with annotated copies;
+    `--overlay afile/sub` and `/proc/x` ended in tracebacks. Refused in one line naming DIR, before anything is
+    written (the data set byte-identical), and before the evaluation runs."""
+    out, _ = two_run
+    data = tmp_path / "copy"
+    shutil.copytree(two_class[0], data)
+    before = _md5s(data)
+    msg = ": writing there would overwrite or mix with its files; give a separate folder"
+    for ov, where in [(data / "images", f"is inside the input folder {data}"), (data, f"is the input folder {data}"),
+                      (data / "new", f"is inside the input folder {data}")]:
+        assert huia_main(["detect", "eval", str(out), "--data", str(data), "--overlay", str(ov)]) == 2
+        _one_line(capsys, f"huia: error: {ov}: --overlay {where}{msg}")
+    assert _md5s(data) == before and not (data / "new").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert huia_main(["detect", "eval", str(out), "--data", str(data), "--overlay", str(afile / "sub")]) == 2
+    _one_line(capsys, f"huia: error: {afile / 'sub'}: --overlay: {afile} is a file, not a folder")
+    if Path("/proc/self").is_dir():  # Linux: a folder nobody can create a sub-folder in
+        assert huia_main(["detect", "eval", str(out), "--data", str(data), "--overlay", "/proc/huia_x"]) == 2
+        _one_line(capsys, "huia: error: /proc/huia_x: --overlay: cannot create the folder /proc/huia_x "
+                          "(No such file or directory)")
+    # a separate folder is fine, and a second run into it replaces its own earlier pictures (as --help says)
+    for _ in range(2):
+        assert huia_main(["detect", "eval", str(out), "--data", str(data), "--overlay", str(tmp_path / "ov")]) == 0
+        n = int(capsys.readouterr().out.split("evaluated on ")[1].split()[0])
+        assert len(list((tmp_path / "ov").glob("*.jpg"))) == n > 8 and _md5s(data) == before
+    with pytest.raises(SystemExit):
+        huia_main(["detect", "eval", "--help"])
+    flat = " ".join(capsys.readouterr().out.split())
+    assert "one inside the data set or holding its images is refused" in flat
+    assert "pictures of an earlier run in DIR with the same names are replaced" in flat
+
+
 def test_export_is_scored_like_the_browser_runs_it(two_run, two_class, tmp_path, capsys):
     """--export: a float32 export scores exactly as the run; a uint8 one as its own Detector does, with the
     difference from the run printed; an export of other classes is refused."""
@@ -232,6 +279,9 @@ def test_validation_split_is_labelled_and_eval_still_works(two_class, two_run, t
     text = capsys.readouterr().out
     assert "validation (8 images carved from the training part; the held-out split is untouched)" in text
     assert "held-out (" not in text and "validation loss: classification" in text
+    m = json.loads((run / "metrics.json").read_text())  # the loss on validation images is named so (re-audit 10)
+    assert m["evaluated_on"] == "validation" and "held_out_loss" not in m
+    assert m["val_loss"]["classification_loss"] > 0 and "last_training_step" in m["val_loss"]
     cfg = json.loads((run / "config.json").read_text())
     assert len(cfg["val_images"]) == 8 and len(cfg["test_images"]) == 8
     assert not set(cfg["val_images"]) & set(cfg["test_images"])
@@ -272,6 +322,13 @@ def test_already_split_data_and_the_kaggle_layout(two_class, tmp_path, capsys):
     assert "2 annotation CSV files here" in capsys.readouterr().err
     js = json.loads((res := _eval(run, kaggle / "test_labels.csv", capsys, "--json")).out)
     assert "evaluated on 8 images" in res.err and 0 <= js["ap50"] <= 1
+    # a CSV data set: the folder its images are in is known after reading it, and refused before any picture
+    before = _md5s(kaggle / "images")
+    assert huia_main(["detect", "eval", str(run), "--data", str(kaggle / "test_labels.csv"),
+                      "--overlay", str(kaggle / "images")]) == 2
+    _one_line(capsys, f"huia: error: {kaggle / 'images'}: --overlay is the input folder {kaggle / 'images'}: "
+                      "writing there would overwrite or mix with its files; give a separate folder")
+    assert _md5s(kaggle / "images") == before
     # the same training images under other names: the 4 it trained on are recognised by content
     copy = tmp_path / "copy"
     (copy / "images").mkdir(parents=True)
