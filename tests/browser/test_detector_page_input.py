@@ -159,8 +159,8 @@ def test_the_same_picture_again_after_the_webcam_runs_again(page, studio_server,
 
 def test_load_errors_name_the_url_and_the_fix(page, studio_server, exports):
     """A model on another origin that does not allow this page (huia serve without --cors for it) fails in the
-    browser as a bare 'Failed to fetch'; the page names the URL and the --cors to add. A bundled model that is not
-    a huia detector is refused in words a user can act on."""
+    browser as a bare 'Failed to fetch'; the page names the URL and the --cors to add. The bundled COCO CenterNet
+    (a detector, but without huia's labels and metadata) is refused in words a user can act on."""
     import subprocess
     import sys
     import time
@@ -199,7 +199,9 @@ def test_load_errors_name_the_url_and_the_fix(page, studio_server, exports):
     page.click("#load")
     page.wait_for_function("window.__huia.error !== null", timeout=60_000)
     err = page.evaluate("window.__huia.error")
-    assert "not a detector" in err and "huia detect train" in err and "userDefinedMetadata" not in err, err
+    assert err.startswith("this is a bundled COCO model without huia's metadata"), err
+    assert "huia detect train" in err and "not a detector" not in err and "userDefinedMetadata" not in err, err
+    assert "\n" not in err
 
 
 def test_threshold_shows_the_models_held_out_precision_and_recall(page, studio_server, exports):
@@ -235,3 +237,52 @@ def test_threshold_shows_the_models_held_out_precision_and_recall(page, studio_s
         page.wait_for_function("document.getElementById('operating').textContent === ''", timeout=60_000)
     finally:
         shutil.rmtree(dst, ignore_errors=True)
+
+
+def test_a_url_that_is_not_http_or_a_path_is_refused_before_any_fetch(page, studio_server, exports):
+    """`javascript:`, `data:` and `file:` URLs (re-audit 10) were fetched, failed, and were explained as a CORS
+    refusal. They are refused in one line before any fetch, and the running model stays."""
+    _open(page, f"{studio_server.url}/detector.html?backend=wasm&source=none"
+                "&model=/models/user/person-detector/model.json")
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.evaluate("""() => { window.__fetches = []; const f = window.fetch;
+                             window.fetch = (...a) => { window.__fetches.push(String(a[0])); return f(...a); }; }""")
+    long_data = "data:application/json;base64," + "A" * 2000
+    for url in ("javascript:alert(1)", "data:application/json;base64,e30=", "file:///etc/passwd", long_data):
+        page.evaluate("window.__huia.error = null")
+        page.fill("#url", url)
+        page.click("#load")
+        page.wait_for_function("window.__huia.error !== null && window.__huia.ready === true", timeout=30_000)
+        err = page.evaluate("window.__huia.error")
+        shown = url if len(url) <= 60 else url[:57] + "…"
+        assert err.startswith(f"{shown}: not a model address; give a path on this server"), err
+        assert "CORS" not in err and "\n" not in err and len(err) < 250, err
+        assert err.endswith("— still running the previous model"), err
+        assert page.evaluate("window.__fetches") == [], url
+    assert dialogs == []
+    # the person detector still runs, and the spy does see a model's fetches (so the empty lists above mean something)
+    assert page.evaluate("window.__huia.meta.labels") == ["person"]
+    page.evaluate("window.__huia.error = null")
+    page.fill("#url", "/models/user/person-detector/model.json")
+    page.click("#load")
+    page.wait_for_function("window.__huia.ready === true && window.__fetches.length > 0", timeout=60_000)
+    assert page.evaluate("window.__fetches")[0] == "/models/user/person-detector/model.json"
+    assert page.evaluate("window.__huia.error") is None
+    # the rules themselves, and the other refusals' wording
+    got = page.evaluate("""async () => {
+        const { modelUrlProblem, detectorMeta } = await import('/js/detector.js');
+        const here = new URL('http://127.0.0.1:8000/detector.html');
+        const urls = ['/models/user/a/model.json', 'models/a.json', '//other:9000/a/model.json',
+                      'https://example.org/m/model.json', 'HTTP://x/model.json', 'javascript:alert(1)',
+                      'blob:http://127.0.0.1:8000/1234', 'C:\\models\\model.json', 'ftp://x/model.json'];
+        const why = (f) => { try { f(); return null; } catch (e) { return e.message; } };
+        return { urls: urls.map((u) => modelUrlProblem(u, here) === null),
+                 classify: why(() => detectorMeta({ huia: { task: 'classify' } })),
+                 foreign: why(() => detectorMeta({}, { outputs: ['Identity:0'], url: '/x/model.json' })),
+                 detector: why(() => detectorMeta(null, { outputs: ['tower_0/detections'], url: '/x/model.json' })) };
+    }""")
+    assert got["urls"] == [True, True, True, True, True, False, False, False, False], got
+    assert got["classify"].startswith("this model is a huia classify model, not a detector"), got
+    assert got["foreign"].startswith("this model was not exported by huia"), got
+    assert got["detector"].startswith("this detector has none of huia's metadata"), got

@@ -11,13 +11,22 @@ import { loadGraphModel } from './tfjs.js';
 
 const NO_PAD = { top: 0, bottom: 0, left: 0, right: 0 };
 
-/** Read a detector's userDefinedMetadata.huia (labels, input size, threshold, output name). */
-export function detectorMeta(userDefinedMetadata) {
+const RUNS = 'the page runs detectors `huia export` writes for a `huia detect train` run';
+
+/**
+ * Read a detector's userDefinedMetadata.huia (labels, input size, threshold, output name). `outputs` (the graph's
+ * output names) and `url` only word the refusal of a model without it: a CenterNet-style graph (an output named
+ * tower_0/detections, like the bundled COCO model) is a detector, just not a huia export with its labels.
+ */
+export function detectorMeta(userDefinedMetadata, { outputs = [], url = '' } = {}) {
   const meta = (userDefinedMetadata || {}).huia;
+  if (meta && meta.task && meta.task !== 'detect') throw new Error(`this model is a huia ${meta.task} model, not a detector: ${RUNS}`);
   if (!meta || meta.task !== 'detect') {
-    const what = meta && meta.task ? `a huia ${meta.task} model` : 'not a model huia exported';
-    throw new Error(`this model is ${what}, not a detector: the page runs what \`huia export\` writes for a`
-      + ' `huia detect train` run');
+    const detector = outputs.some((n) => String(n).split(':')[0] === 'tower_0/detections');
+    const what = !detector ? 'this model was not exported by huia (it has none of huia\'s metadata)'
+      : /\/models\/builtin\//.test(url) ? 'this is a bundled COCO model without huia\'s metadata (class names, input size, score threshold)'
+        : 'this detector has none of huia\'s metadata (class names, input size, score threshold)';
+    throw new Error(`${what}; ${RUNS}`);
   }
   return {
     labels: meta.labels,
@@ -56,13 +65,23 @@ export function rowsToBoxes(rows, width, height, inputSize, labels, threshold = 
  * Returns {meta, detect(source, {threshold}) -> Promise<boxes>, dispose()}.
  */
 export async function loadDetector(tf, url) {
+  const refused = modelUrlProblem(url, globalThis.location);
+  if (refused) throw new Error(refused);
   let model;
   try {
     model = await loadGraphModel(tf, url);
   } catch (e) {
     throw new Error(explainFetchError(e, url, globalThis.location));
   }
-  const meta = detectorMeta(model.metadata || model.userDefinedMetadata || (model.artifacts || {}).userDefinedMetadata);
+  let meta;
+  try {
+    const outputs = [...(model.outputNodes || []), ...(model.outputs || []).map((o) => o.name)];
+    meta = detectorMeta(model.metadata || model.userDefinedMetadata || (model.artifacts || {}).userDefinedMetadata,
+      { outputs, url });
+  } catch (e) {
+    model.dispose();   // refused: its weights must not stay in memory
+    throw e;
+  }
   const n = meta.inputSize;
   // The frame's RGBA bytes (a WebCodecs copy for <video>) are stretched to n x n in JS into a reused buffer, with
   // half-pixel centres like Python's cv2.resize(INTER_LINEAR) in huia.detect.model.preprocess: no whole-frame
@@ -80,6 +99,20 @@ export async function loadDetector(tf, url) {
     });
   }
   return { meta, model, detect, dispose: () => model.dispose() };
+}
+
+/**
+ * Why `url` cannot be a model's address, or null: only http(s) URLs and paths on this server are fetched. A
+ * `javascript:` or `data:` URL failed inside the fetch and was explained as a CORS refusal.
+ */
+export function modelUrlProblem(url, here) {
+  const s = String(url);
+  const shown = s.length > 60 ? `${s.slice(0, 57)}…` : s;
+  let target = null;
+  try { target = new URL(s, here && here.href ? here.href : 'http://localhost/'); } catch { /* not a URL */ }
+  if (target && (target.protocol === 'http:' || target.protocol === 'https:')) return null;
+  return `${shown}: not a model address; give a path on this server (/models/user/NAME/model.json) or an http(s)`
+    + ' URL of a model.json';
 }
 
 /**
