@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -315,6 +316,57 @@ def test_run_of_another_kind_and_bad_settings_are_named(tiny_run, kangaroo, tmp_
     # the same guard for a classifier run (checked before any data is read)
     assert huia_main(["classify", "train", "--data", str(tmp_path / "nodata"), "--out", str(tmp_path / "exp")]) == 2
     assert "holds an exported model, not a training run" in capsys.readouterr().err
+
+
+def test_predict_overlay_never_lands_on_the_inputs(tiny_run, kangaroo, tmp_path, capsys):
+    """Re-audit 10 findings 3 and 7: `predict IMAGES --overlay IMAGES` replaced the photos with drawn copies, and
+    `--overlay afile/sub` or `/proc/x` ended in tracebacks. Each is one line naming DIR, nothing written."""
+    import hashlib
+
+    out, _ = tiny_run
+    src = [kangaroo / "images" / f"0000{i}.jpg" for i in (1, 2, 3)]
+
+    def make(folder, names):
+        for name, s in zip(names, src):
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(s.read_bytes())
+
+    def md5s():
+        return {p: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+
+    imgs, anc, anc2, afile = tmp_path / "imgs", tmp_path / "anc", tmp_path / "anc2", tmp_path / "afile"
+    make(imgs, ["00001.jpg", "sub/00001.jpg"])
+    make(anc, ["imgs/00001.jpg", "imgs/imgs/00001.jpg"])  # --overlay anc mirrors imgs/00001.jpg onto an input
+    make(anc2, ["imgs/a.jpg", "imgs/imgs/b.jpg"])  # ... or writes anc2/imgs/b.jpg among the inputs
+    afile.write_text("x")
+    before = md5s()
+    mix = ": writing there would overwrite or mix with its files; give a separate folder"
+    cases = [(imgs, imgs, f"{imgs}: --overlay is the input folder {imgs}{mix}"),
+             (imgs, imgs / "ov", f"{imgs / 'ov'}: --overlay is inside the input folder {imgs}{mix}"),
+             (imgs / "00001.jpg", imgs, f"{imgs}: --overlay is the input folder {imgs}{mix}"),
+             (anc / "imgs", anc, f"{anc}: --overlay would overwrite the input image {anc / 'imgs' / '00001.jpg'}; "
+                                 "give a separate folder"),
+             (anc2 / "imgs", anc2, f"{anc2}: --overlay would write imgs/b.jpg inside the input folder "
+                                   f"{anc2 / 'imgs'}; give a separate folder"),
+             (imgs, afile / "sub", f"{afile / 'sub'}: --overlay: {afile} is a file, not a folder"),
+             (imgs, afile, f"{afile}: --overlay must be a folder; this is a file")]
+    if Path("/proc/self").is_dir():
+        cases.append((imgs, Path("/proc/huia_x"),
+                      "/proc/huia_x: --overlay: cannot create the folder /proc/huia_x (No such file or directory)"))
+    for images, overlay, line in cases:
+        assert huia_main(["detect", "predict", str(out), str(images), "--overlay", str(overlay)]) == 2, line
+        cap = capsys.readouterr()
+        assert cap.err.strip() == f"huia: error: {line}" and cap.out == ""
+    assert md5s() == before  # byte-identical, and no file added anywhere
+    # a folder of its own works, also next to the inputs
+    assert huia_main(["detect", "predict", str(out), str(anc / "imgs"), "--overlay", str(anc / "ov")]) == 0
+    capsys.readouterr()
+    assert sorted(p.relative_to(anc / "ov").as_posix() for p in (anc / "ov").rglob("*.jpg")) == [
+        "00001.jpg", "imgs/00001.jpg"]
+    with pytest.raises(SystemExit):
+        huia_main(["detect", "predict", "--help"])
+    assert "pictures of an earlier run in DIR with the same names are replaced" in " ".join(
+        capsys.readouterr().out.split())
 
 
 def test_predict_skips_an_unreadable_image_and_says_so(tiny_run, kangaroo, tmp_path, capsys):
