@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -70,6 +71,59 @@ def test_overlay_must_fit_the_input(image, tmp_path, capsys):
 def test_options_the_model_would_ignore_are_refused(image, capsys, argv, words):
     assert main(["pose", str(image), *argv]) == 2
     _one_error(capsys, *words)
+
+
+def test_output_places_that_cannot_be_used_are_one_line(image, tmp_path, capsys):
+    """Re-audit 10 finding 7: `--overlay afile/y.png` was a NotADirectoryError traceback (after the model ran).
+    Now one line naming the path, before any work; an overlay inside the input folder (the next run would read the
+    drawn PNGs as inputs) and --json onto the input image are refused too, the input untouched."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    shutil.copy(image, folder / "a.png")
+    before = (image.read_bytes(), (folder / "a.png").read_bytes())
+    cases = [([image, "--overlay", afile / "y.png"], f"{afile / 'y.png'}: --overlay: {afile} is a file, not a folder"),
+             ([image, "--json", afile / "p.json"], f"{afile / 'p.json'}: --json: {afile} is a file, not a folder"),
+             ([folder, "--overlay", afile / "ov"], f"{afile / 'ov'}: --overlay: {afile} is a file, not a folder"),
+             ([image, "--json", image], f"{image}: --json is the input file {image}; it would be overwritten"),
+             ([folder, "--overlay", folder / "ov"],
+              f"{folder / 'ov'}: --overlay is inside the input folder {folder}: writing there would overwrite or mix "
+              "with its files; give a separate folder")]
+    if Path("/proc/self").is_dir():
+        cases.append(([image, "--overlay", "/proc/huia_x/y.png"],
+                      "/proc/huia_x/y.png: --overlay: cannot create the folder /proc/huia_x (No such file or "
+                      "directory)"))
+    for argv, line in cases:
+        assert main(["pose", *map(str, argv)]) == 2, line
+        assert capsys.readouterr().err.strip() == f"huia: error: {line}"
+    assert (image.read_bytes(), (folder / "a.png").read_bytes()) == before
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png"]
+
+
+@pytest.mark.parametrize("opts", [dict(min_pose_score=5), dict(min_pose_score=-0.1), dict(min_pose_score=float("nan")),
+                                  dict(model="movenet-multipose", min_pose_score=1.5),
+                                  dict(model="posenet", multi=True, score_threshold=2),
+                                  dict(model="posenet", multi=True, max_poses=0),
+                                  dict(model="posenet", multi=True, nms_radius=-1),
+                                  dict(model="blazepose", min_detection_score=5)])
+def test_the_python_api_refuses_what_the_cli_refuses(image, opts):
+    """Re-audit 10: huia.estimate(img, min_pose_score=5) silently returned [] where `huia pose` refuses it."""
+    import huia
+    from huia.errors import HuiaError
+
+    name = next(k for k in opts if k not in ("model", "multi"))
+    with pytest.raises(HuiaError, match=f"{name} (is a score, it )?must be"):
+        huia.estimate(image, **opts)
+
+
+def test_the_python_api_keeps_in_range_scores(shared_data):
+    import huia
+
+    pose = shared_data / "pose-video" / "pose.jpg"
+    poses = huia.estimate(pose, min_pose_score=0.0)
+    assert len(poses) == 1 and 0.2 < poses[0].score < 1  # the bounds themselves are accepted
+    assert huia.estimate(pose, min_pose_score=1.0) == [] and len(huia.estimate(pose, min_pose_score=0.2)) == 1
 
 
 @pytest.mark.parametrize("argv", [["--input-resolution", "7"], ["--input-resolution", "5000"],
