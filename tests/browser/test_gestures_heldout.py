@@ -28,6 +28,9 @@ from tests.browser.test_pose_page import open_page
 
 DIGITS = [str(i) for i in range(10)]
 
+# a stand-in run's folder: no model.pt (no fingerprint) and no eval.json (no stored evaluation)
+NO_RUN = "/nonexistent/huia-run"
+
 
 def _data_url(path) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
@@ -213,7 +216,7 @@ def test_a_cli_head_names_its_extractor_in_words(page, studio_server):
     art = page.evaluate("window.__huia.exportHead()")
     mj = art["modelJson"]
     spec = get_backbone_spec("handlandmark-full")
-    meta = export_metadata(SimpleNamespace(task="image", labels=["a", "b"], config={}, model=SimpleNamespace(
+    meta = export_metadata(SimpleNamespace(path=NO_RUN, task="image", labels=["a", "b"], config={}, model=SimpleNamespace(
         backbone=SimpleNamespace(spec=spec, use_landmarks=True))), "layers", None)
     dim = meta["backbone"]["feature_dim"] + 3 * meta["backbone"]["landmarks"]["count"]
     # the same head with the wider input the landmarks add (random weights: only loading is tested)

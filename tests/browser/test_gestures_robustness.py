@@ -24,6 +24,9 @@ from tests.browser.test_pose_page import open_page
 
 DIGITS = [str(i) for i in range(10)]
 
+# a stand-in run's folder: no model.pt (no fingerprint) and no eval.json (no stored evaluation)
+NO_RUN = "/nonexistent/huia-run"
+
 
 class Dialogs:
     """Answers window.confirm as told (`accept`), remembering each message."""
@@ -74,7 +77,7 @@ def _image_meta(backbone: str, labels: list[str]) -> dict:
     from huia.classify.export import export_metadata
     from huia.classify.models import get_backbone_spec
 
-    run = SimpleNamespace(task="image", labels=labels, config={}, model=SimpleNamespace(
+    run = SimpleNamespace(path=NO_RUN, task="image", labels=labels, config={}, model=SimpleNamespace(
         backbone=SimpleNamespace(spec=get_backbone_spec(backbone), use_landmarks=False)))
     return export_metadata(run, "layers", None)
 
@@ -106,7 +109,7 @@ def test_a_model_that_is_not_a_gesture_head_is_refused_and_changes_nothing(page,
         # a real detector's metadata; refused on it alone, so no weights are needed (none are fetched)
         _write_export(root, "gx-detector", {"format": "graph-model", "modelTopology": {"node": []}, "weightsManifest": [],
                                             "userDefinedMetadata": model_metadata(["kangaroo"], 320, 0.3)}, None)
-        kp = export_metadata(SimpleNamespace(task="keypoints", labels=DIGITS, config={"keypoint_features": {
+        kp = export_metadata(SimpleNamespace(path=NO_RUN, task="keypoints", labels=DIGITS, config={"keypoint_features": {
             "kind": "bbox-normalized"}}), "layers", None)
         _write_export(root, "gx-keypoints", {**head, "userDefinedMetadata": kp}, weights)
         # metadata fine on its face, but it names PoseNet (384 features) for a head that reads 1152
