@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "huia.classify.cli",
     "huia.detect.cli",
     "huia.pose.cli",
+    "huia.hands.cli",
 ]
 
 SUBCOMMAND_METAVAR = "COMMAND"  # one word for every sub-command group's usage line

@@ -40,7 +40,8 @@ KNOWN: dict[str, ModelInfo] = {
     "handlandmark-full": ModelInfo("hand", "MediaPipe hand landmarks full (224x224): 21 landmarks, handedness",
                                    (0.0, 1.0)),
     "handlandmark-lite": ModelInfo("hand", "MediaPipe hand landmarks lite (224x224)", (0.0, 1.0)),
-    "handdetect": ModelInfo("hand", "Hand detector"),
+    "handdetect": ModelInfo("hand", "BlazePalm palm detector (256x256): 2944 anchors -> palm boxes + 7 keypoints",
+                            (-1.0, 1.0)),
     "centernet": ModelInfo("detector", "CenterNet MobileNetV3 (512x512, RGB 0-255): 80 COCO classes", (0, 255)),
     "nanodet": ModelInfo("detector", "NanoDet (416x416, NCHW): 80 COCO classes"),
 }

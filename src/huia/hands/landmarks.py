@@ -68,15 +68,16 @@ class HandLandmarker:
         x = crop_rect(image, rect, n, border=self.spec["border"]) * ((hi - lo) / 255.0) + lo
         out = self.model(x[None].astype(np.float32), outputs=self._outputs)
         ld, presence, handedness, world = (np.asarray(out[k], dtype=np.float64).reshape(-1) for k in self._outputs)
-        if ld.size != 63 or world.size != 63:
-            raise HuiaError(f"hand landmark model returned {ld.size} and {world.size} values, expected 21 x 3")
-        ld = ld.reshape(21, 3)
+        k = len(hand_spec()["landmarks"]["names"])
+        if ld.size != 3 * k or world.size != 3 * k:
+            raise HuiaError(f"hand landmark model returned {ld.size} and {world.size} values, expected {k} x 3")
+        ld = ld.reshape(k, 3)
         pts = np.empty_like(ld)
         pts[:, :2] = project(ld[:, :2], rect_affine(rect, n, n))
         # z: crop pixels -> normalized by the input size and normalize_z -> image pixels (x's scale: the region width)
         pts[:, 2] = ld[:, 2] / n / self.spec["normalize_z"] * float(rect[2])
         # world landmarks are in the upright crop's axes: turn them like the region (WorldLandmarkProjection)
-        world = world.reshape(21, 3).copy()
+        world = world.reshape(k, 3).copy()
         c, s = np.cos(float(rect[4])), np.sin(float(rect[4]))
         world[:, :2] = world[:, :2] @ np.array([[c, s], [-s, c]])
         return HandResult(pts, world, float(presence[0]), float(handedness[0]), np.asarray(rect, dtype=np.float64))

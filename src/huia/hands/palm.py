@@ -139,9 +139,10 @@ class PalmDetector:
         lo, hi = self.spec["input_range"]
         x = crop_rect(image, rect, n, border=self.spec["border"]) * ((hi - lo) / 255.0) + lo
         out = np.asarray(next(iter(self.model(x[None].astype(np.float32)).values())))
-        expected = (1, self.spec["num_anchors"])
-        if out.ndim != 3 or out.shape[:2] != expected:
-            raise HuiaError(f"palm detector returned shape {out.shape}, expected {expected + (19,)}")
+        expected = (1, self.spec["num_anchors"],
+                    self.spec["raw_layout"]["keypoints"] + 2 * len(self.spec["keypoint_names"]))
+        if out.shape != expected:
+            raise HuiaError(f"palm detector returned shape {tuple(out.shape)}, expected {expected}")
         return out[0], rect_affine(rect, n, n)
 
     def detect(self, image: np.ndarray, max_count: int | None = None) -> Palms:

@@ -104,14 +104,14 @@ def _inside(point, box) -> bool:
 def find_unique(landmarks: list[np.ndarray], rule: dict) -> list[int]:
     """Indices of the hands to keep, first come first kept (MediaPipe Tasks' hand duplicates finder): a hand is a
     duplicate of a kept one when at least rule["min_matched_landmarks"] landmarks lie within rule["baseline_ratio"]
-    x the larger hand size (longest side of the wrist / index MCP / pinky MCP triangle) and their landmark boxes
+    x the larger hand size (`_hand_size`) and their landmark boxes
     overlap by an IoU above rule["min_iou"]."""
     kept: list[int] = []
     for i, a in enumerate(landmarks):
         dup = False
         for j in kept:
             b = landmarks[j]
-            limit = max(_hand_size(a), _hand_size(b)) * rule["baseline_ratio"]
+            limit = max(_hand_size(a, rule), _hand_size(b, rule)) * rule["baseline_ratio"]
             matched = int((np.linalg.norm(a[:, :2] - b[:, :2], axis=1) < limit).sum())
             if matched >= rule["min_matched_landmarks"] and box_iou(_landmark_box(a), _landmark_box(b)) > rule["min_iou"]:
                 dup = True
@@ -121,6 +121,7 @@ def find_unique(landmarks: list[np.ndarray], rule: dict) -> list[int]:
     return kept
 
 
-def _hand_size(landmarks: np.ndarray) -> float:
-    p = np.asarray(landmarks)[[0, 5, 17], :2]
-    return float(max(np.linalg.norm(p[0] - p[1]), np.linalg.norm(p[1] - p[2]), np.linalg.norm(p[2] - p[0])))
+def _hand_size(landmarks: np.ndarray, rule: dict) -> float:
+    """Longest side of the polygon of rule["size_landmarks"] (wrist, index MCP, pinky MCP): a finger-pose-free size."""
+    p = np.asarray(landmarks)[rule["size_landmarks"], :2]
+    return float(np.linalg.norm(p - np.roll(p, 1, axis=0), axis=1).max())

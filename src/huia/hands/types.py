@@ -70,17 +70,21 @@ class Hands:
 
     def to_json(self, ndigits: int = 2) -> list[dict]:
         """The `huia hands --json` entry of one image or frame."""
+
+        def r(v, n=ndigits):
+            return round(float(v), n) + 0.0  # + 0.0: no "-0.0"
+
         out = []
         for i, label in enumerate(self.labels):
             h = float(self.handedness[i])
             out.append({
-                "score": round(float(self.scores[i]), 4),
+                "score": r(self.scores[i], 4),
                 "handedness": label,
-                "handedness_score": round(h if label == hand_spec()["landmark_model"]["handedness"]["at_or_above"]
-                                          else 1.0 - h, 4),
-                "box": [round(float(v), ndigits) for v in self.boxes[i]],
-                "keypoints": [{"name": n, "x": round(float(x), ndigits), "y": round(float(y), ndigits),
-                               "z": round(float(z), ndigits)} for n, (x, y, z) in zip(self.names, self.keypoints[i])],
-                "world": [[round(float(v), 4) for v in p] for p in self.world[i]],
+                "handedness_score": r(h if label == hand_spec()["landmark_model"]["handedness"]["at_or_above"]
+                                      else 1.0 - h, 4),
+                "box": [r(v) for v in self.boxes[i]],
+                "keypoints": [{"name": n, "x": r(x), "y": r(y), "z": r(z)}
+                              for n, (x, y, z) in zip(self.names, self.keypoints[i])],
+                "world": [[r(v, 4) for v in p] for p in self.world[i]],
             })
         return out
